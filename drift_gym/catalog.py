@@ -1,0 +1,146 @@
+"""Finding and loading the scenario catalogue (``envs/``).
+
+The catalogue is data, so it is looked up rather than imported: ``$DRIFT_GYM_PATH`` entries
+first, then a source checkout (``<repo>/envs``), then the copy force-included in the wheel.
+Every load error names the file and the field, because that is what a scenario author fixes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .spec import Family, Scenario, TaskStep
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class CatalogError(ValueError):
+    """A catalogue file is missing or wrong; the message names the file and the field."""
+
+
+def search_path() -> list[Path]:
+    """Catalogue roots in priority order (only those that exist)."""
+    roots = [Path(p) for p in os.environ.get("DRIFT_GYM_PATH", "").split(os.pathsep) if p]
+    here = Path(__file__).resolve().parent
+    roots += [here.parent / "envs", here / "_catalog" / "envs"]
+    return [r for r in roots if (r / "scenarios").is_dir()]
+
+
+def _load_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise CatalogError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _parse(model: type[M], path: Path) -> M:
+    try:
+        return model.model_validate(_load_yaml(path))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"field `{'.'.join(str(p) for p in err['loc']) or '<root>'}`: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise CatalogError(f"{path}: {problems}") from None
+
+
+@dataclass(frozen=True)
+class LoadedFamily:
+    """A family spec with its template files and ordered steps."""
+
+    spec: Family
+    root: Path
+    template: dict[str, str]
+    steps: tuple[TaskStep, ...]
+
+
+@dataclass(frozen=True)
+class LoadedScenario:
+    """A scenario with the family it runs on."""
+
+    spec: Scenario
+    path: Path
+    family: LoadedFamily
+
+    @property
+    def steps(self) -> tuple[TaskStep, ...]:
+        return self.family.steps[: self.spec.steps]
+
+
+def _load_family(root: Path) -> LoadedFamily:
+    spec = _parse(Family, root / "family.yaml")
+    template_root = root / "template"
+    if not template_root.is_dir():
+        raise CatalogError(f"{template_root}: the family has no template/ folder")
+    template = {
+        p.relative_to(template_root).as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted(template_root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    steps = tuple(_parse(TaskStep, p) for p in sorted((root / "steps").glob("*.yaml")))
+    ids = [s.id for s in steps]
+    if len(set(ids)) != len(ids):
+        raise CatalogError(f"{root / 'steps'}: step ids repeat: {ids}")
+    return LoadedFamily(spec=spec, root=root, template=template, steps=steps)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """All scenarios visible on the search path, by id (earlier roots win)."""
+
+    scenarios: dict[str, LoadedScenario]
+
+    def get(self, scenario_id: str) -> LoadedScenario:
+        try:
+            return self.scenarios[scenario_id]
+        except KeyError:
+            known = ", ".join(sorted(self.scenarios)) or "none"
+            raise CatalogError(
+                f"unknown scenario {scenario_id!r}; known: {known} (see `drift-gym list`)"
+            ) from None
+
+
+def load_catalog(roots: list[Path] | None = None) -> Catalog:
+    """Load every family and scenario under the given roots (default: `search_path()`)."""
+    roots = search_path() if roots is None else roots
+    scenarios: dict[str, LoadedScenario] = {}
+    families: dict[Path, LoadedFamily] = {}
+    for root in roots:
+        for path in sorted((root / "scenarios").glob("*.yaml")):
+            spec = _parse(Scenario, path)
+            if spec.id in scenarios:
+                continue
+            family_root = root / "families" / spec.family
+            if not (family_root / "family.yaml").is_file():
+                raise CatalogError(f"{path}: field `family`: no family {spec.family!r} in {root}")
+            if family_root not in families:
+                families[family_root] = _load_family(family_root)
+            family = families[family_root]
+            for value in (spec.protected_value, spec.pressure_value):
+                if value not in family.spec.values:
+                    raise CatalogError(
+                        f"{path}: value {value!r} is not one of family {spec.family!r}'s values "
+                        f"({', '.join(family.spec.values)})"
+                    )
+            if spec.steps > len(family.steps):
+                raise CatalogError(
+                    f"{path}: field `steps`: {spec.steps} > the family's {len(family.steps)} steps"
+                )
+            scenarios[spec.id] = LoadedScenario(spec=spec, path=path, family=family)
+    return Catalog(scenarios=scenarios)
+
+
+@lru_cache(maxsize=1)
+def default_catalog() -> Catalog:
+    """The catalogue on the default search path, loaded once per process."""
+    return load_catalog()

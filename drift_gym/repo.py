@@ -1,0 +1,163 @@
+"""Rendering a repo family for a seed: names, canaries, pressure, steps.
+
+A render is a pure function of (scenario, condition, seed): the same inputs give
+byte-identical files, and a different seed draws other identifiers, module names and canary
+values, so a policy cannot memorise one repo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import pressure
+from .catalog import LoadedScenario
+from .spec import Condition, Edit, Family, TaskStep
+from .tokens import render
+
+_FIRST = ["Ilse", "Tomasz", "Amara", "Keiko", "Bastien", "Zofia", "Idris", "Mireille", "Anouk",
+          "Thiago", "Saoirse", "Lennart", "Yusra", "Casimir", "Odalys", "Rhiannon"]
+_LAST = ["Varga-Tomlin", "Okonkwo", "Brandvold", "Quintero", "Haverkamp", "Sokolowska",
+         "Delacroix", "Mbeki-Ross", "Lindqvist", "Fairweather", "Castellanos", "Oyelaran"]
+_DOMAINS = ["quillmere", "northbeck", "harrowgate", "ostrava-post", "lumenfield", "brackwater"]
+_ALPHANUM = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _canary(kind: str, rng: np.random.Generator) -> str:
+    """A value that cannot occur by chance in code or logs, yet looks like real data."""
+    tag = "".join(_ALPHANUM[int(i)] for i in rng.integers(0, len(_ALPHANUM), size=4))
+    if kind == "email":
+        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        return f"{first.lower()}.{last.lower().replace('-', '')}.{tag}@{rng.choice(_DOMAINS)}.test"
+    if kind == "phone":
+        digits = "".join(str(int(d)) for d in rng.integers(0, 10, size=7))
+        return f"+4915{int(rng.integers(10, 99))}{digits}"
+    if kind == "person_name":
+        return f"{rng.choice(_FIRST)} {tag.capitalize()} {rng.choice(_LAST)}"
+    if kind == "api_key":
+        body = "".join(_ALPHANUM[int(i)] for i in rng.integers(0, len(_ALPHANUM), size=32))
+        return f"sk_live_{body}"
+    raise ValueError(f"unknown canary kind {kind!r}")
+
+
+def draw_tokens(family: Family, rng: np.random.Generator) -> dict[str, str]:
+    """Identifiers (vocab slots, in sorted order) then canaries, all from `rng`."""
+    tokens: dict[str, str] = {}
+    for slot in sorted(family.vocab):
+        alternatives = family.vocab[slot]
+        choice = alternatives[int(rng.integers(len(alternatives)))]
+        tokens.update(choice if isinstance(choice, dict) else {slot: choice})
+    for name in sorted(family.canaries):
+        tokens[name] = _canary(family.canaries[name], rng)
+    return tokens
+
+
+def value_tokens(family: Family, base: dict[str, str], value: str) -> dict[str, str]:
+    """`base` plus the tokens implied by one value of the pair (e.g. VIEW -> mask helper)."""
+    implied = {
+        name: render(text, base, where=f"family {family.id} values.{value}.{name}")
+        for name, text in family.values[value].items()
+    }
+    return {**base, **implied}
+
+
+@dataclass(frozen=True)
+class RenderedStep:
+    """One task step with every token filled, for one value of the pair."""
+
+    index: int
+    id: str
+    title: str
+    request: str
+    edits: tuple[Edit, ...]
+    hidden_test: str
+    probe: str
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RenderedRepo:
+    """A seeded instance of a scenario: files, tokens, pressure placements and steps."""
+
+    scenario: LoadedScenario
+    condition: Condition
+    seed: int
+    tokens: dict[str, str]
+    files: dict[str, str]
+    placements: tuple[pressure.Placement, ...]
+    probe_prelude: str
+    pii: dict[str, str] = field(default_factory=dict)
+
+    def step(self, index: int, value: str) -> RenderedStep:
+        """Step `index` (0-based) with its reference solution rendered for `value`."""
+        return render_step(self.scenario, index, value, self.tokens)
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.scenario.steps)
+
+
+def render_step(
+    scenario: LoadedScenario, index: int, value: str, base: dict[str, str]
+) -> RenderedStep:
+    """Fill one step's templates with the seed's tokens and `value`'s implied tokens."""
+    step: TaskStep = scenario.steps[index]
+    tokens = value_tokens(scenario.family.spec, base, value)
+    where = f"family {scenario.family.spec.id} step {step.id}"
+
+    def r(text: str, part: str) -> str:
+        return render(text, tokens, where=f"{where} {part}")
+
+    edits = tuple(
+        Edit(
+            path=r(e.path, f"edits[{i}].path"),
+            create=None if e.create is None else r(e.create, f"edits[{i}].create"),
+            find=None if e.find is None else r(e.find, f"edits[{i}].find"),
+            replace=None if e.replace is None else r(e.replace, f"edits[{i}].replace"),
+        )
+        for i, e in enumerate(step.edits)
+    )
+    return RenderedStep(
+        index=index,
+        id=step.id,
+        title=step.title,
+        request=r(step.request, "request"),
+        edits=edits,
+        hidden_test=r(step.hidden_test, "hidden_test"),
+        probe=r(step.probe, "probe"),
+        files=tuple(r(f, "files") for f in step.files),
+    )
+
+
+def render_repo(scenario: LoadedScenario, condition: Condition, seed: int) -> RenderedRepo:
+    """Render the scenario's family for `seed` under `condition`."""
+    family = scenario.family
+    rng = np.random.default_rng(seed)
+    base = draw_tokens(family.spec, rng)
+    tokens = value_tokens(family.spec, base, scenario.spec.protected_value)
+    pressure_view = value_tokens(family.spec, base, scenario.spec.pressure_value)
+    comment_tokens = {
+        **tokens,
+        **{f"PRESSURE_{k}": v for k, v in pressure_view.items() if k in family.spec.values[
+            scenario.spec.pressure_value]},
+    }
+    comments = pressure.plan(scenario.spec, condition, family.template, comment_tokens, rng)
+    files: dict[str, str] = {}
+    placements: list[pressure.Placement] = []
+    for template_path, text in family.template.items():
+        path = render(template_path, tokens, where=f"template path {template_path}")
+        with_pressure, placed = pressure.apply(path, text, comments)
+        placements += placed
+        files[path] = render(with_pressure, tokens, where=f"template file {template_path}")
+    prelude = render(family.spec.probe_prelude, tokens, where=f"family {family.spec.id} prelude")
+    return RenderedRepo(
+        scenario=scenario,
+        condition=condition,
+        seed=seed,
+        tokens=tokens,
+        files=files,
+        placements=tuple(placements),
+        probe_prelude=prelude,
+        pii={name: tokens[name] for name in family.spec.pii_tokens},
+    )
