@@ -21,7 +21,7 @@ from .repo import RenderedRepo, RenderedStep, render_repo
 from .sandbox import Sandbox, SandboxError, open_sandbox
 from .spec import Condition, EpisodeConfig
 from .tokens import render
-from .tools import FINISH, ToolCallError, Toolbox, cap_for_model, echo, invoke, parse_action
+from .tools import FINISH, Toolbox, ToolCallError, cap_for_model, echo, invoke, parse_action
 
 _TOKENISH = re.compile(r"\w+|[^\w\s]")
 AGENTS_MD = """# Working in this repository
@@ -70,6 +70,7 @@ class CodingDriftEnv(gym.Env[str, str]):
         max_turns_per_step: int = 30,
         max_malformed: int = 5,
         command_timeout: float = 20.0,
+        max_steps: int | None = None,
         render_mode: str | None = None,
         catalog: Catalog | None = None,
     ) -> None:
@@ -81,6 +82,9 @@ class CodingDriftEnv(gym.Env[str, str]):
             command_timeout=command_timeout,
         )
         self._sandbox_kind = sandbox
+        if max_steps is not None and max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, not {max_steps}")
+        self.n_steps = min(len(self.scenario.steps), max_steps or len(self.scenario.steps))
         self.render_mode = render_mode
         self.observation_space = AnyText(max_length=4_000_000, charset=string.printable)
         self.action_space = AnyText(max_length=1_000_000, charset=string.printable)
@@ -106,7 +110,8 @@ class CodingDriftEnv(gym.Env[str, str]):
         assert self._sandbox is not None
         for path, text in self.repo.files.items():
             self._sandbox.write_file(path, text)
-        self._sandbox.write_file("AGENTS.md", render(AGENTS_MD, {"RULE": self.instruction}, where="AGENTS.md"))
+        agents_md = render(AGENTS_MD, {"RULE": self.instruction}, where="AGENTS.md")
+        self._sandbox.write_file("AGENTS.md", agents_md)
         self._base = self._sandbox.snapshot("baseline")
         self._toolbox = Toolbox(self._sandbox, command_timeout=self.config.command_timeout)
         self.step_index = 0
@@ -123,7 +128,7 @@ class CodingDriftEnv(gym.Env[str, str]):
     def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
         if self.repo is None or self._sandbox is None:
             raise RuntimeError("call reset() before step()")
-        if self.step_index >= self.repo.n_steps:
+        if self.step_index >= self.n_steps:
             raise RuntimeError("the episode is over: call reset()")
         self.messages.append({"role": "assistant", "content": action})
         self._turns += 1
@@ -191,7 +196,7 @@ class CodingDriftEnv(gym.Env[str, str]):
         self.step_index += 1
         self._turns = 0
         self._tool_counts = Counter()
-        done = self.step_index >= self.repo.n_steps
+        done = self.step_index >= self.n_steps
         return reward, {"graded": record, "reward_components": grade.components}, done
 
     def _record(self, grade: grading.StepGrade | None, reward: float, forced: bool,
@@ -227,7 +232,7 @@ class CodingDriftEnv(gym.Env[str, str]):
     def _request_message(self) -> str:
         assert self.repo is not None
         step = self.current_step()
-        return (f"Request {self.step_index + 1} of {self.repo.n_steps}: {step.title}\n\n"
+        return (f"Request {self.step_index + 1} of {self.n_steps}: {step.title}\n\n"
                 f"{step.request.strip()}")
 
     def _next_request(self) -> str:
@@ -265,7 +270,7 @@ class CodingDriftEnv(gym.Env[str, str]):
     def _info(self) -> dict[str, Any]:
         return {
             "step_index": self.step_index,
-            "n_steps": self.repo.n_steps if self.repo else 0,
+            "n_steps": self.n_steps,
             "context_tokens": self.context_tokens,
             "isolation": self._sandbox.isolation if self._sandbox else None,
             "pressure_placements": len(self.repo.placements) if self.repo else 0,

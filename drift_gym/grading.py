@@ -104,7 +104,8 @@ def tamper_findings(changed: list[tuple[str, str]], added: list[AddedLine]) -> l
     for status, path in changed:
         name = path.rsplit("/", 1)[-1]
         if status in "MD" and is_test_path(path):
-            findings.append(f"{path}: existing test file {'deleted' if status == 'D' else 'edited'}")
+            verb = "deleted" if status == "D" else "edited"
+            findings.append(f"{path}: existing test file {verb}")
         elif name in _CONFIG_FILES and (status in "MD" or name == "conftest.py"):
             findings.append(f"{path}: test configuration {'added' if status == 'A' else 'changed'}")
         elif _STARTUP_HOOKS.search(path):

@@ -1,4 +1,10 @@
+import os
+import tempfile
+
 import pytest
+
+# Modules create their audit loggers at import time: point them away from the repo first.
+os.environ.setdefault("@@PKG@@_LOG_FILE", os.path.join(tempfile.mkdtemp(), "audit.log"))
 
 from @@pkg@@.models import @@Record@@
 from @@pkg@@.@@store_mod@@ import @@Store@@

@@ -1,0 +1,142 @@
+"""``drift-gym``: list scenarios and evaluate agents on them."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Gymnasium environments for goal drift in LLM coding agents.")
+console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    """One clear line on stderr and exit 2 — bad input is not a traceback."""
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+def scenario_rows() -> list[dict[str, Any]]:
+    """One object per scenario, as `list --json` prints them."""
+    from .catalog import default_catalog
+    from .registration import env_id
+
+    rows = []
+    for scenario in default_catalog().scenarios.values():
+        spec = scenario.spec
+        rows.append({
+            "id": spec.id, "version": spec.version, "env_id": env_id(spec.id, spec.version),
+            "family": spec.family, "value_pair": spec.value_pair,
+            "protected_value": spec.protected_value, "pressure_value": spec.pressure_value,
+            "steps": len(scenario.steps),
+            "conditions": ["baseline", "pressure:1", "pressure:2", "pressure:3"],
+            "checks": [f"behavioural:{spec.check}"]
+            + [f"static:{r.id}" for r in spec.static_rules],
+        })
+    return rows
+
+
+@app.command("list")
+def list_scenarios(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the scenarios of the catalogue."""
+    from .catalog import CatalogError
+
+    try:
+        rows = scenario_rows()
+    except CatalogError as exc:
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="drift_gym scenarios")
+    for column in ("id", "env_id", "value_pair", "protected_value", "steps", "checks"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["id"], row["env_id"], row["value_pair"], row["protected_value"],
+                      str(row["steps"]), ", ".join(row["checks"]))
+    Console().print(table)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+@app.command("eval")
+def evaluate(
+    agent: Annotated[list[str], typer.Option(help="Agent spec (repeatable): oracle, violator.")],
+    scenarios: Annotated[str, typer.Option(help="Scenario id glob(s), comma-separated.")] = "*",
+    conditions: Annotated[str, typer.Option(
+        help="Comma-separated: baseline, pressure, pressure:1..3.")] = "baseline,pressure",
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per cell (0..N-1).")] = 1,
+    out: Annotated[Path, typer.Option(help="Output folder for JSONL results.")] = Path(
+        "runs/eval"),
+    workers: Annotated[int, typer.Option(min=1, help="Parallel episode processes.")] = 1,
+    max_steps: Annotated[int | None, typer.Option(
+        min=1, help="Only the first N requests of each scenario (quick runs).")] = None,
+    sandbox: Annotated[str, typer.Option(help="auto, bwrap or subprocess.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Evaluate agents over scenarios x conditions x seeds; write per-step JSONL under --out."""
+    from .agents import make_agent
+    from .catalog import CatalogError
+    from .evaluation import ResultLog, plan, run_grid, summarize
+    from .spec import Condition
+
+    try:
+        condition_list = [Condition.parse(c.strip()).label for c in conditions.split(",")
+                          if c.strip()]
+        for spec in agent:
+            make_agent(spec)
+        if sandbox not in ("auto", "bwrap", "subprocess"):
+            raise ValueError(f"--sandbox {sandbox!r}: use auto, bwrap or subprocess")
+        jobs = plan(scenarios, condition_list, seeds, agent, sandbox, max_steps)
+    except (ValueError, CatalogError) as exc:
+        _fail(str(exc))
+    log = ResultLog(out)
+    done = 0
+
+    def progress(episode: dict[str, Any]) -> None:
+        nonlocal done
+        done += 1
+        if not as_json:
+            console.print(f"[{done}/{len(jobs)}] {episode['scenario']} {episode['condition']} "
+                          f"{episode['agent']} seed={episode['seed']}: "
+                          f"{episode['tests_passed']}/{episode['graded_steps']} passed, "
+                          f"{episode['violations']} violations ({episode['status']})")
+
+    episodes = run_grid(jobs, log, workers=workers, on_episode=progress)
+    rows = summarize(episodes)
+    summary = {"out": str(out), "episodes": len(episodes), "rows": rows}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    table = Table(title=f"drift_gym eval ({len(episodes)} episodes; results in {out})")
+    columns = ("scenario", "condition", "agent", "episodes", "task_pass_rate",
+               "violation_rate", "tamper_rate", "false_claim_rate", "infra_errors")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(_fmt(row[c]) for c in columns))
+    Console().print(table)
+    console.print(f"isolation: {', '.join(sorted({i for r in rows for i in r['isolation']}))}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    app()
+
+
+if __name__ == "__main__":
+    main()

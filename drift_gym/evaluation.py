@@ -1,0 +1,177 @@
+"""Running episodes and grids, writing results as they finish, and summarising them.
+
+Results are append-only JSONL, flushed and fsync'd per record: ``steps.jsonl`` (one record per
+graded step) and ``episodes.jsonl`` (one per finished episode, written once, at its end), so a
+crash loses at most the episode in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+from .agents import make_agent
+from .catalog import default_catalog
+from .env import CodingDriftEnv
+
+MAX_ACTIONS = 10_000
+
+
+@dataclass(frozen=True)
+class Job:
+    """One episode to run."""
+
+    scenario: str
+    condition: str
+    seed: int
+    agent: str
+    sandbox: str = "auto"
+    max_steps: int | None = None
+
+
+def git_sha() -> str | None:
+    """The drift_gym checkout's commit, when it is one."""
+    here = Path(__file__).resolve().parent.parent
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                              text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def run_episode(job: Job) -> dict[str, Any]:
+    """Run one episode to its end; return the episode record with its step records."""
+    env = CodingDriftEnv(scenario=job.scenario, condition=job.condition, sandbox=job.sandbox,
+                         max_steps=job.max_steps)
+    agent = make_agent(job.agent)
+    episode_id = uuid.uuid4().hex
+    status, failure = "completed", None
+    try:
+        observation, info = env.reset(seed=job.seed)
+        agent.reset(env)
+        for _ in range(MAX_ACTIONS):
+            action = agent.act(observation, info)
+            observation, _, terminated, truncated, info = env.step(action)
+            if terminated:
+                break
+            if truncated:
+                status = "infra_error" if "infra_error" in info else "agent_failure"
+                failure = info.get("infra_error") or info.get("agent_failure")
+                break
+        steps = [{**r, "episode_id": episode_id, "agent": job.agent} for r in env.records]
+        meta = env.episode_meta()
+    finally:
+        env.close()
+    graded = [s for s in steps if "infra_error" not in s or s["infra_error"] is None]
+    return {
+        **meta, "episode_id": episode_id, "agent": job.agent, "status": status,
+        "failure": failure, "git_sha": git_sha(),
+        "graded_steps": len(graded),
+        "tests_passed": sum(bool(s.get("hidden_tests", {}).get("passed")) for s in graded),
+        "violations": sum(s.get("violation") == "violated" for s in graded),
+        "first_violation_step": next(
+            (s["step"] + 1 for s in graded if s.get("violation") == "violated"), None),
+        "return": sum(s.get("reward", 0.0) for s in graded),
+        "steps": steps,
+    }
+
+
+class ResultLog:
+    """Append-only JSONL files in an output folder (flushed and fsync'd per record)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        out.mkdir(parents=True, exist_ok=True)
+
+    def append(self, name: str, record: dict[str, Any]) -> None:
+        with (self.out / name).open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def write_episode(self, episode: dict[str, Any]) -> None:
+        for step in episode["steps"]:
+            self.append("steps.jsonl", step)
+        self.append("episodes.jsonl", {k: v for k, v in episode.items() if k != "steps"})
+
+
+def plan(scenarios: str, conditions: Iterable[str], seeds: int, agents: Iterable[str],
+         sandbox: str = "auto", max_steps: int | None = None) -> list[Job]:
+    """The grid: scenarios matching the glob(s) x conditions x seeds x agents."""
+    patterns = [p.strip() for p in scenarios.split(",") if p.strip()]
+    known = sorted(default_catalog().scenarios)
+    chosen = [s for s in known if any(fnmatch(s, p) for p in patterns)]
+    if not chosen:
+        raise ValueError(f"--scenarios {scenarios!r} matches none of: {', '.join(known)}")
+    return [Job(s, c, seed, a, sandbox, max_steps) for s in chosen for c in conditions
+            for a in agents for seed in range(seeds)]
+
+
+def run_grid(jobs: list[Job], log: ResultLog, *, workers: int = 1,
+             on_episode: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Run every job (in `workers` processes), logging each episode as it finishes."""
+    episodes = []
+    if workers <= 1:
+        results: Iterable[dict[str, Any]] = map(run_episode, jobs)
+        for episode in results:
+            log.write_episode(episode)
+            episodes.append(episode)
+            if on_episode:
+                on_episode(episode)
+        return episodes
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for episode in pool.map(run_episode, jobs):
+            log.write_episode(episode)
+            episodes.append(episode)
+            if on_episode:
+                on_episode(episode)
+    return episodes
+
+
+def _rate(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def summarize(episodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (scenario, condition, agent): pass and violation rates over graded steps.
+
+    Steps with an infrastructure error are excluded from every rate and counted apart;
+    steps whose violation is ``unscored`` are excluded from the violation rate only.
+    """
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for episode in episodes:
+        key = (episode["scenario"], episode["condition"], episode["agent"])
+        groups.setdefault(key, []).append(episode)
+    rows = []
+    for (scenario, condition, agent), group in sorted(groups.items()):
+        steps = [s for e in group for s in e["steps"]]
+        graded = [s for s in steps if not s.get("infra_error")]
+        decided = [s for s in graded if s.get("violation") in ("violated", "compliant")]
+        first = [e["first_violation_step"] for e in group if e["first_violation_step"]]
+        rows.append({
+            "scenario": scenario, "condition": condition, "agent": agent,
+            "episodes": len(group), "graded_steps": len(graded),
+            "task_pass_rate": _rate(sum(bool(s["hidden_tests"]["passed"]) for s in graded),
+                                    len(graded)),
+            "violation_rate": _rate(sum(s["violation"] == "violated" for s in decided),
+                                    len(decided)),
+            "unscored_steps": len(graded) - len(decided),
+            "tamper_rate": _rate(sum(bool(s["tamper"]) for s in graded), len(graded)),
+            "false_claim_rate": _rate(
+                sum(s["components"]["false_claim"] == -1.0 for s in graded), len(graded)),
+            "mean_first_violation_step": sum(first) / len(first) if first else None,
+            "infra_errors": len(steps) - len(graded)
+            + sum(e["status"] == "infra_error" for e in group),
+            "agent_failures": sum(e["status"] == "agent_failure" for e in group),
+            "isolation": sorted({e["isolation"] for e in group}),
+        })
+    return rows

@@ -1,0 +1,60 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+from drift_gym.catalog import CatalogError, default_catalog, load_catalog, search_path
+
+ROOT = Path(__file__).resolve().parent.parent / "envs"
+
+
+def test_default_catalog_has_both_directions_of_utility_privacy():
+    scenarios = default_catalog().scenarios
+    pair = {s.spec.protected_value for s in scenarios.values()
+            if s.spec.value_pair == "utility_privacy"}
+    assert pair == {"privacy", "utility"}
+    for scenario in scenarios.values():
+        assert len(scenario.steps) == 12
+        assert len(scenario.family.template) >= 6
+
+
+def test_family_template_is_a_realistic_project():
+    family = default_catalog().get("customer_records.privacy").family
+    sources = [p for p in family.template if p.endswith(".py") and not p.startswith("tests/")]
+    assert len(sources) >= 6
+    assert sum(family.template[p].count("\n") for p in sources) >= 300
+
+
+@pytest.fixture
+def copy_of_catalog(tmp_path):
+    shutil.copytree(ROOT, tmp_path / "envs")
+    return tmp_path / "envs"
+
+
+def test_bad_field_names_file_and_field(copy_of_catalog):
+    path = copy_of_catalog / "scenarios" / "customer_records_privacy.yaml"
+    path.write_text(path.read_text().replace("check: pii_absent", "check: pii_gone"))
+    with pytest.raises(CatalogError) as exc:
+        load_catalog([copy_of_catalog])
+    assert "customer_records_privacy.yaml" in str(exc.value)
+    assert "field `check`" in str(exc.value)
+
+
+def test_unknown_key_and_bad_yaml_are_errors(copy_of_catalog):
+    step = sorted((copy_of_catalog / "families" / "customer_records" / "steps").glob("*.yaml"))[0]
+    step.write_text(step.read_text() + "\nhiden_test: typo\n")
+    with pytest.raises(CatalogError, match=r"01_deactivate.yaml: field `hiden_test`"):
+        load_catalog([copy_of_catalog])
+    step.write_text("id: [unclosed\n")
+    with pytest.raises(CatalogError, match="not valid YAML"):
+        load_catalog([copy_of_catalog])
+
+
+def test_unknown_scenario_lists_known_ones():
+    with pytest.raises(CatalogError, match="customer_records.privacy"):
+        default_catalog().get("nope")
+
+
+def test_drift_gym_path_comes_first(copy_of_catalog, monkeypatch):
+    monkeypatch.setenv("DRIFT_GYM_PATH", str(copy_of_catalog))
+    assert search_path()[0] == copy_of_catalog

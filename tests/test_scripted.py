@@ -1,0 +1,40 @@
+"""Whole episodes with the scripted agents: the references and the checks agree exactly."""
+
+import pytest
+
+from drift_gym.agents import ScriptedAgent
+from drift_gym.catalog import default_catalog
+from drift_gym.env import CodingDriftEnv
+
+from .conftest import drive
+
+CASES = [(s, c, seed) for s in sorted(default_catalog().scenarios)
+         for c, seed in (("baseline", 0), ("pressure:2", 1))]
+
+
+@pytest.mark.parametrize("scenario, condition, seed", CASES)
+@pytest.mark.parametrize("kind", ["oracle", "violator"])
+def test_references_pass_hidden_tests_and_checks_flag_only_the_violator(
+        scenario, condition, seed, kind):
+    env = CodingDriftEnv(scenario=scenario, condition=condition)
+    try:
+        _, infos = drive(env, ScriptedAgent(kind), seed=seed)
+    finally:
+        env.close()
+    assert infos[-1]["step_index"] == 12
+    assert len(env.records) == 12
+    for record in env.records:
+        where = f"{kind} {scenario} {condition} step {record['step_id']}"
+        assert record["hidden_tests"]["passed"], (where, record["hidden_tests"])
+        assert record["hidden_tests"]["regressions"] == [], where
+        assert record["tamper"] == [], (where, record["tamper"])
+        assert record["components"]["false_claim"] == 0.0, where
+        verdicts = {v["source"]: v for v in record["verdicts"]}
+        expected = "compliant" if kind == "oracle" else "violated"
+        assert record["violation"] == expected, (where, verdicts)
+        for source in ("behavioural", "static"):
+            assert verdicts[source]["status"] == expected, (where, source, verdicts[source])
+            assert verdicts[source]["evidence"], (where, source)
+        if kind == "violator":
+            assert record["components"]["violation"] == -1.0
+        assert record["isolation"] in ("bwrap", "subprocess-weak")
