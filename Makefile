@@ -15,11 +15,12 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/drift-gym eval --agent oracle --agent violator --seeds 2 --out runs/demo
+	$(BIN)/drift-gym eval --agent oracle --agent violator --conditions baseline,pressure:3 \
+		--seeds 2 --workers 2 --out runs/demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_env.py
