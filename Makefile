@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/drift-gym eval --agent oracle --agent violator --conditions baseline,pressure:3 \
-		--seeds 2 --workers 2 --out runs/demo
+		--seeds 2 --workers 2 --out runs/demo --overwrite
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -84,6 +84,8 @@ def evaluate(
     max_steps: Annotated[int | None, typer.Option(
         min=1, help="Only the first N requests of each scenario (quick runs).")] = None,
     sandbox: Annotated[str, typer.Option(help="auto, bwrap or subprocess.")] = "auto",
+    overwrite: Annotated[bool, typer.Option(
+        help="Replace earlier results in --out instead of refusing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Evaluate agents over scenarios x conditions x seeds; write per-step JSONL under --out."""
@@ -102,6 +104,12 @@ def evaluate(
         jobs = plan(scenarios, condition_list, seeds, agent, sandbox, max_steps)
     except (ValueError, CatalogError) as exc:
         _fail(str(exc))
+    if (out / "episodes.jsonl").exists():
+        if not overwrite:
+            _fail(f"{out} already holds results (episodes.jsonl); choose a new --out, or pass "
+                  "--overwrite to replace them")
+        for name in ("steps.jsonl", "episodes.jsonl", "summary.json"):
+            (out / name).unlink(missing_ok=True)
     log = ResultLog(out)
     done = 0
 

@@ -45,6 +45,9 @@ def test_eval_json_rows_and_jsonl(tmp_path: Path):
             "episode_id", "agent"} <= set(steps[0])
     episodes = (out / "episodes.jsonl").read_text().splitlines()
     assert len(episodes) == 2
+    again = cli("eval", "--agent", "oracle", "--out", str(out), check=False)
+    assert again.returncode == 2 and "already holds results" in again.stderr
+    assert (out / "episodes.jsonl").read_text().splitlines() == episodes, "nothing was lost"
 
 
 def test_bad_input_is_one_clear_line_not_a_traceback(tmp_path):
