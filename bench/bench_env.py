@@ -1,7 +1,7 @@
 """Benchmark (not a test): reset latency, per-tool step latency, and a whole oracle episode
 against the sum of the raw pytest runs it contains.
 
-    .venv/bin/python bench/bench_env.py [--scenario ID] [--resets N] [--sandbox auto|bwrap|subprocess]
+    .venv/bin/python bench/bench_env.py [--scenario ID] [--resets N] [--sandbox KIND]
 
 Prints one JSON object. Figures depend on the machine; quote them with the command.
 """
