@@ -231,10 +231,12 @@ class LocalSandbox:
                 argv += ["--symlink", os.readlink(host), f"/{link}"]
             elif host.is_dir():
                 argv += ["--ro-bind", str(host), f"/{link}"]
+        # /tmp first: the interpreter may live under /tmp (a venv in a fresh clone there),
+        # and a later tmpfs would hide its bind.
+        argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for prefix in sorted({sys.prefix, sys.base_prefix,
                               str(Path(os.path.realpath(sys.executable)).parent.parent)}):
             argv += ["--ro-bind", prefix, prefix]
-        argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         argv += ["--bind", str(self.repo), f"{SANDBOX_ROOT}/{REPO}",
                  "--bind", str(self.grading), f"{SANDBOX_ROOT}/{GRADING}",
                  "--chdir", f"{SANDBOX_ROOT}/{cwd}"]
