@@ -42,6 +42,9 @@ SAFE_ENV = {
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONHASHSEED": "0",
     "PYTHONUTF8": "1",
+    # The sandbox borrows drift_gym's interpreter; its pytest plugins (hypothesis, xdist, ...)
+    # belong to drift_gym, not to the repo under test, and cost ~1.3 s per pytest start.
+    "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
 }
 
 
