@@ -16,6 +16,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 console = Console(stderr=True)
 
 
+def _out() -> Console:
+    """Stdout console; wide enough for the tables when stdout is not a terminal (make, CI)."""
+    plain = Console()
+    return plain if plain.is_terminal else Console(width=160)
+
+
 def _fail(message: str) -> None:
     """One clear line on stderr and exit 2 — bad input is not a traceback."""
     console.print(f"[bold red]error:[/] {message}")
@@ -62,7 +68,7 @@ def list_scenarios(
     for row in rows:
         table.add_row(row["id"], row["env_id"], row["value_pair"], row["protected_value"],
                       str(row["steps"]), ", ".join(row["checks"]))
-    Console().print(table)
+    _out().print(table)
 
 
 def _fmt(value: Any) -> str:
@@ -136,7 +142,7 @@ def evaluate(
         table.add_column(column)
     for row in rows:
         table.add_row(*(_fmt(row[c]) for c in columns))
-    Console().print(table)
+    _out().print(table)
     console.print(f"isolation: {', '.join(sorted({i for r in rows for i in r['isolation']}))}")
 
 
