@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -20,6 +21,9 @@ from pathlib import Path
 from drift_gym.agents import ScriptedAgent
 from drift_gym.env import CodingDriftEnv
 from drift_gym.tools import ToolCall
+
+# The same pytest start-up the sandbox has (no plugin autoload), so the comparison is fair.
+RAW_ENV = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def _ms(samples: list[float]) -> dict[str, float]:
@@ -110,7 +114,7 @@ def raw_pytest_seconds(env: CodingDriftEnv) -> float:
               "--noconftest", "-c", "hidden.ini", "--rootdir", ".", "hidden"], root),
         ):
             start = time.perf_counter()
-            subprocess.run(argv, cwd=cwd, capture_output=True, check=False)
+            subprocess.run(argv, cwd=cwd, capture_output=True, check=False, env=RAW_ENV)
             total += time.perf_counter() - start
     return total
 
