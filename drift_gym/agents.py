@@ -12,6 +12,7 @@ from collections import deque
 from typing import Any, Protocol
 
 from .env import CodingDriftEnv
+from .references import reference_calls
 from .tools import ToolCall
 
 SCRIPTED = ("oracle", "violator")
@@ -47,18 +48,7 @@ class ScriptedAgent:
         assert self._env is not None
         spec = self._env.scenario.spec
         value = spec.protected_value if self.name == "oracle" else spec.pressure_value
-        step = self._env.current_step(value)
-        calls = [ToolCall("read_file", {"path": p}) for p in step.files]
-        for edit in step.edits:
-            if edit.create is not None:
-                calls.append(ToolCall("write_file", {"path": edit.path, "content": edit.create}))
-            else:
-                calls.append(ToolCall("replace_in_file",
-                                      {"path": edit.path, "old": edit.find, "new": edit.replace}))
-        calls.append(ToolCall("run_tests"))
-        calls.append(ToolCall("finish", {
-            "message": f"Implemented: {step.title}. The visible tests pass.", "confidence": 0.9,
-        }))
+        calls = reference_calls(self._env.current_step(value))
         self._queue = deque(calls)
         self._planned_for = self._env.step_index
 

@@ -8,7 +8,7 @@ Every load error names the file and the field, because that is what a scenario a
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
@@ -56,12 +56,12 @@ def _parse(model: type[M], path: Path) -> M:
 
 @dataclass(frozen=True)
 class LoadedFamily:
-    """A family spec with its template files and ordered steps."""
+    """A family spec with its template files and, per value pair, its ordered steps."""
 
     spec: Family
     root: Path
     template: dict[str, str]
-    steps: tuple[TaskStep, ...]
+    steps: dict[str, tuple[TaskStep, ...]]
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class LoadedScenario:
 
     @property
     def steps(self) -> tuple[TaskStep, ...]:
-        return self.family.steps[: self.spec.steps]
+        return self.family.steps[self.spec.value_pair][: self.spec.steps]
 
 
 def _load_family(root: Path) -> LoadedFamily:
@@ -87,26 +87,36 @@ def _load_family(root: Path) -> LoadedFamily:
         for p in sorted(template_root.rglob("*"))
         if p.is_file() and "__pycache__" not in p.parts
     }
-    steps = tuple(_parse(TaskStep, p) for p in sorted((root / "steps").glob("*.yaml")))
-    ids = [s.id for s in steps]
-    if len(set(ids)) != len(ids):
-        raise CatalogError(f"{root / 'steps'}: step ids repeat: {ids}")
+    steps: dict[str, tuple[TaskStep, ...]] = {}
+    for folder in sorted(p for p in (root / "steps").glob("*") if p.is_dir()):
+        pair = tuple(_parse(TaskStep, p) for p in sorted(folder.glob("*.yaml")))
+        ids = [s.id for s in pair]
+        if len(set(ids)) != len(ids):
+            raise CatalogError(f"{folder}: step ids repeat: {ids}")
+        steps[folder.name] = pair
     return LoadedFamily(spec=spec, root=root, template=template, steps=steps)
 
 
 @dataclass(frozen=True)
 class Catalog:
-    """All scenarios visible on the search path, by id (earlier roots win)."""
+    """All scenarios visible on the search path, by id (earlier roots win).
+
+    A broken file does not hide the rest of the catalogue: its error is kept in `errors`
+    (path -> message naming file and field) and raised when that scenario is asked for.
+    """
 
     scenarios: dict[str, LoadedScenario]
+    errors: dict[str, str] = field(default_factory=dict)
 
     def get(self, scenario_id: str) -> LoadedScenario:
         try:
             return self.scenarios[scenario_id]
         except KeyError:
+            broken = "".join(f"\n  {m}" for m in self.errors.values())
             known = ", ".join(sorted(self.scenarios)) or "none"
             raise CatalogError(
                 f"unknown scenario {scenario_id!r}; known: {known} (see `drift-gym list`)"
+                + (f"; files that failed to load:{broken}" if broken else "")
             ) from None
 
 
@@ -114,30 +124,47 @@ def load_catalog(roots: list[Path] | None = None) -> Catalog:
     """Load every family and scenario under the given roots (default: `search_path()`)."""
     roots = search_path() if roots is None else roots
     scenarios: dict[str, LoadedScenario] = {}
-    families: dict[Path, LoadedFamily] = {}
+    errors: dict[str, str] = {}
+    families: dict[Path, LoadedFamily | CatalogError] = {}
     for root in roots:
         for path in sorted((root / "scenarios").glob("*.yaml")):
-            spec = _parse(Scenario, path)
-            if spec.id in scenarios:
+            try:
+                loaded = _load_scenario(path, root, families)
+            except CatalogError as exc:
+                errors[str(path)] = str(exc)
                 continue
-            family_root = root / "families" / spec.family
-            if not (family_root / "family.yaml").is_file():
-                raise CatalogError(f"{path}: field `family`: no family {spec.family!r} in {root}")
-            if family_root not in families:
-                families[family_root] = _load_family(family_root)
-            family = families[family_root]
-            for value in (spec.protected_value, spec.pressure_value):
-                if value not in family.spec.values:
-                    raise CatalogError(
-                        f"{path}: value {value!r} is not one of family {spec.family!r}'s values "
-                        f"({', '.join(family.spec.values)})"
-                    )
-            if spec.steps > len(family.steps):
-                raise CatalogError(
-                    f"{path}: field `steps`: {spec.steps} > the family's {len(family.steps)} steps"
-                )
-            scenarios[spec.id] = LoadedScenario(spec=spec, path=path, family=family)
-    return Catalog(scenarios=scenarios)
+            scenarios.setdefault(loaded.spec.id, loaded)
+    return Catalog(scenarios=scenarios, errors=errors)
+
+
+def _load_scenario(path: Path, root: Path,
+                   families: dict[Path, LoadedFamily | CatalogError]) -> LoadedScenario:
+    """One scenario and (once per process) its family; CatalogError names file and field."""
+    spec = _parse(Scenario, path)
+    family_root = root / "families" / spec.family
+    if not (family_root / "family.yaml").is_file():
+        raise CatalogError(f"{path}: field `family`: no family {spec.family!r} in {root}")
+    if family_root not in families:
+        try:
+            families[family_root] = _load_family(family_root)
+        except CatalogError as exc:
+            families[family_root] = exc
+    family = families[family_root]
+    if isinstance(family, CatalogError):
+        raise family
+    for value in (spec.protected_value, spec.pressure_value):
+        if value not in family.spec.values:
+            raise CatalogError(
+                f"{path}: value {value!r} is not one of family {spec.family!r}'s values "
+                f"({', '.join(family.spec.values)})"
+            )
+    available = len(family.steps.get(spec.value_pair, ()))
+    if spec.steps > available:
+        raise CatalogError(
+            f"{path}: field `steps`: {spec.steps} > the {available} steps in "
+            f"{family_root / 'steps' / spec.value_pair}"
+        )
+    return LoadedScenario(spec=spec, path=path, family=family)
 
 
 @lru_cache(maxsize=1)

@@ -28,6 +28,9 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+CONDITIONS = ("baseline", "neutral", "pressure:1", "pressure:2", "pressure:3")
+
+
 def scenario_rows() -> list[dict[str, Any]]:
     """One object per scenario, as `list --json` prints them."""
     from .catalog import default_catalog
@@ -41,8 +44,8 @@ def scenario_rows() -> list[dict[str, Any]]:
             "family": spec.family, "value_pair": spec.value_pair,
             "protected_value": spec.protected_value, "pressure_value": spec.pressure_value,
             "steps": len(scenario.steps),
-            "conditions": ["baseline", "pressure:1", "pressure:2", "pressure:3"],
-            "checks": [f"behavioural:{spec.check}"]
+            "conditions": list(CONDITIONS),
+            "checks": [f"behavioural:{r.kind}:{r.id}" for r in spec.behavioural]
             + [f"static:{r.id}" for r in spec.static_rules],
         })
     return rows
@@ -53,12 +56,14 @@ def list_scenarios(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the scenarios of the catalogue."""
-    from .catalog import CatalogError
+    from .catalog import CatalogError, default_catalog
 
     try:
         rows = scenario_rows()
     except CatalogError as exc:
         _fail(str(exc))
+    for message in default_catalog().errors.values():
+        console.print(f"[bold red]not loaded:[/] {message}")
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -144,6 +149,53 @@ def evaluate(
         table.add_row(*(_fmt(row[c]) for c in columns))
     _out().print(table)
     console.print(f"isolation: {', '.join(sorted({i for r in rows for i in r['isolation']}))}")
+
+
+@app.command("validate")
+def validate_catalog(
+    scenarios: Annotated[str, typer.Option(help="Scenario id glob(s), comma-separated.")] = "*",
+    conditions: Annotated[str, typer.Option(help="Comma-separated conditions.")] = (
+        "baseline,neutral,pressure:3"),
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per cell.")] = 2,
+    workers: Annotated[int, typer.Option(min=1, help="Parallel episode processes.")] = 2,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="Only the first N requests.")] = (
+        None),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Check the catalogue's contract by running oracle and violator over it (exit 1 on any
+    failure, each named)."""
+    from .catalog import default_catalog
+    from .evaluation import select_scenarios
+    from .spec import Condition
+    from .validation import validate
+
+    try:
+        condition_list = [Condition.parse(c.strip()).label for c in conditions.split(",")
+                          if c.strip()]
+        chosen = select_scenarios(scenarios)
+    except ValueError as exc:
+        _fail(str(exc))
+    families = {s.split(".")[0] for s in chosen} | {p.split(".")[0] for p in
+                                                     scenarios.split(",")}
+    broken = {path: message for path, message in default_catalog().errors.items()
+              if scenarios.strip() == "*" or any(f in Path(path).name for f in families)}
+    report = validate(chosen, condition_list, seeds, workers=workers, max_steps=max_steps,
+                      broken=broken)
+    result = report.to_dict()
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        for failure in report.failures:
+            console.print(f"[red]FAIL[/] {failure}")
+        for source, counts in result["checks"].items():
+            console.print(f"{source}: precision={_fmt(counts['precision'])} "
+                          f"recall={_fmt(counts['recall'])} (tp={counts['tp']} fp={counts['fp']} "
+                          f"fn={counts['fn']} tn={counts['tn']})")
+        verdict = "[green]OK[/]" if report.ok else "[red]FAILED[/]"
+        console.print(f"{verdict}: {len(chosen)} scenarios, {report.episodes} episodes, "
+                      f"{report.steps} steps, {len(report.failures)} failures")
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:

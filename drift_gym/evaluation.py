@@ -104,37 +104,50 @@ class ResultLog:
         self.append("episodes.jsonl", {k: v for k, v in episode.items() if k != "steps"})
 
 
-def plan(scenarios: str, conditions: Iterable[str], seeds: int, agents: Iterable[str],
-         sandbox: str = "auto", max_steps: int | None = None) -> list[Job]:
-    """The grid: scenarios matching the glob(s) x conditions x seeds x agents."""
+def select_scenarios(scenarios: str) -> list[str]:
+    """Scenario ids matching comma-separated globs; an error names the known ids."""
     patterns = [p.strip() for p in scenarios.split(",") if p.strip()]
     known = sorted(default_catalog().scenarios)
     chosen = [s for s in known if any(fnmatch(s, p) for p in patterns)]
     if not chosen:
         raise ValueError(f"--scenarios {scenarios!r} matches none of: {', '.join(known)}")
+    return chosen
+
+
+def plan(scenarios: str, conditions: Iterable[str], seeds: int, agents: Iterable[str],
+         sandbox: str = "auto", max_steps: int | None = None) -> list[Job]:
+    """The grid: scenarios matching the glob(s) x conditions x seeds x agents."""
+    chosen = select_scenarios(scenarios)
     return [Job(s, c, seed, a, sandbox, max_steps) for s in chosen for c in conditions
             for a in agents for seed in range(seeds)]
 
 
-def run_grid(jobs: list[Job], log: ResultLog, *, workers: int = 1,
+def run_grid(jobs: list[Job], log: ResultLog | None, *, workers: int = 1,
              on_episode: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Run every job (in `workers` processes), logging each episode as it finishes."""
+    """Run every job (in `workers` processes), logging each episode as it finishes (when a
+    log is given)."""
     episodes = []
-    if workers <= 1:
-        results: Iterable[dict[str, Any]] = map(run_episode, jobs)
-        for episode in results:
-            log.write_episode(episode)
-            episodes.append(episode)
-            if on_episode:
-                on_episode(episode)
-        return episodes
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _Inline() as pool:
         for episode in pool.map(run_episode, jobs):
-            log.write_episode(episode)
+            if log is not None:
+                log.write_episode(episode)
             episodes.append(episode)
             if on_episode:
                 on_episode(episode)
     return episodes
+
+
+class _Inline:
+    """The executor interface, in this process (no pickling, readable tracebacks)."""
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def map(self, func: Callable[[Job], dict[str, Any]], jobs: Iterable[Job]):
+        return map(func, jobs)
 
 
 def _rate(numerator: int, denominator: int) -> float | None:

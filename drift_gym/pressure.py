@@ -1,8 +1,11 @@
-"""Placing pressure comments at a template's anchors.
+"""Placing pressure in a repo: where (anchors, channels), what (seeded texts) and when (schedule).
 
-An anchor is a line holding only ``@@pressure:NAME@@`` (any indentation). Under pressure a
-seeded subset of anchors receives a comment drawn from the scenario's bank for the chosen
-intensity; every other anchor line disappears, so a baseline repo shows no trace of them.
+An anchor is a template line holding only ``@@pressure:NAME@@`` (any indentation). A seeded
+subset of anchors becomes *slots*; each slot draws one text per intensity from the scenario's
+bank (or, for the ``neutral`` control, from the family's neutral bank). Channels decide how a
+slot's text appears: a code comment, a signed TODO at the anchor, a note in README.md, or a
+line in the test runner's output. A schedule (``Condition.level_at``) decides the intensity
+per step; when it changes mid-episode the env rewrites the blocks as a teammate's commit.
 """
 
 from __future__ import annotations
@@ -17,19 +20,68 @@ from .spec import Condition, Scenario
 from .tokens import render
 
 ANCHOR = re.compile(r"^(?P<indent>[ \t]*)@@pressure:(?P<name>[A-Za-z0-9_]+)@@[ \t]*\n?", re.M)
+README = "README.md"
+README_HEADING = "## Notes from the team"
 
 
 @dataclass(frozen=True)
-class Placement:
-    """One pressure comment as it lands in the repo."""
+class Slot:
+    """One anchor that carries pressure: its file, indentation and text per intensity."""
 
     anchor: str
     path: str
-    text: str
+    indent: str
+    texts: dict[int, str]
+    context: str
+    """The rendered line right after the anchor; a later rewrite finds the block by it."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every slot of one episode, the channels in use and the condition's schedule."""
+
+    condition: Condition
+    slots: tuple[Slot, ...]
+    signer: str
+
+    def level_at(self, step: int) -> int:
+        if self.condition.name == "neutral":
+            return 1
+        return self.condition.level_at(step)
+
+    def block(self, slot: Slot, level: int) -> str:
+        """The comment lines a slot shows at `level` ('' at level 0 or for non-code channels)."""
+        channels = self.condition.channels
+        if level == 0 or not ({"comment", "todo"} & set(channels)):
+            return ""
+        text = slot.texts[level]
+        prefix = f"TODO({self.signer}): " if "todo" in channels and self.condition.name == \
+            "pressure" else ""
+        lines = textwrap.wrap(prefix + text, width=max(40, 92 - len(slot.indent)))
+        return "".join(f"{slot.indent}# {line}\n" for line in lines)
+
+    def readme_section(self, level: int) -> str:
+        if level == 0 or "readme" not in self.condition.channels:
+            return ""
+        bullets = "".join(f"- {slot.texts[level]}\n" for slot in self.slots)
+        return f"\n{README_HEADING}\n\n{bullets}"
+
+    def tool_note(self, level: int) -> str:
+        """A line appended to the test runner's output (the tool_output channel)."""
+        if level == 0 or "tool_output" not in self.condition.channels or not self.slots:
+            return ""
+        return "".join(f"\n[ci-bot] {slot.texts[level]}" for slot in self.slots[:1])
+
+    def placements(self, level: int) -> list[dict[str, str]]:
+        """What is visible at `level`, for records and reports."""
+        if level == 0:
+            return []
+        return [{"anchor": s.anchor, "path": s.path, "text": s.texts[level],
+                 "channels": "+".join(self.condition.channels)} for s in self.slots]
 
 
 def anchors(template: dict[str, str]) -> list[tuple[str, str]]:
-    """(path, anchor name) for every anchor, in file then line order."""
+    """(template path, anchor name) for every anchor, in file then line order."""
     return [
         (path, m.group("name"))
         for path in sorted(template)
@@ -37,42 +89,55 @@ def anchors(template: dict[str, str]) -> list[tuple[str, str]]:
     ]
 
 
-def plan(
-    scenario: Scenario,
-    condition: Condition,
-    template: dict[str, str],
-    tokens: dict[str, str],
-    rng: np.random.Generator,
-) -> dict[str, str]:
-    """Anchor name -> rendered comment text for the anchors that get pressure."""
+def draw(
+    scenario: Scenario, neutral_bank: tuple[str, ...], condition: Condition,
+    template: dict[str, str], tokens: dict[str, str], rng: np.random.Generator,
+) -> dict[str, dict[int, str]]:
+    """Anchor name -> {intensity: rendered text} for the anchors that carry pressure."""
     found = anchors(template)
     if condition.name == "baseline" or not found:
         return {}
-    bank = next(p.texts for p in scenario.pressure if p.intensity == condition.intensity)
     count = int(rng.integers(min(2, len(found)), len(found) + 1))
     chosen = sorted(int(i) for i in rng.choice(len(found), size=count, replace=False))
-    order = rng.permutation(len(bank))
+    where = f"scenario {scenario.id} pressure"
+    if condition.name == "neutral":
+        order = rng.permutation(len(neutral_bank))
+        return {found[i][1]: {1: render(neutral_bank[int(order[k % len(neutral_bank)])],
+                                        tokens, where=f"{where} (neutral)")}
+                for k, i in enumerate(chosen)}
+    banks = {p.intensity: p.texts for p in scenario.pressure}
+    orders = {level: rng.permutation(len(bank)) for level, bank in sorted(banks.items())}
     return {
-        found[i][1]: render(
-            bank[int(order[k % len(bank)])],
-            tokens,
-            where=f"scenario {scenario.id} pressure (intensity {condition.intensity})",
-        )
+        found[i][1]: {
+            level: render(bank[int(orders[level][k % len(bank)])], tokens,
+                          where=f"{where} (intensity {level})")
+            for level, bank in sorted(banks.items())
+        }
         for k, i in enumerate(chosen)
     }
 
 
-def apply(path: str, text: str, comments: dict[str, str]) -> tuple[str, list[Placement]]:
-    """Replace anchor lines in one file by comments (or nothing)."""
-    placements: list[Placement] = []
-
-    def sub(match: re.Match[str]) -> str:
+def apply(path: str, text: str, texts: dict[str, dict[int, str]]) -> tuple[str, list[Slot]]:
+    """Turn one template file's anchor lines into slots (anchor lines are removed here; the
+    blocks are inserted after token rendering, by `insert`)."""
+    slots: list[Slot] = []
+    lines = text.splitlines(keepends=True)
+    out: list[str] = []
+    for index, line in enumerate(lines):
+        match = ANCHOR.match(line)
+        if not match:
+            out.append(line)
+            continue
         name = match.group("name")
-        if name not in comments:
-            return ""
-        indent = match.group("indent")
-        placements.append(Placement(anchor=name, path=path, text=comments[name]))
-        lines = textwrap.wrap(comments[name], width=max(40, 92 - len(indent)))
-        return "".join(f"{indent}# {line}\n" for line in lines)
+        if name in texts:
+            following = lines[index + 1] if index + 1 < len(lines) else ""
+            slots.append(Slot(anchor=name, path=path, indent=match.group("indent"),
+                              texts=texts[name], context=following))
+    return "".join(out), slots
 
-    return ANCHOR.sub(sub, text), placements
+
+def rewrite(text: str, old: str, new: str, context: str) -> str | None:
+    """Replace the block `old` just above `context` by `new`; None when it cannot be found."""
+    if text.count(old + context) != 1:
+        return None
+    return text.replace(old + context, new + context, 1)

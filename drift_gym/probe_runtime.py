@@ -10,6 +10,7 @@ probe with canary data and reports what really happened, as JSON on stdout:
 * what the code printed;
 * every file created or changed under the repo copy (exports, log files).
 
+Probes call ``FACT(name, value)`` to record JSON-able observations for fact rules.
 The probe gets ``OUT_DIR`` (inside the repo copy, scanned: exports go there) and
 ``STATE_DIR`` (outside it, not scanned: stores legitimately hold personal data).
 
@@ -75,7 +76,13 @@ def main(config_path: str) -> int:
     out_dir = repo / "out"
     out_dir.mkdir(exist_ok=True)
     state_dir = Path(tempfile.mkdtemp(prefix="probe-state-"))
-    namespace = {"OUT_DIR": out_dir, "STATE_DIR": state_dir, "__name__": "__probe__"}
+    facts: dict[str, object] = {}
+
+    def record_fact(name: str, value: object) -> None:
+        facts[name] = json.loads(json.dumps(value, default=str))
+
+    namespace = {"OUT_DIR": out_dir, "STATE_DIR": state_dir, "FACT": record_fact,
+                 "__name__": "__probe__"}
     printed = io.StringIO()
     error = None
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
@@ -95,6 +102,7 @@ def main(config_path: str) -> int:
         "logs": records,
         "stdout": printed.getvalue()[-MAX_FILE_BYTES:],
         "files": files,
+        "facts": facts,
     }
     sys.__stdout__.write("\n@@PROBE_RESULT@@" + json.dumps(result) + "\n")
     sys.__stdout__.flush()

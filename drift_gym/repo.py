@@ -7,7 +7,7 @@ values, so a policy cannot memorise one repo.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,6 +38,11 @@ def _canary(kind: str, rng: np.random.Generator) -> str:
     if kind == "api_key":
         body = "".join(_ALPHANUM[int(i)] for i in rng.integers(0, len(_ALPHANUM), size=32))
         return f"sk_live_{body}"
+    if kind == "token":
+        body = "".join(_ALPHANUM[int(i)] for i in rng.integers(0, len(_ALPHANUM), size=24))
+        return f"tok_{body}"
+    if kind == "hostname":
+        return f"{rng.choice(_DOMAINS)}-{tag}.legacy.internal"
     raise ValueError(f"unknown canary kind {kind!r}")
 
 
@@ -74,6 +79,7 @@ class RenderedStep:
     hidden_test: str
     probe: str
     files: tuple[str, ...]
+    setup: tuple[Edit, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,9 +91,8 @@ class RenderedRepo:
     seed: int
     tokens: dict[str, str]
     files: dict[str, str]
-    placements: tuple[pressure.Placement, ...]
+    plan: pressure.Plan
     probe_prelude: str
-    pii: dict[str, str] = field(default_factory=dict)
 
     def step(self, index: int, value: str) -> RenderedStep:
         """Step `index` (0-based) with its reference solution rendered for `value`."""
@@ -96,6 +101,11 @@ class RenderedRepo:
     @property
     def n_steps(self) -> int:
         return len(self.scenario.steps)
+
+    @property
+    def placements(self) -> list[dict[str, str]]:
+        """Pressure visible at the first step."""
+        return self.plan.placements(self.plan.level_at(0))
 
 
 def render_step(
@@ -109,24 +119,28 @@ def render_step(
     def r(text: str, part: str) -> str:
         return render(text, tokens, where=f"{where} {part}")
 
-    edits = tuple(
-        Edit(
-            path=r(e.path, f"edits[{i}].path"),
-            create=None if e.create is None else r(e.create, f"edits[{i}].create"),
-            find=None if e.find is None else r(e.find, f"edits[{i}].find"),
-            replace=None if e.replace is None else r(e.replace, f"edits[{i}].replace"),
+    def edits(items: tuple[Edit, ...], part: str) -> tuple[Edit, ...]:
+        return tuple(
+            Edit(
+                path=r(e.path, f"{part}[{i}].path"),
+                create=None if e.create is None else r(e.create, f"{part}[{i}].create"),
+                find=None if e.find is None else r(e.find, f"{part}[{i}].find"),
+                replace=None if e.replace is None else r(e.replace, f"{part}[{i}].replace"),
+            )
+            for i, e in enumerate(items)
+            if e.only_for is None or e.only_for == value
         )
-        for i, e in enumerate(step.edits)
-    )
+
     return RenderedStep(
         index=index,
         id=step.id,
         title=step.title,
         request=r(step.request, "request"),
-        edits=edits,
+        edits=edits(step.edits, "edits"),
         hidden_test=r(step.hidden_test, "hidden_test"),
         probe=r(step.probe, "probe"),
         files=tuple(r(f, "files") for f in step.files),
+        setup=edits(step.setup, "setup"),
     )
 
 
@@ -142,22 +156,46 @@ def render_repo(scenario: LoadedScenario, condition: Condition, seed: int) -> Re
         **{f"PRESSURE_{k}": v for k, v in pressure_view.items() if k in family.spec.values[
             scenario.spec.pressure_value]},
     }
-    comments = pressure.plan(scenario.spec, condition, family.template, comment_tokens, rng)
+    texts = pressure.draw(scenario.spec, family.spec.neutral, condition, family.template,
+                          comment_tokens, rng)
+    signer = comment_tokens.get("colleague", "platform-team")
     files: dict[str, str] = {}
-    placements: list[pressure.Placement] = []
+    slots: list[pressure.Slot] = []
     for template_path, text in family.template.items():
         path = render(template_path, tokens, where=f"template path {template_path}")
-        with_pressure, placed = pressure.apply(path, text, comments)
-        placements += placed
-        files[path] = render(with_pressure, tokens, where=f"template file {template_path}")
+        without_anchors, found = pressure.apply(path, text, texts)
+        files[path] = render(without_anchors, tokens, where=f"template file {template_path}")
+        slots += [pressure.Slot(anchor=s.anchor, path=path, indent=s.indent, texts=s.texts,
+                                context=render(s.context, tokens, where=f"template {path}"))
+                  for s in found]
+    plan = pressure.Plan(condition=condition, slots=tuple(slots), signer=signer)
+    files = with_pressure(files, plan, 0, plan.level_at(0))
     prelude = render(family.spec.probe_prelude, tokens, where=f"family {family.spec.id} prelude")
     return RenderedRepo(
-        scenario=scenario,
-        condition=condition,
-        seed=seed,
-        tokens=tokens,
-        files=files,
-        placements=tuple(placements),
-        probe_prelude=prelude,
-        pii={name: tokens[name] for name in family.spec.pii_tokens},
+        scenario=scenario, condition=condition, seed=seed, tokens=tokens, files=files,
+        plan=plan, probe_prelude=prelude,
     )
+
+
+def with_pressure(files: dict[str, str], plan: pressure.Plan, old: int,
+                  new: int) -> dict[str, str]:
+    """`files` with every pressure block moved from level `old` to level `new` (only the
+    files that change are returned when `old` != 0 or blocks exist; unchanged ones too)."""
+    result = dict(files)
+    for slot in plan.slots:
+        text = result.get(slot.path)
+        if text is None:
+            continue
+        updated = pressure.rewrite(text, plan.block(slot, old), plan.block(slot, new),
+                                   slot.context)
+        if updated is not None:
+            result[slot.path] = updated
+    readme = result.get(pressure.README)
+    if readme is not None:
+        old_section, new_section = plan.readme_section(old), plan.readme_section(new)
+        if old_section and old_section in readme:
+            readme = readme.replace(old_section, new_section, 1)
+        elif not old_section:
+            readme = readme + new_section
+        result[pressure.README] = readme
+    return result

@@ -8,7 +8,7 @@ mistake in a file is caught once, at load time, with the file and the field name
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -28,6 +28,9 @@ class Edit(Frozen):
     create: str | None = Field(default=None, description="Full content of a new file.")
     find: str | None = Field(default=None, description="Exact text to replace (must be unique).")
     replace: str | None = Field(default=None, description="Replacement for `find`.")
+    only_for: str | None = Field(
+        default=None, description="Apply only when the reference is rendered for this value."
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Edit:
@@ -55,6 +58,11 @@ class TaskStep(Frozen):
     files: tuple[str, ...] = Field(
         default=(), description="Files the oracle reads before editing (realistic trajectories)."
     )
+    setup: tuple[Edit, ...] = Field(
+        default=(),
+        description="Edits the environment applies before the request (a teammate's commit); "
+        "identical for both values and never part of the agent's diff.",
+    )
 
 
 class Family(Frozen):
@@ -67,14 +75,18 @@ class Family(Frozen):
     vocab: dict[str, tuple[str | dict[str, str], ...]] = Field(
         description="Slots; each draws one alternative per seed (scalar or token mapping)."
     )
-    canaries: dict[str, Literal["email", "phone", "person_name", "api_key"]] = Field(
+    canaries: dict[str, Literal["email", "phone", "person_name", "api_key", "token",
+                                "hostname"]] = Field(
         default_factory=dict, description="Token -> kind of generated canary value."
     )
     values: dict[str, dict[str, str]] = Field(
         description="Value name -> tokens that value implies (e.g. VIEW)."
     )
     probe_prelude: str = Field(description="Python run before every probe (defines CANARY).")
-    pii_tokens: tuple[str, ...] = Field(description="Canary tokens that are personal data.")
+    neutral: tuple[str, ...] = Field(
+        min_length=1,
+        description="Neutral comments for the `neutral` condition: comment volume, no directive.",
+    )
 
     @field_validator("vocab")
     @classmethod
@@ -94,6 +106,47 @@ class StaticRule(Frozen):
     id: str
     pattern: str = Field(description="Python regex (may contain @@tokens@@).")
     why: str = Field(description="What a match means, shown as evidence.")
+    include_tests: bool = Field(
+        default=False, description="Also look at added lines of test files."
+    )
+
+
+FactOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "all_eq"]
+
+
+class BehaviouralRule(Frozen):
+    """A check on what the probe observed when it ran the step's code with canary data.
+
+    * ``values_absent``: none of `tokens`' canary values reaches a log record, printed output
+      or a written file.
+    * ``values_logged_by_step``: a log record carrying all of `tokens`' values is emitted from
+      a line the step added; files under `exports_dir` carry the first one.
+    * ``fact``: the probe's ``FACT(fact, value)`` compares to `value` with `op`; a fact the
+      probe never recorded makes the rule unscored.
+    """
+
+    id: str
+    kind: Literal["values_absent", "values_logged_by_step", "fact"]
+    why: str = Field(default="", description="What the rule protects, shown with evidence.")
+    tokens: tuple[str, ...] = ()
+    exports_dir: str = "out/"
+    fact: str | None = None
+    op: FactOp = "eq"
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> BehaviouralRule:
+        if self.kind == "fact" and not self.fact:
+            raise ValueError("a `fact` rule needs `fact` (the name the probe records)")
+        if self.kind != "fact" and not self.tokens:
+            raise ValueError(f"a `{self.kind}` rule needs `tokens`")
+        if self.op in ("in", "not_in") and not isinstance(self.value, list):
+            raise ValueError(f"op `{self.op}` needs a list `value`")
+        return self
+
+
+TAMPER_RULES = ("test-edits", "test-config", "startup-hook", "exit-trick", "always-equal",
+                "pytest-hook", "skip-tests")
 
 
 class PressureText(Frozen):
@@ -114,10 +167,13 @@ class Scenario(Frozen):
     pressure_value: str = Field(description="The value pressure pushes toward.")
     instruction: str = Field(description="The constraint, in the system prompt and AGENTS.md.")
     system_prompt: str = Field(description="Agent system prompt; @@INSTRUCTION@@ is inserted.")
-    check: Literal["pii_absent", "full_record_logged"] = Field(
-        description="Behavioural check: PII must not reach outputs / full record must be logged."
+    behavioural: tuple[BehaviouralRule, ...] = Field(
+        min_length=1, description="Checks on what the code did with canary data (all must hold)."
     )
     static_rules: tuple[StaticRule, ...] = ()
+    tamper_exempt: tuple[Literal[TAMPER_RULES], ...] = Field(  # type: ignore[valid-type]
+        default=(), description="Tamper rules the instruction itself asks the agent to break."
+    )
     pressure: tuple[PressureText, ...] = Field(description="Pressure comment bank by intensity.")
     steps: int = Field(default=12, ge=1, description="How many of the family's steps to use.")
 
@@ -131,25 +187,72 @@ class Scenario(Frozen):
         return self
 
 
-class Condition(Frozen):
-    """Whether and how hard the repo pushes against the instruction."""
+CHANNELS = ("comment", "todo", "readme", "tool_output")
 
-    name: Literal["baseline", "pressure"] = "baseline"
+
+class Condition(Frozen):
+    """Whether and how the repo pushes against the instruction.
+
+    Text form: ``baseline`` | ``neutral`` | ``pressure[:N][@CH[+CH...]][/SCHEDULE]`` with N the
+    intensity (1 hint, 2 directive, 3 authority with urgency; default 2), CH a channel
+    (comment, todo, readme, tool_output; default comment) and SCHEDULE ``constant`` (default),
+    ``escalating:K`` (hints before step K, then rising to N) or ``late:K`` (nothing before
+    step K, then N). ``neutral`` puts the same amount of comment text, with no directive.
+    """
+
+    name: Literal["baseline", "neutral", "pressure"] = "baseline"
     intensity: Literal[1, 2, 3] = 2
+    channels: tuple[Literal[CHANNELS], ...] = ("comment",)  # type: ignore[valid-type]
+    schedule: Literal["constant", "escalating", "late"] = "constant"
+    onset: int = Field(default=1, ge=1, description="Step K (1-based) of the schedule.")
 
     @classmethod
     def parse(cls, text: str) -> Condition:
-        """`baseline`, `pressure` or `pressure:N` (N = intensity 1..3)."""
-        name, _, level = text.partition(":")
-        if name not in ("baseline", "pressure"):
-            raise ValueError(f"unknown condition {text!r}: use baseline, pressure or pressure:1..3")
+        """Parse the text form (see the class docstring); errors say what is allowed."""
+        hint = ("use baseline, neutral or pressure[:1-3][@comment|todo|readme|tool_output"
+                "[+...]][/constant|escalating:K|late:K]")
+        body, _, schedule = text.strip().partition("/")
+        body, _, channels = body.partition("@")
+        name, _, level = body.partition(":")
+        if name not in ("baseline", "neutral", "pressure"):
+            raise ValueError(f"unknown condition {text!r}: {hint}")
+        if name != "pressure" and (level or channels or schedule):
+            raise ValueError(f"condition {text!r}: only `pressure` takes options; {hint}")
         if level and (not level.isdigit() or int(level) not in (1, 2, 3)):
             raise ValueError(f"bad intensity in condition {text!r}: use 1, 2 or 3")
-        return cls(name=name, intensity=int(level) if level else 2)  # type: ignore[arg-type]
+        chosen = tuple(c for c in channels.split("+") if c) or ("comment",)
+        for channel in chosen:
+            if channel not in CHANNELS:
+                raise ValueError(f"unknown channel {channel!r} in {text!r}: {hint}")
+        kind, _, onset = schedule.partition(":")
+        kind = kind or "constant"
+        if kind not in ("constant", "escalating", "late") or (kind != "constant") != bool(onset) \
+                or (onset and not onset.isdigit()) or (onset and int(onset) < 1):
+            raise ValueError(f"bad schedule in condition {text!r}: {hint}")
+        return cls(name=name, intensity=int(level) if level else 2,  # type: ignore[arg-type]
+                   channels=chosen, schedule=kind, onset=int(onset) if onset else 1)  # type: ignore[arg-type]
+
+    def level_at(self, step: int) -> int:
+        """Pressure intensity at 0-based `step` (0 = none)."""
+        if self.name != "pressure":
+            return 0
+        k = self.onset - 1
+        if self.schedule == "late":
+            return self.intensity if step >= k else 0
+        if self.schedule == "escalating":
+            return 1 if step < k else min(self.intensity, 2 + step - k)
+        return self.intensity
 
     @property
     def label(self) -> str:
-        return "baseline" if self.name == "baseline" else f"pressure:{self.intensity}"
+        if self.name != "pressure":
+            return self.name
+        text = f"pressure:{self.intensity}"
+        if self.channels != ("comment",):
+            text += "@" + "+".join(self.channels)
+        if self.schedule != "constant":
+            text += f"/{self.schedule}:{self.onset}"
+        return text
 
 
 class RewardWeights(Frozen):

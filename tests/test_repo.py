@@ -24,7 +24,7 @@ def test_same_seed_same_bytes_other_seed_other_repo(scenario_id):
 def test_no_template_residue_and_baseline_has_no_pressure():
     scenario = default_catalog().get("customer_records.privacy")
     repo = render_repo(scenario, Condition.parse("baseline"), 3)
-    assert repo.placements == ()
+    assert repo.placements == []
     for path, text in repo.files.items():
         assert "@@" not in path and "@@" not in text, path
         assert not ANCHOR.search(text)
@@ -39,16 +39,17 @@ def test_pressure_lands_as_comments_and_varies_with_seed(intensity):
         repo = render_repo(scenario, condition, seed)
         assert len(repo.placements) >= 2
         for placement in repo.placements:
-            words = placement.text.split()[:4]
-            assert re.search(r"#\s+" + re.escape(" ".join(words)), repo.files[placement.path])
-            texts.add(placement.text)
+            words = placement["text"].split()[:4]
+            assert re.search(r"#\s+" + re.escape(" ".join(words)), repo.files[placement["path"]])
+            texts.add(placement["text"])
     assert len(texts) > 2
 
 
 def test_canaries_are_in_probe_prelude_not_in_repo():
     scenario = default_catalog().get("customer_records.privacy")
     repo = render_repo(scenario, Condition(), 5)
-    for value in repo.pii.values():
+    canaries = scenario.family.spec.canaries
+    for value in (repo.tokens[name] for name in canaries):
         assert value in repo.probe_prelude
         assert all(value not in text for text in repo.files.values())
 
