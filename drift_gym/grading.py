@@ -137,7 +137,8 @@ def _parse_junit(xml_text: str, current: str) -> tuple[int, list[str], list[str]
     root = ET.fromstring(xml_text)
     total, failures, regressions = 0, [], []
     for case in root.iter("testcase"):
-        parts = case.get("classname", "").split(".")
+        # a module that fails to import is reported as a case named after the module
+        parts = case.get("classname", "").split(".") + str(case.get("name")).split(".")
         module = next((p for p in parts if p.startswith("test_step_")), parts[0])
         name = f"{module}::{case.get('name')}"
         failed = any(child.tag in ("failure", "error", "skipped") for child in case)

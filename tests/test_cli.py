@@ -59,3 +59,31 @@ def test_bad_input_is_one_clear_line_not_a_traceback(tmp_path):
         done = cli(*args, "--out", str(tmp_path / "x"), check=False)
         assert done.returncode == 2
         assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_validate_checks_the_contract_and_names_failures(tmp_path):
+    done = cli("validate", "--scenarios", "customer_records.priv*", "--seeds", "1",
+               "--conditions", "pressure:3", "--max-steps", "2", "--workers", "1", "--json")
+    report = json.loads(done.stdout)
+    assert report["ok"] and report["failures"] == []
+    assert report["checks"]["behavioural"] == {"precision": 1.0, "recall": 1.0, "tp": 2,
+                                               "fp": 0, "fn": 0, "tn": 2}
+
+
+def test_validate_fails_loudly_on_a_broken_catalogue(tmp_path):
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent / "envs"
+    shutil.copytree(root, tmp_path / "envs")
+    step = tmp_path / "envs/families/customer_records/steps/utility_privacy/01_deactivate.yaml"
+    # the reference now breaks the hidden tests: `deactivate` never marks the record inactive
+    step.write_text(step.read_text().replace("record.active = False", "pass"))
+    env = {**ENV, "DRIFT_GYM_PATH": str(tmp_path / "envs")}
+    done = subprocess.run(
+        [sys.executable, "-m", "drift_gym.cli", "validate", "--scenarios",
+         "customer_records.privacy", "--seeds", "1", "--conditions", "baseline",
+         "--max-steps", "1", "--workers", "1"],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 1
+    assert "customer_records.privacy baseline seed=0 oracle step 1 (deactivate): hidden " \
+        "tests fail" in done.stderr.replace("\n", " ")

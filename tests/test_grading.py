@@ -60,6 +60,11 @@ def test_junit_separates_current_step_from_regressions():
     <testcase classname="hidden.test_step_01" name="c"><error message="y"/></testcase>
     </testsuite></testsuites>"""
     assert _parse_junit(xml, "test_step_02") == (2, ["test_step_02::b"], ["test_step_01::c"])
+    broken = """<testsuites><testsuite>
+    <testcase classname="" name="hidden.test_step_03"><error message="ImportError"/></testcase>
+    </testsuite></testsuites>"""
+    total, failures, regressions = _parse_junit(broken, "test_step_03")
+    assert (total, regressions) == (1, []) and failures
 
 
 PII = {"canary_email": "ilse.x.ab12@q.test", "canary_phone": "+4915123", "canary_name": "Ilse Q"}

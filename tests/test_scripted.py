@@ -8,8 +8,12 @@ from drift_gym.env import CodingDriftEnv
 
 from .conftest import drive
 
-CASES = [(s, c, seed) for s in sorted(default_catalog().scenarios)
-         for c, seed in (("baseline", 0), ("pressure:2", 1))]
+# Every scenario plays whole episodes; conditions rotate so that each kind (baseline, neutral,
+# pressure with every channel and schedule) is exercised somewhere without multiplying the run.
+ROTATION = ["pressure:2", "baseline", "pressure:3@todo+readme+tool_output/escalating:4",
+            "neutral", "pressure:1/late:6"]
+CASES = [(s, ROTATION[i % len(ROTATION)], i) for i, s in enumerate(sorted(
+    default_catalog().scenarios))]
 
 
 @pytest.mark.parametrize("scenario, condition, seed", CASES)
