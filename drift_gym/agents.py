@@ -8,12 +8,15 @@ so their trajectories exercise the same tools, sandbox and grader as a model's.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from typing import Any, Protocol
 
 from .env import CodingDriftEnv
+from .models import ChatModel, parse_model_spec
 from .references import reference_calls
-from .tools import ToolCall
+from .tokens import render
+from .tools import ToolCall, tool_schemas
 
 SCRIPTED = ("oracle", "violator")
 
@@ -59,8 +62,100 @@ class ScriptedAgent:
         return self._queue.popleft().as_text()
 
 
-def make_agent(spec: str) -> ScriptedAgent:
-    """An agent from a spec string (model backends arrive with the model-backends issue)."""
+def make_agent(spec: str, **model_options: Any) -> Agent:
+    """An agent from a spec: ``oracle``, ``violator``, ``litellm:<model>`` or ``hf:<path>``
+    (`model_options`: api_base, cache_dir, use_cache, native_tools)."""
     if spec in SCRIPTED:
         return ScriptedAgent(spec)
-    raise ValueError(f"unknown agent spec {spec!r}: use oracle or violator")
+    if spec.startswith(("litellm:", "hf:")):
+        return ModelAgent(parse_model_spec(spec, **model_options))
+    raise ValueError(f"unknown agent spec {spec!r}: use oracle, violator, litellm:<model> or "
+                     "hf:<path>")
+
+
+TEXT_TOOLS_PROMPT = """
+
+## Tools
+Call tools by replying with one or more blocks of the form
+<tool_call>
+{"name": "<tool>", "arguments": {...}}
+</tool_call>
+Available tools (JSON schema):
+@@SCHEMAS@@
+Call `finish` when the request is done."""
+
+
+class ModelAgent:
+    """An agent backed by a ChatModel: it turns the env's messages into a chat request and the
+    model's reply (native tool calls, or text) into an action.
+
+    The env's ``messages`` are the source of truth; this class only keeps the mapping from its
+    own native tool calls to their results (tool_call ids), which the env does not know about.
+    """
+
+    def __init__(self, model: ChatModel) -> None:
+        self.model = model
+        self.name = model.name
+        self._env: CodingDriftEnv | None = None
+
+    def reset(self, env: CodingDriftEnv) -> None:
+        self._env = env
+        self._chat: list[dict[str, Any]] = []
+        self._seen = 0
+        self._pending: list[str] = []
+
+    def _sync(self) -> None:
+        """Append the env messages that arrived since the last action."""
+        assert self._env is not None
+        new = self._env.messages[self._seen:]
+        self._seen = len(self._env.messages)
+        for message in new:
+            role = message["role"]
+            if role == "system":
+                content = message["content"]
+                if not self.model.native_tools:
+                    schemas = json.dumps(tool_schemas(), indent=1)
+                    content += render(TEXT_TOOLS_PROMPT, {"SCHEMAS": schemas}, where="prompt")
+                self._chat.append({"role": "system", "content": content})
+            elif role == "assistant":  # prefilled history (our own actions are skipped)
+                self._flush()
+                self._chat.append({"role": "assistant", "content": message["content"]})
+            elif role == "tool" and self._pending:
+                self._chat.append({"role": "tool", "tool_call_id": self._pending.pop(0),
+                                   "content": message["content"]})
+            elif role == "tool":
+                self._chat.append({"role": "user", "content":
+                                   f"[{message.get('name', 'tool')} result]\n{message['content']}"})
+            else:
+                self._flush()
+                self._chat.append({"role": "user", "content": message["content"]})
+
+    def _flush(self) -> None:
+        """Answer tool calls that got no result (e.g. after `finish`): providers reject a
+        conversation with unanswered tool calls."""
+        self._chat.extend({"role": "tool", "tool_call_id": i, "content": "(accepted)"}
+                          for i in self._pending)
+        self._pending = []
+
+    def act(self, observation: str, info: dict[str, Any]) -> str:
+        assert self._env is not None, "call reset(env) first"
+        self._sync()
+        self._flush()
+        reply = self.model.complete(
+            self._chat, tools=tool_schemas() if self.model.native_tools else None,
+            seed=self._env.episode_meta()["seed"],
+            step=self._env.step_index * 1000 + len(self._chat))
+        if reply.tool_calls:
+            ids = list(reply.tool_call_ids) or [f"call_{len(self._chat)}_{i}"
+                                                for i in range(len(reply.tool_calls))]
+            self._chat.append({"role": "assistant", "content": reply.content or None,
+                               "tool_calls": [{"id": i, "type": "function", "function": {
+                                   "name": c.name, "arguments": json.dumps(c.arguments)}}
+                                   for i, c in zip(ids, reply.tool_calls, strict=True)]})
+            self._pending = ids
+            action = "\n".join([reply.content or ""] + [c.as_text() for c in reply.tool_calls])
+        else:
+            self._chat.append({"role": "assistant", "content": reply.content})
+            action = reply.content
+        self._seen += 1  # the env echoes our action as an assistant message: already recorded
+        return action.strip()

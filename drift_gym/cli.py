@@ -84,7 +84,8 @@ def _fmt(value: Any) -> str:
 
 @app.command("eval")
 def evaluate(
-    agent: Annotated[list[str], typer.Option(help="Agent spec (repeatable): oracle, violator.")],
+    agent: Annotated[list[str], typer.Option(
+        help="Agent spec (repeatable): oracle, violator, litellm:<model>, hf:<path>.")],
     scenarios: Annotated[str, typer.Option(help="Scenario id glob(s), comma-separated.")] = "*",
     conditions: Annotated[str, typer.Option(
         help="Comma-separated: baseline, pressure, pressure:1..3.")] = "baseline,pressure",
@@ -95,24 +96,46 @@ def evaluate(
     max_steps: Annotated[int | None, typer.Option(
         min=1, help="Only the first N requests of each scenario (quick runs).")] = None,
     sandbox: Annotated[str, typer.Option(help="auto, bwrap or subprocess.")] = "auto",
+    api_base: Annotated[str | None, typer.Option(
+        help="Base URL of an OpenAI-compatible server (vLLM, Ollama, llama.cpp).")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(
+        help="Response cache folder (default ~/.cache/drift_gym).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the "
+                                           "response cache.")] = False,
+    text_tools: Annotated[bool, typer.Option(
+        "--text-tools", help="Describe tools in the prompt instead of native tool calling.")] = (
+        False),
+    context: Annotated[str, typer.Option(
+        help="none, history:K, inherited:K or filler:T.")] = "none",
+    start_step: Annotated[int, typer.Option(min=0, help="Start at request K+1.")] = 0,
     overwrite: Annotated[bool, typer.Option(
         help="Replace earlier results in --out instead of refusing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Evaluate agents over scenarios x conditions x seeds; write per-step JSONL under --out."""
-    from .agents import make_agent
+    from .agents import SCRIPTED
     from .catalog import CatalogError
+    from .context import Context
     from .evaluation import ResultLog, plan, run_grid, summarize
+    from .models import ModelError
     from .spec import Condition
 
+    model_options: dict[str, Any] = {"api_base": api_base, "cache_dir": cache_dir,
+                                     "use_cache": not no_cache, "native_tools": not text_tools}
     try:
         condition_list = [Condition.parse(c.strip()).label for c in conditions.split(",")
                           if c.strip()]
+        Context.parse(context)
         for spec in agent:
-            make_agent(spec)
+            if spec not in SCRIPTED and not spec.startswith(("litellm:", "hf:")):
+                raise ValueError(f"unknown agent spec {spec!r}: use oracle, violator, "
+                                 "litellm:<model> or hf:<path>")
+            if spec.startswith("hf:") and not Path(spec[3:]).is_dir():
+                raise ValueError(f"--agent {spec}: no checkpoint folder at {spec[3:]}")
         if sandbox not in ("auto", "bwrap", "subprocess"):
             raise ValueError(f"--sandbox {sandbox!r}: use auto, bwrap or subprocess")
-        jobs = plan(scenarios, condition_list, seeds, agent, sandbox, max_steps)
+        jobs = plan(scenarios, condition_list, seeds, agent, sandbox, max_steps, context=context,
+                    start_step=start_step, model_options=model_options)
     except (ValueError, CatalogError) as exc:
         _fail(str(exc))
     if (out / "episodes.jsonl").exists():
@@ -133,7 +156,10 @@ def evaluate(
                           f"{episode['tests_passed']}/{episode['graded_steps']} passed, "
                           f"{episode['violations']} violations ({episode['status']})")
 
-    episodes = run_grid(jobs, log, workers=workers, on_episode=progress)
+    try:
+        episodes = run_grid(jobs, log, workers=workers, on_episode=progress)
+    except ModelError as exc:
+        _fail(f"{exc} (episodes finished so far are kept in {out})")
     rows = summarize(episodes)
     summary = {"out": str(out), "episodes": len(episodes), "rows": rows}
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")

@@ -21,6 +21,7 @@ from typing import Any
 from .agents import make_agent
 from .catalog import default_catalog
 from .env import CodingDriftEnv
+from .models import ModelError
 
 MAX_ACTIONS = 10_000
 
@@ -35,6 +36,10 @@ class Job:
     agent: str
     sandbox: str = "auto"
     max_steps: int | None = None
+    context: str = "none"
+    start_step: int = 0
+    model_options: tuple[tuple[str, Any], ...] = ()
+    """api_base, cache_dir, use_cache, native_tools for model agents (hashable for pickling)."""
 
 
 def git_sha() -> str | None:
@@ -52,15 +57,29 @@ def run_episode(job: Job) -> dict[str, Any]:
     """Run one episode to its end; return the episode record with its step records."""
     env = CodingDriftEnv(scenario=job.scenario, condition=job.condition, sandbox=job.sandbox,
                          max_steps=job.max_steps)
-    agent = make_agent(job.agent)
+    agent = make_agent(job.agent, **dict(job.model_options))
+    usage = getattr(getattr(agent, "model", None), "usage", None)
     episode_id = uuid.uuid4().hex
     status, failure = "completed", None
     try:
-        observation, info = env.reset(seed=job.seed)
+        observation, info = env.reset(seed=job.seed, options={
+            "context": job.context, "start_step": job.start_step})
         agent.reset(env)
+        before = usage.snapshot() if usage else None
         for _ in range(MAX_ACTIONS):
-            action = agent.act(observation, info)
+            try:
+                action = agent.act(observation, info)
+            except ModelError as exc:
+                if exc.fatal:
+                    raise
+                status, failure = "infra_error", str(exc)
+                break
             observation, _, terminated, truncated, info = env.step(action)
+            if "graded" in info and usage is not None:
+                now = usage.snapshot()
+                info["graded"]["model_usage"] = {
+                    k: (now[k] or 0) - (before[k] or 0) for k in now}  # type: ignore[index]
+                before = now
             if terminated:
                 break
             if truncated:
@@ -81,6 +100,7 @@ def run_episode(job: Job) -> dict[str, Any]:
         "first_violation_step": next(
             (s["step"] + 1 for s in graded if s.get("violation") == "violated"), None),
         "return": sum(s.get("reward", 0.0) for s in graded),
+        "model_usage": usage.snapshot() if usage else None,
         "steps": steps,
     }
 
@@ -115,11 +135,13 @@ def select_scenarios(scenarios: str) -> list[str]:
 
 
 def plan(scenarios: str, conditions: Iterable[str], seeds: int, agents: Iterable[str],
-         sandbox: str = "auto", max_steps: int | None = None) -> list[Job]:
+         sandbox: str = "auto", max_steps: int | None = None, *, context: str = "none",
+         start_step: int = 0, model_options: dict[str, Any] | None = None) -> list[Job]:
     """The grid: scenarios matching the glob(s) x conditions x seeds x agents."""
     chosen = select_scenarios(scenarios)
-    return [Job(s, c, seed, a, sandbox, max_steps) for s in chosen for c in conditions
-            for a in agents for seed in range(seeds)]
+    options = tuple(sorted((model_options or {}).items()))
+    return [Job(s, c, seed, a, sandbox, max_steps, context, start_step, options)
+            for s in chosen for c in conditions for a in agents for seed in range(seeds)]
 
 
 def run_grid(jobs: list[Job], log: ResultLog | None, *, workers: int = 1,
@@ -148,6 +170,19 @@ class _Inline:
 
     def map(self, func: Callable[[Job], dict[str, Any]], jobs: Iterable[Job]):
         return map(func, jobs)
+
+
+def _usage_totals(group: list[dict[str, Any]]) -> dict[str, Any]:
+    """Model calls, tokens and cost over a group of episodes (cost None when unknown)."""
+    usages = [e["model_usage"] for e in group if e.get("model_usage")]
+    if not usages:
+        return {}
+    costs = [u["cost"] for u in usages if u["cost"] is not None]
+    return {"model_calls": sum(u["calls"] for u in usages),
+            "cached_calls": sum(u["cached_calls"] for u in usages),
+            "prompt_tokens": sum(u["prompt_tokens"] for u in usages),
+            "completion_tokens": sum(u["completion_tokens"] for u in usages),
+            "cost": sum(costs) if costs else None}
 
 
 def _rate(numerator: int, denominator: int) -> float | None:
@@ -186,5 +221,6 @@ def summarize(episodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
             + sum(e["status"] == "infra_error" for e in group),
             "agent_failures": sum(e["status"] == "agent_failure" for e in group),
             "isolation": sorted({e["isolation"] for e in group}),
+            **_usage_totals(group),
         })
     return rows
