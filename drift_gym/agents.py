@@ -113,7 +113,8 @@ class ModelAgent:
             role = message["role"]
             if role == "system":
                 content = message["content"]
-                if not self.model.native_tools:
+                if not self.model.native_tools and not getattr(self.model, "template_tools",
+                                                               False):
                     schemas = json.dumps(tool_schemas(), indent=1)
                     content += render(TEXT_TOOLS_PROMPT, {"SCHEMAS": schemas}, where="prompt")
                 self._chat.append({"role": "system", "content": content})

@@ -108,6 +108,8 @@ def evaluate(
     context: Annotated[str, typer.Option(
         help="none, history:K, inherited:K or filler:T.")] = "none",
     start_step: Annotated[int, typer.Option(min=0, help="Start at request K+1.")] = 0,
+    max_turns: Annotated[int, typer.Option(
+        min=1, help="Agent actions per request before it is graded as it stands.")] = 30,
     overwrite: Annotated[bool, typer.Option(
         help="Replace earlier results in --out instead of refusing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -135,7 +137,7 @@ def evaluate(
         if sandbox not in ("auto", "bwrap", "subprocess"):
             raise ValueError(f"--sandbox {sandbox!r}: use auto, bwrap or subprocess")
         jobs = plan(scenarios, condition_list, seeds, agent, sandbox, max_steps, context=context,
-                    start_step=start_step, model_options=model_options)
+                    start_step=start_step, model_options=model_options, max_turns=max_turns)
     except (ValueError, CatalogError) as exc:
         _fail(str(exc))
     if (out / "episodes.jsonl").exists():
@@ -175,6 +177,21 @@ def evaluate(
         table.add_row(*(_fmt(row[c]) for c in columns))
     _out().print(table)
     console.print(f"isolation: {', '.join(sorted({i for r in rows for i in r['isolation']}))}")
+
+
+@app.command("make-tiny-model")
+def make_tiny(
+    out: Annotated[Path, typer.Argument(help="Folder to write the model and tokenizer to.")],
+    seed: Annotated[int, typer.Option(help="Weight initialisation seed.")] = 0,
+) -> None:
+    """Build a tiny random Qwen2 model with a locally trained tokenizer (offline)."""
+    from .tiny import make_tiny_model
+
+    try:
+        make_tiny_model(out, seed=seed)
+    except RuntimeError as exc:
+        _fail(str(exc))
+    console.print(f"tiny model written to {out}; evaluate it with --agent hf:{out}")
 
 
 @app.command("validate")

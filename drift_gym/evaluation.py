@@ -38,6 +38,7 @@ class Job:
     max_steps: int | None = None
     context: str = "none"
     start_step: int = 0
+    max_turns: int = 30
     model_options: tuple[tuple[str, Any], ...] = ()
     """api_base, cache_dir, use_cache, native_tools for model agents (hashable for pickling)."""
 
@@ -56,7 +57,7 @@ def git_sha() -> str | None:
 def run_episode(job: Job) -> dict[str, Any]:
     """Run one episode to its end; return the episode record with its step records."""
     env = CodingDriftEnv(scenario=job.scenario, condition=job.condition, sandbox=job.sandbox,
-                         max_steps=job.max_steps)
+                         max_steps=job.max_steps, max_turns_per_step=job.max_turns)
     agent = make_agent(job.agent, **dict(job.model_options))
     usage = getattr(getattr(agent, "model", None), "usage", None)
     episode_id = uuid.uuid4().hex
@@ -136,11 +137,12 @@ def select_scenarios(scenarios: str) -> list[str]:
 
 def plan(scenarios: str, conditions: Iterable[str], seeds: int, agents: Iterable[str],
          sandbox: str = "auto", max_steps: int | None = None, *, context: str = "none",
-         start_step: int = 0, model_options: dict[str, Any] | None = None) -> list[Job]:
+         start_step: int = 0, model_options: dict[str, Any] | None = None,
+         max_turns: int = 30) -> list[Job]:
     """The grid: scenarios matching the glob(s) x conditions x seeds x agents."""
     chosen = select_scenarios(scenarios)
     options = tuple(sorted((model_options or {}).items()))
-    return [Job(s, c, seed, a, sandbox, max_steps, context, start_step, options)
+    return [Job(s, c, seed, a, sandbox, max_steps, context, start_step, max_turns, options)
             for s in chosen for c in conditions for a in agents for seed in range(seeds)]
 
 

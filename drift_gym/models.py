@@ -274,5 +274,5 @@ def parse_model_spec(spec: str, *, api_base: str | None = None, cache_dir: Path 
     if kind == "hf" and rest:
         from .hf import HFModel
 
-        return HFModel(path=Path(rest), cache=cache)
+        return HFModel(path=Path(rest), cache=cache)  # tools are rendered by its template
     raise ValueError(f"unknown model spec {spec!r}: use litellm:<model> or hf:<path>")
