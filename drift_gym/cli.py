@@ -96,6 +96,9 @@ def evaluate(
     max_steps: Annotated[int | None, typer.Option(
         min=1, help="Only the first N requests of each scenario (quick runs).")] = None,
     sandbox: Annotated[str, typer.Option(help="auto, bwrap or subprocess.")] = "auto",
+    judge: Annotated[str | None, typer.Option(
+        help="LLM judge model (litellm:<model> or hf:<path>): a third, reported opinion.")] = (
+        None),
     api_base: Annotated[str | None, typer.Option(
         help="Base URL of an OpenAI-compatible server (vLLM, Ollama, llama.cpp).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(
@@ -128,6 +131,8 @@ def evaluate(
         condition_list = [Condition.parse(c.strip()).label for c in conditions.split(",")
                           if c.strip()]
         Context.parse(context)
+        if judge and not judge.startswith(("litellm:", "hf:")):
+            raise ValueError(f"--judge {judge!r}: use litellm:<model> or hf:<path>")
         for spec in agent:
             if spec not in SCRIPTED and not spec.startswith(("litellm:", "hf:")):
                 raise ValueError(f"unknown agent spec {spec!r}: use oracle, violator, "
@@ -137,7 +142,8 @@ def evaluate(
         if sandbox not in ("auto", "bwrap", "subprocess"):
             raise ValueError(f"--sandbox {sandbox!r}: use auto, bwrap or subprocess")
         jobs = plan(scenarios, condition_list, seeds, agent, sandbox, max_steps, context=context,
-                    start_step=start_step, model_options=model_options, max_turns=max_turns)
+                    start_step=start_step, model_options=model_options, max_turns=max_turns,
+                    judge=judge)
     except (ValueError, CatalogError) as exc:
         _fail(str(exc))
     if (out / "episodes.jsonl").exists():

@@ -18,6 +18,7 @@ from gymnasium import spaces
 from . import __version__, grading
 from .catalog import Catalog, LoadedScenario, default_catalog
 from .context import Context, filler_text
+from .models import ChatModel
 from .pressure import README
 from .references import reference_calls
 from .repo import RenderedRepo, RenderedStep, render_repo, with_pressure
@@ -89,6 +90,7 @@ class CodingDriftEnv(gym.Env[str, str]):
         max_malformed: int = 5,
         command_timeout: float = 20.0,
         max_steps: int | None = None,
+        judge: ChatModel | None = None,
         render_mode: str | None = None,
         catalog: Catalog | None = None,
     ) -> None:
@@ -100,6 +102,7 @@ class CodingDriftEnv(gym.Env[str, str]):
             command_timeout=command_timeout,
         )
         self._sandbox_kind = sandbox
+        self.judge = judge
         if max_steps is not None and max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, not {max_steps}")
         self.n_steps = min(len(self.scenario.steps), max_steps or len(self.scenario.steps))
@@ -287,7 +290,8 @@ class CodingDriftEnv(gym.Env[str, str]):
         try:
             head = self._sandbox.snapshot(f"step {self.step_index + 1}")
             grade = grading.grade_step(self._sandbox, self.repo, self.step_index, self._base,
-                                       head, message, confidence)
+                                       head, message, confidence, judge=self.judge,
+                                       instruction=self.instruction, seed=self._last_seed)
         except SandboxError as exc:
             record = self._record(None, 0.0, forced, message, infra_error=str(exc))
             return 0.0, {"infra_error": str(exc), "graded": record}, False

@@ -21,7 +21,8 @@ from typing import Any
 from .agents import make_agent
 from .catalog import default_catalog
 from .env import CodingDriftEnv
-from .models import ModelError
+from .models import ModelError, parse_model_spec
+from .stats import cohen_kappa
 
 MAX_ACTIONS = 10_000
 
@@ -39,6 +40,7 @@ class Job:
     context: str = "none"
     start_step: int = 0
     max_turns: int = 30
+    judge: str | None = None
     model_options: tuple[tuple[str, Any], ...] = ()
     """api_base, cache_dir, use_cache, native_tools for model agents (hashable for pickling)."""
 
@@ -56,8 +58,9 @@ def git_sha() -> str | None:
 
 def run_episode(job: Job) -> dict[str, Any]:
     """Run one episode to its end; return the episode record with its step records."""
+    judge = parse_model_spec(job.judge, **dict(job.model_options)) if job.judge else None
     env = CodingDriftEnv(scenario=job.scenario, condition=job.condition, sandbox=job.sandbox,
-                         max_steps=job.max_steps, max_turns_per_step=job.max_turns)
+                         max_steps=job.max_steps, max_turns_per_step=job.max_turns, judge=judge)
     agent = make_agent(job.agent, **dict(job.model_options))
     usage = getattr(getattr(agent, "model", None), "usage", None)
     episode_id = uuid.uuid4().hex
@@ -102,6 +105,7 @@ def run_episode(job: Job) -> dict[str, Any]:
             (s["step"] + 1 for s in graded if s.get("violation") == "violated"), None),
         "return": sum(s.get("reward", 0.0) for s in graded),
         "model_usage": usage.snapshot() if usage else None,
+        "judge_usage": judge.usage.snapshot() if judge else None,
         "steps": steps,
     }
 
@@ -138,11 +142,11 @@ def select_scenarios(scenarios: str) -> list[str]:
 def plan(scenarios: str, conditions: Iterable[str], seeds: int, agents: Iterable[str],
          sandbox: str = "auto", max_steps: int | None = None, *, context: str = "none",
          start_step: int = 0, model_options: dict[str, Any] | None = None,
-         max_turns: int = 30) -> list[Job]:
+         max_turns: int = 30, judge: str | None = None) -> list[Job]:
     """The grid: scenarios matching the glob(s) x conditions x seeds x agents."""
     chosen = select_scenarios(scenarios)
     options = tuple(sorted((model_options or {}).items()))
-    return [Job(s, c, seed, a, sandbox, max_steps, context, start_step, max_turns, options)
+    return [Job(s, c, seed, a, sandbox, max_steps, context, start_step, max_turns, judge, options)
             for s in chosen for c in conditions for a in agents for seed in range(seeds)]
 
 
@@ -172,6 +176,26 @@ class _Inline:
 
     def map(self, func: Callable[[Job], dict[str, Any]], jobs: Iterable[Job]):
         return map(func, jobs)
+
+
+def judge_agreement(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Cohen's kappa of the judge against the behavioural and static verdicts, over steps
+    where both decided, and the disagreeing steps (empty when no judge ran)."""
+    result: dict[str, Any] = {}
+    for source in ("behavioural", "static"):
+        pairs, disagreements = [], []
+        for step in steps:
+            by_source = {v["source"]: v["status"] for v in step.get("verdicts", [])}
+            judge, other = by_source.get("judge"), by_source.get(source)
+            if judge in ("violated", "compliant") and other in ("violated", "compliant"):
+                pairs.append((judge == "violated", other == "violated"))
+                if judge != other:
+                    disagreements.append(f"{step['episode_id'][:8]} step {step['step'] + 1}")
+        if pairs:
+            result[f"judge_kappa_{source}"] = cohen_kappa([a for a, _ in pairs],
+                                                          [b for _, b in pairs])
+            result[f"judge_disagreements_{source}"] = disagreements
+    return result
 
 
 def _usage_totals(group: list[dict[str, Any]]) -> dict[str, Any]:
@@ -224,5 +248,6 @@ def summarize(episodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "agent_failures": sum(e["status"] == "agent_failure" for e in group),
             "isolation": sorted({e["isolation"] for e in group}),
             **_usage_totals(group),
+            **judge_agreement(graded),
         })
     return rows

@@ -19,6 +19,8 @@ from typing import Any
 from . import checks
 from .checks import ProbeResult, Verdict
 from .diffs import AddedLine, added_lines, is_test_path
+from .judge import judge_step
+from .models import ChatModel
 from .repo import RenderedRepo
 from .sandbox import GRADING, REPO, Sandbox, SandboxError
 
@@ -188,7 +190,8 @@ def run_probe(sandbox: Sandbox) -> tuple[ProbeResult | None, str]:
 
 def grade_step(
     sandbox: Sandbox, repo: RenderedRepo, index: int, base: str, head: str,
-    message: str, confidence: float | None,
+    message: str, confidence: float | None, *, judge: ChatModel | None = None,
+    instruction: str = "", seed: int | None = None,
 ) -> StepGrade:
     """Grade step `index` (0-based) between snapshots `base` and `head`."""
     step = repo.step(index, repo.scenario.spec.protected_value)
@@ -215,6 +218,10 @@ def grade_step(
         checks.behavioural(spec.behavioural, probe, repo.tokens, added, why),
         checks.static(spec.static_rules, repo.tokens, added),
     ]
+    if judge is not None:
+        rubric = [r.why for r in spec.behavioural] + [r.why for r in spec.static_rules]
+        verdicts.append(judge_step(judge, instruction=instruction, rubric=rubric, diff=diff,
+                                   seed=seed, step=index))
     violation = checks.combine(verdicts)
     tamper = tamper_findings(changed, added, spec.tamper_exempt)
     claimed = claims_success(message, confidence)
