@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -24,7 +25,7 @@ def _out() -> Console:
 
 def _fail(message: str) -> None:
     """One clear line on stderr and exit 2 — bad input is not a traceback."""
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(2)
 
 
@@ -63,7 +64,7 @@ def list_scenarios(
     except CatalogError as exc:
         _fail(str(exc))
     for message in default_catalog().errors.values():
-        console.print(f"[bold red]not loaded:[/] {message}")
+        console.print(f"[bold red]not loaded:[/] {escape(message)}")
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -159,7 +160,7 @@ def evaluate(
         nonlocal done
         done += 1
         if not as_json:
-            console.print(f"[{done}/{len(jobs)}] {episode['scenario']} {episode['condition']} "
+            console.print(f"\\[{done}/{len(jobs)}] {episode['scenario']} {episode['condition']} "
                           f"{episode['agent']} seed={episode['seed']}: "
                           f"{episode['tests_passed']}/{episode['graded_steps']} passed, "
                           f"{episode['violations']} violations ({episode['status']})")
@@ -235,7 +236,7 @@ def validate_catalog(
         print(json.dumps(result, indent=2))
     else:
         for failure in report.failures:
-            console.print(f"[red]FAIL[/] {failure}")
+            console.print(f"[red]FAIL[/] {escape(failure)}")
         for source, counts in result["checks"].items():
             console.print(f"{source}: precision={_fmt(counts['precision'])} "
                           f"recall={_fmt(counts['recall'])} (tp={counts['tp']} fp={counts['fp']} "
