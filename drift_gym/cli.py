@@ -110,19 +110,22 @@ def evaluate(
         "--text-tools", help="Describe tools in the prompt instead of native tool calling.")] = (
         False),
     context: Annotated[str, typer.Option(
-        help="none, history:K, inherited:K or filler:T.")] = "none",
+        help="Comma-separated: none, history:K, inherited:K, filler:T.")] = "none",
     start_step: Annotated[int, typer.Option(min=0, help="Start at request K+1.")] = 0,
     max_turns: Annotated[int, typer.Option(
         min=1, help="Agent actions per request before it is graded as it stands.")] = 30,
     overwrite: Annotated[bool, typer.Option(
         help="Replace earlier results in --out instead of refusing.")] = False,
+    resume: Annotated[bool, typer.Option(
+        help="Continue the run in --out: finished episodes are skipped, none duplicated.")] = (
+        False),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Evaluate agents over scenarios x conditions x seeds; write per-step JSONL under --out."""
     from .agents import SCRIPTED
     from .catalog import CatalogError
     from .context import Context
-    from .evaluation import ResultLog, plan, run_grid, summarize
+    from .evaluation import ResultLog, manifest, plan, run_grid, summarize
     from .models import ModelError
     from .spec import Condition
 
@@ -131,7 +134,8 @@ def evaluate(
     try:
         condition_list = [Condition.parse(c.strip()).label for c in conditions.split(",")
                           if c.strip()]
-        Context.parse(context)
+        for item in context.split(","):
+            Context.parse(item)
         if judge and not judge.startswith(("litellm:", "hf:")):
             raise ValueError(f"--judge {judge!r}: use litellm:<model> or hf:<path>")
         for spec in agent:
@@ -147,13 +151,22 @@ def evaluate(
                     judge=judge)
     except (ValueError, CatalogError) as exc:
         _fail(str(exc))
-    if (out / "episodes.jsonl").exists():
-        if not overwrite:
-            _fail(f"{out} already holds results (episodes.jsonl); choose a new --out, or pass "
-                  "--overwrite to replace them")
-        for name in ("steps.jsonl", "episodes.jsonl", "summary.json"):
-            (out / name).unlink(missing_ok=True)
     log = ResultLog(out)
+    if (out / "episodes.jsonl").exists() and not resume:
+        if not overwrite:
+            _fail(f"{out} already holds results (episodes.jsonl); choose a new --out, pass "
+                  "--resume to continue that run, or --overwrite to replace it")
+        for name in ("steps.jsonl", "episodes.jsonl", "summary.json", "manifest.json"):
+            (out / name).unlink(missing_ok=True)
+    finished = log.finished_keys() if resume else set()
+    planned = len(jobs)
+    log.write_manifest(manifest(jobs, {
+        "agents": agent, "scenarios": scenarios, "conditions": condition_list, "seeds": seeds,
+        "context": context, "start_step": start_step, "max_steps": max_steps,
+        "max_turns": max_turns, "judge": judge, "api_base": api_base, "workers": workers}))
+    jobs = [j for j in jobs if j.key not in finished]
+    if resume and not as_json:
+        console.print(f"resuming: {planned - len(jobs)} of {planned} episodes already finished")
     done = 0
 
     def progress(episode: dict[str, Any]) -> None:
@@ -166,9 +179,14 @@ def evaluate(
                           f"{episode['violations']} violations ({episode['status']})")
 
     try:
-        episodes = run_grid(jobs, log, workers=workers, on_episode=progress)
+        run_grid(jobs, log, workers=workers, on_episode=progress)
     except ModelError as exc:
-        _fail(f"{exc} (episodes finished so far are kept in {out})")
+        _fail(f"{exc} (episodes finished so far are kept in {out}; continue with --resume)")
+    except KeyboardInterrupt:
+        console.print(f"interrupted: finished episodes are kept in {out}; continue with "
+                      "--resume")
+        raise typer.Exit(130) from None
+    episodes = log.episodes()
     rows = summarize(episodes)
     summary = {"out": str(out), "episodes": len(episodes), "rows": rows}
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")

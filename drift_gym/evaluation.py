@@ -44,6 +44,13 @@ class Job:
     model_options: tuple[tuple[str, Any], ...] = ()
     """api_base, cache_dir, use_cache, native_tools for model agents (hashable for pickling)."""
 
+    @property
+    def key(self) -> str:
+        """Identity of the planned episode, for --resume (what makes two runs the same)."""
+        return "|".join(str(x) for x in (self.scenario, self.condition, self.seed, self.agent,
+                                         self.context, self.start_step, self.max_steps,
+                                         self.max_turns, self.judge))
+
 
 def git_sha() -> str | None:
     """The drift_gym checkout's commit, when it is one."""
@@ -96,7 +103,8 @@ def run_episode(job: Job) -> dict[str, Any]:
         env.close()
     graded = [s for s in steps if "infra_error" not in s or s["infra_error"] is None]
     return {
-        **meta, "episode_id": episode_id, "agent": job.agent, "status": status,
+        **meta, "episode_id": episode_id, "job_key": job.key, "agent": job.agent,
+        "status": status,
         "failure": failure, "git_sha": git_sha(),
         "graded_steps": len(graded),
         "tests_passed": sum(bool(s.get("hidden_tests", {}).get("passed")) for s in graded),
@@ -111,11 +119,28 @@ def run_episode(job: Job) -> dict[str, Any]:
 
 
 class ResultLog:
-    """Append-only JSONL files in an output folder (flushed and fsync'd per record)."""
+    """Append-only JSONL files in an output folder (flushed and fsync'd per record).
+
+    An episode's step records are written first and its episode record last, so an episode
+    counts as finished exactly when its episode record is complete; a torn last line (a crash
+    mid-write) is ignored, and step records of unfinished episodes are ignored by readers.
+    """
 
     def __init__(self, out: Path) -> None:
         self.out = out
         out.mkdir(parents=True, exist_ok=True)
+        for name in ("steps.jsonl", "episodes.jsonl"):
+            self._drop_torn_tail(out / name)
+
+    @staticmethod
+    def _drop_torn_tail(path: Path) -> None:
+        """Cut an unterminated last line (a crash mid-write), so appends start clean."""
+        if not path.exists():
+            return
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with path.open("r+b") as handle:
+                handle.truncate(data.rfind(b"\n") + 1)
 
     def append(self, name: str, record: dict[str, Any]) -> None:
         with (self.out / name).open("a", encoding="utf-8") as handle:
@@ -127,6 +152,55 @@ class ResultLog:
         for step in episode["steps"]:
             self.append("steps.jsonl", step)
         self.append("episodes.jsonl", {k: v for k, v in episode.items() if k != "steps"})
+
+    def read(self, name: str) -> list[dict[str, Any]]:
+        """Every complete record of one file (a torn or corrupt line is skipped)."""
+        path = self.out / name
+        if not path.exists():
+            return []
+        records = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return records
+
+    def episodes(self) -> list[dict[str, Any]]:
+        """Finished episodes with their step records (first record wins on a duplicate)."""
+        episodes: dict[str, dict[str, Any]] = {}
+        for record in self.read("episodes.jsonl"):
+            episodes.setdefault(record["episode_id"], {**record, "steps": []})
+        for step in self.read("steps.jsonl"):
+            if step.get("episode_id") in episodes:
+                episodes[step["episode_id"]]["steps"].append(step)
+        return list(episodes.values())
+
+    def finished_keys(self) -> set[str]:
+        return {e["job_key"] for e in self.read("episodes.jsonl") if "job_key" in e}
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        (self.out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str),
+                                                encoding="utf-8")
+
+
+def manifest(jobs: list[Job], config: dict[str, Any]) -> dict[str, Any]:
+    """The resolved run: config, versions, git SHA, sandbox tier, planned episodes."""
+    from importlib import metadata
+
+    from . import __version__
+    from .sandbox.local import bwrap_available
+
+    versions = {}
+    for package in ("gymnasium", "litellm", "transformers", "trl", "torch"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"drift_gym": __version__, "git_sha": git_sha(), "packages": versions,
+            "sandbox": "bwrap" if bwrap_available() else "subprocess-weak",
+            "config": config, "planned_episodes": len(jobs),
+            "jobs": [j.key for j in jobs]}
 
 
 def select_scenarios(scenarios: str) -> list[str]:
@@ -143,35 +217,41 @@ def plan(scenarios: str, conditions: Iterable[str], seeds: int, agents: Iterable
          sandbox: str = "auto", max_steps: int | None = None, *, context: str = "none",
          start_step: int = 0, model_options: dict[str, Any] | None = None,
          max_turns: int = 30, judge: str | None = None) -> list[Job]:
-    """The grid: scenarios matching the glob(s) x conditions x seeds x agents."""
+    """The grid: scenarios matching the glob(s) x conditions x contexts (comma-separated)
+    x seeds x agents."""
     chosen = select_scenarios(scenarios)
     options = tuple(sorted((model_options or {}).items()))
-    return [Job(s, c, seed, a, sandbox, max_steps, context, start_step, max_turns, judge, options)
-            for s in chosen for c in conditions for a in agents for seed in range(seeds)]
+    contexts = [c.strip() for c in context.split(",") if c.strip()] or ["none"]
+    return [Job(s, c, seed, a, sandbox, max_steps, ctx, start_step, max_turns, judge, options)
+            for s in chosen for c in conditions for ctx in contexts for a in agents
+            for seed in range(seeds)]
 
 
 def run_grid(jobs: list[Job], log: ResultLog | None, *, workers: int = 1,
              on_episode: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Run every job (in `workers` processes), logging each episode as it finishes (when a
-    log is given)."""
+    log is given). Ctrl-C stops cleanly: finished episodes are kept, none is half-written,
+    and the run can be resumed."""
     episodes = []
-    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _Inline() as pool:
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else _Inline()
+    try:
         for episode in pool.map(run_episode, jobs):
             if log is not None:
                 log.write_episode(episode)
             episodes.append(episode)
             if on_episode:
                 on_episode(episode)
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return episodes
 
 
 class _Inline:
     """The executor interface, in this process (no pickling, readable tracebacks)."""
 
-    def __enter__(self) -> _Inline:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
         return None
 
     def map(self, func: Callable[[Job], dict[str, Any]], jobs: Iterable[Job]):
