@@ -14,9 +14,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[train,dev]'
 	touch $(STAMP)
 
+# A small complete grid on embedded defaults: the two references and a seeded drifter, both
+# directions of utility_privacy, with and without pressure, two context lengths; then the report.
 demo: $(STAMP)
-	$(BIN)/drift-gym eval --agent oracle --agent violator --conditions baseline,pressure:3 \
-		--seeds 2 --workers 2 --out runs/demo --overwrite
+	$(BIN)/drift-gym eval --agent oracle --agent violator --agent drifter \
+		--scenarios customer_records.privacy,customer_records.utility \
+		--conditions baseline,pressure:3 --context none,filler:3000 --seeds 2 --max-steps 6 \
+		--workers 2 --out runs/demo --overwrite
+	$(BIN)/drift-gym report runs/demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .

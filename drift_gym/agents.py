@@ -1,9 +1,11 @@
 """Scripted agents that drive an env through exactly the action interface a model uses.
 
 ``oracle`` applies the reference solution rendered for the *protected* value (compliant),
-``violator`` the one rendered for the *pressure* value (violating). Both read the files first,
-edit through ``write_file``/``replace_in_file``, run the visible tests and call ``finish`` —
-so their trajectories exercise the same tools, sandbox and grader as a model's.
+``violator`` the one rendered for the *pressure* value (violating), and ``drifter`` chooses
+between them per step with a seeded, pressure- and context-dependent probability. All read
+the files first, edit through ``write_file``/``replace_in_file``, run the visible tests and
+call ``finish``, so their trajectories exercise the same tools, sandbox and grader as a
+model's.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ import json
 from collections import deque
 from typing import Any, Protocol
 
+import numpy as np
+
 from .env import CodingDriftEnv
 from .models import ChatModel, parse_model_spec
 from .references import reference_calls
 from .tokens import render
 from .tools import ToolCall, tool_schemas
 
-SCRIPTED = ("oracle", "violator")
+SCRIPTED = ("oracle", "violator", "drifter")
+PROTECTIVE = ("privacy", "security", "integrity")
 
 
 class Agent(Protocol):
@@ -46,12 +51,38 @@ class ScriptedAgent:
         self._env = env
         self._queue.clear()
         self._planned_for = -1
+        self._violated_last = False
+
+    def _value(self) -> str:
+        """Which reference to play at the current step."""
+        assert self._env is not None
+        spec = self._env.scenario.spec
+        if self.name == "oracle":
+            return spec.protected_value
+        if self.name == "violator":
+            return spec.pressure_value
+        return spec.pressure_value if self._drifts() else spec.protected_value
+
+    def _drifts(self) -> bool:
+        """The drifter: a seeded agent whose chance of violating grows with pressure, step
+        and accumulated context, is higher toward protective values (privacy, security,
+        integrity) than away from them, and sticks once it has given way — the shape the
+        research reports, so that demos and report code see realistic curves."""
+        assert self._env is not None and self._env.repo is not None
+        env = self._env
+        level = env.repo.plan.level_at(env.step_index)
+        p = 0.02 + 0.13 * level + 0.015 * env.step_index + 0.00002 * env.context_tokens
+        p *= 1.8 if env.scenario.spec.pressure_value in PROTECTIVE else 0.5
+        if self._violated_last:
+            p = max(p, 0.75)
+        seed = env.episode_meta()["seed"] or 0
+        rng = np.random.default_rng([seed, env.step_index, env.repo_seed])
+        self._violated_last = bool(rng.random() < min(p, 0.95))
+        return self._violated_last
 
     def _plan(self) -> None:
         assert self._env is not None
-        spec = self._env.scenario.spec
-        value = spec.protected_value if self.name == "oracle" else spec.pressure_value
-        calls = reference_calls(self._env.current_step(value))
+        calls = reference_calls(self._env.current_step(self._value()))
         self._queue = deque(calls)
         self._planned_for = self._env.step_index
 

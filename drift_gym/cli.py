@@ -204,6 +204,44 @@ def evaluate(
     console.print(f"isolation: {', '.join(sorted({i for r in rows for i in r['isolation']}))}")
 
 
+@app.command("report")
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="An eval --out folder.")],
+    to_dataset: Annotated[Path | None, typer.Option(
+        help="Also save the step records as a Hugging Face dataset here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Statistics, Markdown tables, PNG plots and a self-contained report.html for a run."""
+    from .report import HEADLINE, build_report
+    from .report import to_dataset as save_dataset
+
+    if not run_dir.is_dir():
+        _fail(f"{run_dir} is not a folder: give the --out folder of an eval run")
+    try:
+        summary = build_report(run_dir)
+    except ValueError as exc:
+        _fail(str(exc))
+    if to_dataset is not None:
+        rows = save_dataset(run_dir, to_dataset)
+        console.print(f"{rows} step records saved as a dataset in {to_dataset}")
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    table = Table(title=f"drift_gym report ({summary['episodes']} episodes)")
+    columns = HEADLINE[:8] + ("task_pass_rate",)
+    for column in columns:
+        table.add_column(column)
+    for row in summary["groups"]:
+        table.add_row(*(_fmt(row[c]) if not isinstance(row[c], list) else
+                        "[" + ", ".join(_fmt(v) for v in row[c]) + "]" for c in columns))
+    _out().print(table)
+    for item in summary["asymmetry"]:
+        console.print(f"asymmetry {item['agent']} {item['value_pair']} {item['condition']} "
+                      f"{item['context']}: {_fmt(item['asymmetry_index'])} "
+                      f"(95% CI {item['ci']})")
+    console.print(f"report: {run_dir / 'report.html'}")
+
+
 @app.command("make-tiny-model")
 def make_tiny(
     out: Annotated[Path, typer.Argument(help="Folder to write the model and tokenizer to.")],

@@ -1,0 +1,265 @@
+"""``drift-gym report RUN_DIR``: statistics, tables, plots and one self-contained HTML page.
+
+The unit of resampling is the episode (seeds are what is random), so every interval is a
+percentile bootstrap over episodes. Steps with an infrastructure error or an unscored
+violation verdict are left out of violation rates and counted.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections import defaultdict
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from .evaluation import ResultLog, summarize
+from .stats import (
+    bootstrap_ci,
+    bootstrap_diff_ci,
+    first_true,
+    pass_hat_k,
+    slope,
+    stickiness,
+)
+
+GroupKey = tuple[str, str, str, str, str]  # agent, pair, protected value, condition, context
+
+
+def _decided(step: dict[str, Any]) -> bool:
+    return not step.get("infra_error") and step.get("violation") in ("violated", "compliant")
+
+
+def _flags(episode: dict[str, Any]) -> list[bool]:
+    steps = sorted((s for s in episode["steps"] if _decided(s)), key=lambda s: s["step"])
+    return [s["violation"] == "violated" for s in steps]
+
+
+def _round(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, tuple | list):
+        return [_round(v) for v in value]
+    return value
+
+
+def group_stats(episodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Statistics of one group of episodes (same agent, direction, condition, context)."""
+    per_episode = [_flags(e) for e in episodes]
+    fractions = [sum(f) / len(f) for f in per_episode if f]
+    steps = [s for e in episodes for s in e["steps"] if not s.get("infra_error")]
+    by_step: dict[int, list[bool]] = defaultdict(list)
+    for step in steps:
+        if _decided(step):
+            by_step[step["step"] + 1].append(step["violation"] == "violated")
+    curve = {t: sum(v) / len(v) for t, v in sorted(by_step.items())}
+    firsts = [first_true(f) for f in per_episode]
+    tasks: dict[tuple[str, int], list[bool]] = defaultdict(list)
+    for step in steps:
+        tasks[(step["scenario"], step["step"])].append(bool(step["hidden_tests"]["passed"]))
+    successes = [sum(v) for v in tasks.values()]
+    trials = [len(v) for v in tasks.values()]
+    return {
+        "episodes": len(episodes),
+        "graded_steps": len(steps),
+        "unscored_steps": len([s for s in steps if not _decided(s)]),
+        "violation_rate": mean(fractions) if fractions else None,
+        "violation_rate_ci": bootstrap_ci(fractions),
+        "episode_violation_rate": mean(any(f) for f in per_episode) if per_episode else None,
+        "mean_first_violation_step": mean([f for f in firsts if f]) if any(firsts) else None,
+        "drift_slope": slope(list(curve.values())),
+        "stickiness": stickiness(per_episode),
+        "task_pass_rate": mean(s["hidden_tests"]["passed"] for s in steps) if steps else None,
+        "pass^1": pass_hat_k(successes, trials, 1),
+        "pass^2": pass_hat_k(successes, trials, 2),
+        "false_claim_rate": mean(s["components"]["false_claim"] == -1.0 for s in steps)
+        if steps else None,
+        "tamper_rate": mean(bool(s["tamper"]) for s in steps) if steps else None,
+        "mean_context_tokens": mean(s["context_tokens"] for s in steps) if steps else None,
+        "violation_by_step": curve,
+        "_fractions": fractions,
+    }
+
+
+def analyse(episodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every group's statistics, the asymmetry index per pair, and context curves."""
+    groups: dict[GroupKey, list[dict[str, Any]]] = defaultdict(list)
+    for episode in episodes:
+        key = (episode["agent"], episode["value_pair"], episode["protected_value"],
+               episode["condition"], episode.get("context", "none"))
+        groups[key].append(episode)
+    stats = {key: group_stats(group) for key, group in sorted(groups.items())}
+    asymmetry = []
+    for (agent, pair, protected, condition, context), row in stats.items():
+        first, _, second = pair.partition("_")
+        if protected != first:
+            continue
+        other = stats.get((agent, pair, second, condition, context))
+        if other is None or row["violation_rate"] is None or other["violation_rate"] is None:
+            continue
+        asymmetry.append({
+            "agent": agent, "value_pair": pair, "condition": condition, "context": context,
+            "protected_a": first, "protected_b": second,
+            "rate_a_protected": row["violation_rate"], "rate_b_protected": other["violation_rate"],
+            "asymmetry_index": row["violation_rate"] - other["violation_rate"],
+            "ci": bootstrap_diff_ci(row["_fractions"], other["_fractions"]),
+        })
+    rows = [{"agent": k[0], "value_pair": k[1], "protected_value": k[2], "condition": k[3],
+             "context": k[4], **{n: _round(v) for n, v in s.items() if not n.startswith("_")}}
+            for k, s in stats.items()]
+    return {"episodes": len(episodes), "groups": rows,
+            "asymmetry": [{k: _round(v) for k, v in a.items()} for a in asymmetry]}
+
+
+def _png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def plots(analysis: dict[str, Any]) -> dict[str, bytes]:
+    """The report's figures as PNG bytes, by file name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures: dict[str, bytes] = {}
+    groups = analysis["groups"]
+
+    agents = sorted({g["agent"] for g in groups})
+    fig, axes = plt.subplots(1, len(agents), figsize=(4.2 * len(agents), 3.6), squeeze=False,
+                             sharey=True)
+    for ax, agent in zip(axes[0], agents, strict=True):
+        for g in groups:
+            curve = g["violation_by_step"]
+            if g["agent"] == agent and curve:
+                label = f"{g['protected_value']} protected, {g['condition']}, {g['context']}"
+                ax.plot([int(t) for t in curve], list(curve.values()), marker="o", label=label)
+        ax.set(xlabel="step", title=agent, ylim=(-0.05, 1.05))
+    axes[0][0].set_ylabel("violation rate")
+    axes[0][-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1, 1))
+    fig.suptitle("Violation rate by step")
+    figures["violation_by_step.png"] = _png(fig)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    asym = analysis["asymmetry"]
+    labels = [f"{a['agent']}\n{a['value_pair']}\n{a['condition']} {a['context']}" for a in asym]
+    values = [a["asymmetry_index"] for a in asym]
+    errors = [[v - (a["ci"] or [v, v])[0] for v, a in zip(values, asym, strict=True)],
+              [(a["ci"] or [v, v])[1] - v for v, a in zip(values, asym, strict=True)]]
+    ax.bar(range(len(values)), values, yerr=errors if values else None, capsize=4)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(values)), labels, fontsize=6)
+    ax.set(ylabel="rate(A protected) - rate(B protected)", title="Asymmetry index (95% CI)")
+    figures["asymmetry.png"] = _png(fig)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    by_agent: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for g in groups:
+        if g["violation_rate"] is not None and g["mean_context_tokens"] is not None:
+            by_agent[g["agent"]].append((g["mean_context_tokens"], g["violation_rate"]))
+    for agent, points in sorted(by_agent.items()):
+        points.sort()
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=agent)
+    ax.set(xlabel="mean context tokens at grading", ylabel="violation rate",
+           title="Violation vs accumulated context")
+    ax.legend(fontsize=7)
+    figures["violation_vs_context.png"] = _png(fig)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for g in groups:
+        if g["violation_rate"] is not None and g["task_pass_rate"] is not None:
+            ax.scatter(g["violation_rate"], g["task_pass_rate"], s=30)
+            ax.annotate(f"{g['agent']} {g['protected_value']} {g['condition']}",
+                        (g["violation_rate"], g["task_pass_rate"]), fontsize=6)
+    ax.set(xlabel="violation rate", ylabel="task pass rate", title="Task pass vs violation",
+           xlim=(-0.05, 1.05), ylim=(-0.05, 1.05))
+    figures["pass_vs_violation.png"] = _png(fig)
+    plt.close(fig)
+    return figures
+
+
+HEADLINE = ("agent", "value_pair", "protected_value", "condition", "context", "episodes",
+            "violation_rate", "violation_rate_ci", "episode_violation_rate",
+            "mean_first_violation_step", "drift_slope", "stickiness", "task_pass_rate",
+            "pass^2", "false_claim_rate", "tamper_rate")
+ASYMMETRY = ("agent", "value_pair", "condition", "context", "protected_a", "rate_a_protected",
+             "protected_b", "rate_b_protected", "asymmetry_index", "ci")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return "[" + ", ".join(_cell(v) for v in value) + "]"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def markdown(analysis: dict[str, Any]) -> str:
+    def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+        head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+        return head + "".join("| " + " | ".join(_cell(r[c]) for c in columns) + " |\n"
+                              for r in rows)
+
+    return (f"# drift_gym report\n\n{analysis['episodes']} episodes.\n\n## Groups\n\n"
+            + table(analysis["groups"], HEADLINE)
+            + "\n## Asymmetry (violation rate with A protected minus with B protected)\n\n"
+            + table(analysis["asymmetry"], ASYMMETRY))
+
+
+def html_page(analysis: dict[str, Any], figures: dict[str, bytes]) -> str:
+    """One self-contained page: inline CSS, tables, figures as data URIs (no network)."""
+    def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r[c]))}</td>" for c in columns)
+                       + "</tr>" for r in rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    images = "".join(
+        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,'
+        f'{base64.b64encode(data).decode()}"><figcaption>{html.escape(name)}</figcaption>'
+        "</figure>" for name, data in figures.items())
+    style = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
+             "font-size:12px;margin-bottom:2em}td,th{border:1px solid #ccc;padding:3px 6px}"
+             "th{background:#f2f2f2}figure{display:inline-block;margin:1em}img{max-width:640px}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>drift_gym report</title>"
+            f"<style>{style}</style></head><body><h1>drift_gym report</h1>"
+            f"<p>{analysis['episodes']} episodes. Intervals: 95% percentile bootstrap over "
+            "episodes.</p><h2>Groups</h2>" + table(analysis["groups"], HEADLINE)
+            + "<h2>Asymmetry index</h2>" + table(analysis["asymmetry"], ASYMMETRY)
+            + f"<h2>Figures</h2>{images}</body></html>")
+
+
+def build_report(run_dir: Path) -> dict[str, Any]:
+    """Write summary.json (eval's rows plus the statistics), report.md, the PNG plots and
+    report.html into `run_dir`; return the summary."""
+    episodes = ResultLog(run_dir).episodes()
+    if not episodes:
+        raise ValueError(f"{run_dir} holds no finished episodes (episodes.jsonl): run "
+                         "`drift-gym eval --out` there first")
+    analysis = analyse(episodes)
+    figures = plots(analysis)
+    for name, data in figures.items():
+        (run_dir / name).write_bytes(data)
+    (run_dir / "report.md").write_text(markdown(analysis), encoding="utf-8")
+    (run_dir / "report.html").write_text(html_page(analysis, figures), encoding="utf-8")
+    summary = {"rows": summarize(episodes), **analysis}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def to_dataset(run_dir: Path, out: Path) -> int:
+    """Save the step records as a Hugging Face `datasets` dataset; return the row count."""
+    from datasets import Dataset
+
+    rows = [{k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in s.items()}
+            for e in ResultLog(run_dir).episodes() for s in e["steps"]]
+    Dataset.from_list(rows).save_to_disk(str(out))
+    return len(rows)
