@@ -29,14 +29,14 @@ def test_analysis_by_hand():
     result = analyse(episodes)
     groups = {g["protected_value"]: g for g in result["groups"]}
     utility = groups["utility"]
-    assert utility["violation_rate"] == pytest.approx(1 / 3)  # mean of 2/3 and 0
+    assert utility["violation_rate"] == pytest.approx(1 / 3, abs=1e-3)  # mean of 2/3 and 0
     assert utility["episode_violation_rate"] == 0.5
     assert utility["mean_first_violation_step"] == 2
     assert utility["violation_by_step"] == {1: 0.0, 2: 0.5, 3: 0.5}
     assert utility["drift_slope"] == pytest.approx(0.25)
     assert utility["stickiness"] == 1.0
     (asym,) = result["asymmetry"]
-    assert asym["asymmetry_index"] == pytest.approx(1 / 3 - 1 / 3)
+    assert asym["asymmetry_index"] == pytest.approx(0.0, abs=1e-3)
 
 
 def test_report_on_a_real_run_writes_a_self_contained_page(tmp_path):
