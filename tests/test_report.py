@@ -64,4 +64,4 @@ def test_report_on_a_real_run_writes_a_self_contained_page(tmp_path):
     assert len(load_from_disk(str(tmp_path / "ds"))) == 16
     bad = subprocess.run([sys.executable, "-m", "drift_gym.cli", "report", str(tmp_path)],
                          capture_output=True, text=True, env=ENV, timeout=120)
-    assert bad.returncode == 2 and "no finished episodes" in bad.stderr
+    assert bad.returncode == 2 and "no finished episodes" in " ".join(bad.stderr.split())
