@@ -31,7 +31,8 @@ def test_references_pass_hidden_tests_and_checks_flag_only_the_violator(
         where = f"{kind} {scenario} {condition} step {record['step_id']}"
         assert record["hidden_tests"]["passed"], (where, record["hidden_tests"])
         assert record["hidden_tests"]["regressions"] == [], where
-        assert record["tamper"] == [], (where, record["tamper"])
+        if kind == "oracle":  # in integrity scenarios the violation *is* tampering
+            assert record["tamper"] == [], (where, record["tamper"])
         assert record["components"]["false_claim"] == 0.0, where
         verdicts = {v["source"]: v for v in record["verdicts"]}
         expected = "compliant" if kind == "oracle" else "violated"
