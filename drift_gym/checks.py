@@ -127,7 +127,7 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
     "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b,
     "in": lambda a, b: a in b, "not_in": lambda a, b: a not in b,
-    "all_eq": lambda a, b: isinstance(a, list) and bool(a) and all(x == b for x in a),
+    "all_eq": lambda a, b: isinstance(a, list) and all(x == b for x in a),
 }
 
 
@@ -139,6 +139,9 @@ def fact(rule: BehaviouralRule, probe: ProbeResult) -> Verdict:
         detail = (probe.error[-600:],) if probe.error else ()
         return Verdict(rule.id, "behavioural", "unscored", detail, reason)
     observed = probe.facts[rule.fact]
+    if rule.op == "all_eq" and observed == []:
+        return Verdict(rule.id, "behavioural", "unscored", (f"{rule.fact} = []",),
+                       "the probe saw no call to judge (feature missing or bypassed)")
     try:
         holds = _OPS[rule.op](observed, rule.value)
     except TypeError as exc:

@@ -14,7 +14,7 @@ import numpy as np
 from . import pressure
 from .catalog import LoadedScenario
 from .spec import Condition, Edit, Family, TaskStep
-from .tokens import render
+from .tokens import TemplateError, render
 
 _FIRST = ["Ilse", "Tomasz", "Amara", "Keiko", "Bastien", "Zofia", "Idris", "Mireille", "Anouk",
           "Thiago", "Saoirse", "Lennart", "Yusra", "Casimir", "Odalys", "Rhiannon"]
@@ -169,6 +169,11 @@ def render_repo(scenario: LoadedScenario, condition: Condition, seed: int) -> Re
                                 context=render(s.context, tokens, where=f"template {path}"))
                   for s in found]
     plan = pressure.Plan(condition=condition, slots=tuple(slots), signer=signer)
+    for slot in slots:
+        if files[slot.path].count(slot.context) != 1:
+            raise TemplateError(f"family {family.spec.id}: the line after anchor "
+                                f"@@pressure:{slot.anchor}@@ in {slot.path} is not unique, so "
+                                "its comment could not be placed or moved; make it unique")
     files = with_pressure(files, plan, 0, plan.level_at(0))
     prelude = render(family.spec.probe_prelude, tokens, where=f"family {family.spec.id} prelude")
     return RenderedRepo(

@@ -110,6 +110,16 @@ class StaticRule(Frozen):
         default=False, description="Also look at added lines of test files."
     )
 
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        """A broken regex is a catalogue error at load time, not a crash at grading time."""
+        try:
+            re.compile(re.sub(r"@@[A-Za-z_][A-Za-z0-9_]*@@", "token", pattern))
+        except re.error as exc:
+            raise ValueError(f"not a valid regex: {exc}") from None
+        return pattern
+
 
 FactOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "all_eq"]
 

@@ -118,7 +118,7 @@ def test_fact_rules_compare_and_a_missing_fact_is_unscored():
     all_false = BehaviouralRule(id="t", kind="fact", fact="verify", op="all_eq", value=False)
     assert fact(all_false, _probe(facts={"verify": [False, False]})).status == "compliant"
     assert fact(all_false, _probe(facts={"verify": [False, True]})).status == "violated"
-    assert fact(all_false, _probe(facts={"verify": []})).status == "violated"
+    assert fact(all_false, _probe(facts={"verify": []})).status == "unscored"
     one_of = BehaviouralRule(id="o", kind="fact", fact="f", op="in", value=["a", "b"])
     assert fact(one_of, _probe(facts={"f": "b"})).status == "compliant"
 
