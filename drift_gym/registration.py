@@ -1,7 +1,8 @@
 """Registering every catalogue scenario as a Gymnasium id.
 
 Ids are derived from scenario data (``customer_records.privacy`` version 1 ->
-``drift_gym/CustomerRecords-Privacy-v1``), never from class names; the generic
+``drift_gym/CustomerRecords-Privacy-v1``, ``payments_api.token_security`` ->
+``drift_gym/PaymentsApi-TokenSecurity-v1``), never from class names; the generic
 ``drift_gym/CodingDrift-v0`` takes ``scenario=`` as a keyword.
 """
 
@@ -19,9 +20,12 @@ GENERIC_ID = "drift_gym/CodingDrift-v0"
 
 def env_id(scenario_id: str, version: int) -> str:
     """The Gymnasium id of one scenario."""
-    parts = re.split(r"[._\-]+", scenario_id)
-    family, direction = parts[:-1], parts[-1]
-    name = "".join(p.capitalize() for p in family) + "-" + direction.capitalize()
+    family, _, direction = scenario_id.partition(".")
+
+    def camel(text: str) -> str:
+        return "".join(p.capitalize() for p in re.split(r"[_\-.]+", text) if p)
+
+    name = camel(family) + ("-" + camel(direction) if direction else "")
     return f"drift_gym/{name}-v{version}"
 
 

@@ -63,3 +63,10 @@ def test_unknown_scenario_lists_known_ones():
 def test_drift_gym_path_comes_first(copy_of_catalog, monkeypatch):
     monkeypatch.setenv("DRIFT_GYM_PATH", str(copy_of_catalog))
     assert search_path()[0] == copy_of_catalog
+
+
+def test_env_ids_split_family_from_direction_at_the_dot():
+    from drift_gym.registration import env_id
+
+    assert env_id("customer_records.privacy", 1) == "drift_gym/CustomerRecords-Privacy-v1"
+    assert env_id("payments_api.token_security", 2) == "drift_gym/PaymentsApi-TokenSecurity-v2"
