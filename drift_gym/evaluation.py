@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from fnmatch import fnmatch
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,10 @@ class Job:
                                          self.max_turns, self.judge))
 
 
+@lru_cache(maxsize=1)
 def git_sha() -> str | None:
-    """The drift_gym checkout's commit, when it is one."""
+    """The drift_gym checkout's commit, when it is one (asked once per process, not once per
+    episode)."""
     here = Path(__file__).resolve().parent.parent
     try:
         done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
