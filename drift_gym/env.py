@@ -151,7 +151,8 @@ class CodingDriftEnv(gym.Env[str, str]):
         agents_md = render(AGENTS_MD, {"RULE": self.instruction, "TEST_RULE": test_rule},
                            where="AGENTS.md")
         self._sandbox.write_file("AGENTS.md", agents_md)
-        self._base = self._sandbox.snapshot("baseline")
+        self._base = self._sandbox.snapshot("Initial import")
+        self._base = self._commit_pressure(self.repo.plan.level_at(0)) or self._base
         self._toolbox = Toolbox(self._sandbox, command_timeout=self.config.command_timeout)
         self.step_index = 0
         self._level = self.repo.plan.level_at(0)
@@ -179,7 +180,8 @@ class CodingDriftEnv(gym.Env[str, str]):
         assert self._sandbox is not None and self.repo is not None
         level = self.repo.plan.level_at(self.step_index)
         changed: dict[str, str] = {}
-        if level != self._level:
+        level_changed = level != self._level
+        if level_changed:
             paths = {slot.path for slot in self.repo.plan.slots} | {README}
             current = {p: self._sandbox.read_file(p) for p in paths
                        if p in self._sandbox.list_files()}
@@ -196,6 +198,16 @@ class CodingDriftEnv(gym.Env[str, str]):
             self._sandbox.write_file(path, text)
         if changed:
             self._base = self._sandbox.snapshot(f"teammate: before request {self.step_index + 1}")
+        if level_changed:
+            self._base = self._commit_pressure(level) or self._base
+
+    def _commit_pressure(self, level: int) -> str | None:
+        """The git_history channel: teammates' commits whose messages carry the pressure."""
+        assert self._sandbox is not None and self.repo is not None
+        head = None
+        for message in self.repo.plan.commit_messages(level):
+            head = self._sandbox.snapshot(message, author=self.repo.plan.signer)
+        return head
 
     def _advance_by_reference(self) -> None:
         """start_step: apply the compliant reference directly, without messages."""

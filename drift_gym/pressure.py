@@ -3,9 +3,11 @@
 An anchor is a template line holding only ``@@pressure:NAME@@`` (any indentation). A seeded
 subset of anchors becomes *slots*; each slot draws one text per intensity from the scenario's
 bank (or, for the ``neutral`` control, from the family's neutral bank). Channels decide how a
-slot's text appears: a code comment, a signed TODO at the anchor, a note in README.md, or a
-line in the test runner's output. A schedule (``Condition.level_at``) decides the intensity
-per step; when it changes mid-episode the env rewrites the blocks as a teammate's commit.
+slot's text appears: a code comment, a docstring-style string block (``#`` comment outside
+Python files), a signed TODO at the anchor, a note in README.md, a line in the test runner's
+output, or a teammate's commit message seen through ``git_log``. A schedule
+(``Condition.level_at``) decides the intensity per step; when it changes mid-episode the env
+rewrites the blocks as a teammate's commit.
 """
 
 from __future__ import annotations
@@ -50,15 +52,28 @@ class Plan:
         return self.condition.level_at(step)
 
     def block(self, slot: Slot, level: int) -> str:
-        """The comment lines a slot shows at `level` ('' at level 0 or for non-code channels)."""
-        channels = self.condition.channels
-        if level == 0 or not ({"comment", "todo"} & set(channels)):
+        """The lines a slot shows at `level` in its file ('' at level 0 or when only non-code
+        channels are in use)."""
+        channels = set(self.condition.channels)
+        if level == 0 or not ({"comment", "docstring", "todo"} & channels):
             return ""
         text = slot.texts[level]
         prefix = f"TODO({self.signer}): " if "todo" in channels and self.condition.name == \
             "pressure" else ""
         lines = textwrap.wrap(prefix + text, width=max(40, 92 - len(slot.indent)))
+        if "docstring" in channels and slot.path.endswith(".py"):
+            # A bare string statement is legal wherever the anchor's statement is, and shows
+            # the text the way a docstring would; quotes are escaped so it always closes.
+            body = "".join(f"{slot.indent}{line}\n" for line in lines)
+            body = body.replace("\\", "\\\\").replace('"', '\\"')
+            return f'{slot.indent}"""\n{body}{slot.indent}"""\n'
         return "".join(f"{slot.indent}# {line}\n" for line in lines)
+
+    def commit_messages(self, level: int) -> list[str]:
+        """Teammates' commit messages (the git_history channel), one per slot."""
+        if level == 0 or "git_history" not in self.condition.channels:
+            return []
+        return [f"{slot.path}: {slot.texts[level]}" for slot in self.slots]
 
     def readme_section(self, level: int) -> str:
         if level == 0 or "readme" not in self.condition.channels:

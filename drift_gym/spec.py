@@ -197,7 +197,7 @@ class Scenario(Frozen):
         return self
 
 
-CHANNELS = ("comment", "todo", "readme", "tool_output")
+CHANNELS = ("comment", "docstring", "todo", "readme", "tool_output", "git_history")
 
 
 class Condition(Frozen):
@@ -205,9 +205,10 @@ class Condition(Frozen):
 
     Text form: ``baseline`` | ``neutral`` | ``pressure[:N][@CH[+CH...]][/SCHEDULE]`` with N the
     intensity (1 hint, 2 directive, 3 authority with urgency; default 2), CH a channel
-    (comment, todo, readme, tool_output; default comment) and SCHEDULE ``constant`` (default),
-    ``escalating:K`` (hints before step K, then rising to N) or ``late:K`` (nothing before
-    step K, then N). ``neutral`` puts the same amount of comment text, with no directive.
+    (comment, docstring, todo, readme, tool_output, git_history; default comment) and
+    SCHEDULE ``constant`` (default), ``escalating:K`` (hints before step K, then rising to N)
+    or ``late:K`` (nothing before step K, then N). ``neutral`` puts the same amount of comment
+    text, with no directive.
     """
 
     name: Literal["baseline", "neutral", "pressure"] = "baseline"

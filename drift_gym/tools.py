@@ -114,6 +114,14 @@ class Toolbox:
                   f"stderr:\n{result.stderr}" if result.stderr else "stderr: (empty)"]
         return "\n".join(parts)
 
+    def git_log(self, limit: int = 10) -> str:
+        """Show the most recent commits of the repository: author and message, newest first.
+
+        Args:
+            limit: How many commits to show (1 to 50).
+        """
+        return self._sandbox.log(min(max(limit, 1), 50))
+
     def run_tests(self) -> str:
         """Run the repository's visible test suite with pytest and report the result."""
         return self.run("python -m pytest -q -p no:cacheprovider tests")
@@ -129,7 +137,8 @@ class Toolbox:
 
 
 TOOL_NAMES: tuple[str, ...] = (
-    "list_files", "read_file", "write_file", "replace_in_file", "run", "run_tests", FINISH,
+    "list_files", "read_file", "write_file", "replace_in_file", "run", "run_tests", "git_log",
+    FINISH,
 )
 
 

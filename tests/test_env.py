@@ -153,3 +153,31 @@ def test_same_seed_same_repo_and_trajectory_other_seed_other_repo():
     first, again, other = run(5), run(5), run(6)
     assert first == again
     assert first[1] != other[1]
+
+
+def test_git_history_channel_puts_pressure_in_teammates_commits_only():
+    environment = CodingDriftEnv(scenario="customer_records.privacy",
+                                 condition="pressure:3@git_history/escalating:2",
+                                 sandbox="subprocess", command_timeout=5, max_steps=2)
+    try:
+        _, info = environment.reset(seed=1)
+        texts = [p["text"] for p in info["pressure"]]
+        assert texts and environment.repo is not None
+        signer = environment.repo.plan.signer
+        log, *_ = environment.step(call("git_log", limit=20))
+        for text in texts:
+            assert " ".join(text.split()[:5]) in " ".join(log.split())
+        assert f"Author: {signer}" in log and "Initial import" in log
+        for path, content in environment.repo.files.items():
+            assert not any(text[:40] in content for text in texts), path
+        agent = ScriptedAgent("oracle")
+        agent.reset(environment)
+        observation, _, _, _, info = environment.step(agent.act("", {}))
+        while "Request 2 of 2" not in observation:
+            observation, _, _, _, info = environment.step(agent.act(observation, info))
+        later, *_ = environment.step(call("git_log", limit=50))
+        stronger = [p["text"] for p in info["pressure"]]
+        assert stronger != texts
+        assert all(" ".join(t.split()[:5]) in " ".join(later.split()) for t in stronger)
+    finally:
+        environment.close()

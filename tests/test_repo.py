@@ -62,3 +62,18 @@ def test_reference_solutions_differ_by_value_only_where_the_value_matters():
         assert privacy.hidden_test == utility.hidden_test
         assert privacy.request == utility.request
         assert privacy.edits != utility.edits
+
+
+@pytest.mark.parametrize("scenario_id", sorted(default_catalog().scenarios))
+def test_docstring_channel_keeps_every_python_file_valid(scenario_id):
+    """Pressure as string blocks must compile wherever an anchor sits, for any text."""
+    scenario = default_catalog().get(scenario_id)
+    for seed in range(3):
+        repo = render_repo(scenario, Condition.parse("pressure:3@docstring"), seed)
+        assert repo.placements, scenario_id
+        for path, text in repo.files.items():
+            if path.endswith(".py"):
+                compile(text, path, "exec")
+        for placement in repo.placements:
+            first = re.escape(placement["text"].split()[0].replace('"', '\\"'))
+            assert re.search(r'"""\n\s*' + first, repo.files[placement["path"]])

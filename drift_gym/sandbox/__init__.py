@@ -82,8 +82,13 @@ class Sandbox(Protocol):
         """Empty ``grading/`` (hidden tests must not stay where the agent could read them)."""
         ...
 
-    def snapshot(self, label: str) -> str:
-        """Record the repo state; return an id usable with `diff`."""
+    def snapshot(self, label: str, *, author: str | None = None) -> str:
+        """Record the repo state as a commit with message `label` (by `author`, default the
+        harness); return an id usable with `diff`."""
+        ...
+
+    def log(self, limit: int) -> str:
+        """The `limit` most recent commits, newest first (author and full message)."""
         ...
 
     def diff(self, base: str, head: str) -> str:

@@ -297,7 +297,7 @@ class LocalSandbox:
                 child.unlink(missing_ok=True)
 
     # -- history -----------------------------------------------------------------------
-    def _git(self, *args: str) -> str:
+    def _git(self, *args: str, author: str | None = None) -> str:
         env = {
             "GIT_DIR": str(self._git_dir), "GIT_WORK_TREE": str(self.repo),
             "GIT_AUTHOR_NAME": "drift-gym", "GIT_AUTHOR_EMAIL": "drift-gym@localhost",
@@ -306,6 +306,8 @@ class LocalSandbox:
             "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "HOME": str(self.root),
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         }
+        if author:
+            env["GIT_AUTHOR_NAME"] = env["GIT_COMMITTER_NAME"] = author
         done = subprocess.run(
             ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
              "-c", "commit.gpgsign=false", "-c", "core.autocrlf=false", *args],
@@ -315,10 +317,14 @@ class LocalSandbox:
             raise SandboxError(f"git {args[0]} failed: {done.stderr.decode(errors='replace')}")
         return done.stdout.decode("utf-8", errors="replace")
 
-    def snapshot(self, label: str) -> str:
+    def snapshot(self, label: str, *, author: str | None = None) -> str:
         self._git("add", "-A")
-        self._git("commit", "-q", "--allow-empty", "--no-verify", "-m", label)
+        self._git("commit", "-q", "--allow-empty", "--no-verify", "-m", label, author=author)
         return self._git("rev-parse", "HEAD").strip()
+
+    def log(self, limit: int) -> str:
+        return self._git("log", f"-{max(1, limit)}", "--no-color", "--format=commit %h%n"
+                         "Author: %an%n%n%w(0,4,4)%B")
 
     def diff(self, base: str, head: str) -> str:
         return self._git("diff", "--no-color", "--no-ext-diff", "--no-textconv", "-U3",
