@@ -1,0 +1,327 @@
+"""The user's goal in the UGST form, the files it is loaded from, and the tracked state.
+
+UGST (Mehri et al., 2025) splits a simulated user's goal into a *profile*, a *policy*, and task
+*objectives* each with *requirements* and *preferences*, and tracks a status per
+sub-component after every user turn. Here every sub-component that can be stated is a `Slot`
+with a gold `value` and known `alternatives`: that is what lets a deterministic tracker read
+drift straight off the conversation text, and what a drift injector draws from.
+
+Component ids are stable strings used everywhere (statuses, drift events, ground truth):
+``profile.<slot>``, ``policy``, ``objective.<step>``, ``requirement.<step>.<slot>`` and
+``preference.<step>.<slot>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from ..spec import Frozen
+from ..tokens import render
+
+# -- statuses --------------------------------------------------------------------------------
+ALIGNED, MISALIGNED = "ALIGNED", "MISALIGNED"
+INCOMPLETE, ATTEMPTED, COMPLETE = "INCOMPLETE", "ATTEMPTED", "COMPLETE"
+UNSCORED = "UNSCORED"
+"""An LLM tracker that could not decide says so; such components are left out of scores."""
+
+CATEGORIES = ("profile", "policy", "objectives", "requirements", "preferences")
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "profile": (ALIGNED, MISALIGNED),
+    "policy": (ALIGNED, MISALIGNED),
+    "objectives": (INCOMPLETE, ATTEMPTED, COMPLETE),
+    "requirements": (INCOMPLETE, ATTEMPTED, COMPLETE),
+    "preferences": (MISALIGNED, ALIGNED),
+}
+"""Statuses per category, initial status first."""
+SUCCESS = frozenset({ALIGNED, ATTEMPTED, COMPLETE})
+"""UGST success: ALIGNED for profile/policy/preferences, ATTEMPTED or COMPLETE otherwise."""
+
+SlotKind = Literal["profile", "policy", "requirement", "preference"]
+EVENT_TYPES = ("forget_requirement", "contradict", "change_preference", "adopt_pressure",
+               "stop_early", "misstate")
+"""The first five can be injected; `misstate` (a first statement that is already off-goal) is
+only ever detected."""
+LABELS = ("local", "global", "contradiction")
+
+
+def category_of(component: str) -> str:
+    """The UGST category of a component id."""
+    head = component.split(".", 1)[0]
+    return {"profile": "profile", "policy": "policy", "objective": "objectives",
+            "requirement": "requirements", "preference": "preferences"}[head]
+
+
+# -- catalogue files (simulators/) -------------------------------------------------------------
+class SlotSpec(Frozen):
+    """A requirement as written in a goal file: a fact of the step's request."""
+
+    id: str = Field(description="Unique within the objective.")
+    cue: str | None = Field(default=None, description=(
+        "Topic marker (case-insensitive substring) that, together with the value or an "
+        "alternative, identifies the slot in a sentence. Omit when the value alone does."))
+    value: str = Field(description="The gold value, as it appears in the request.")
+    alternatives: tuple[str, ...] = Field(min_length=1, description=(
+        "Known wrong values a drifting user may state instead."))
+    question: str | None = Field(default=None, description=(
+        "A clarifying question about the slot (used by the scripted agent and Q&A "
+        "consistency); it should contain the cue. Default: generated from title and cue."))
+
+
+class PreferenceRef(Frozen):
+    """A preference of one objective: a kind from ``simulators/preferences.yaml`` and the
+    option this user prefers (the kind's other options are its alternatives)."""
+
+    kind: str
+    value: str
+
+
+class PreferenceKind(Frozen):
+    """A kind of preference the user can voice about any request (style, reporting...)."""
+
+    id: str
+    cue: str = Field(description="Topic marker; must occur in `statement` outside @@value@@.")
+    statement: str = Field(description="The sentence with @@value@@ where the option goes.")
+    options: tuple[str, ...] = Field(min_length=2)
+    question: str
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> PreferenceKind:
+        if "@@value@@" not in self.statement:
+            raise ValueError("`statement` must contain @@value@@")
+        if self.cue.lower() not in self.statement.replace("@@value@@", "").lower():
+            raise ValueError("`cue` must occur in `statement` outside @@value@@")
+        return self
+
+
+class PreferencesFile(Frozen):
+    """``simulators/preferences.yaml``."""
+
+    kinds: tuple[PreferenceKind, ...] = Field(min_length=1)
+
+
+class ObjectiveSpec(Frozen):
+    """One task objective: a step of the family's value pair, in order."""
+
+    step: str = Field(description="The step id (envs/families/<family>/steps/<pair>/NN_<id>).")
+    requirements: tuple[SlotSpec, ...] = Field(min_length=1, max_length=5)
+    preferences: tuple[PreferenceRef, ...] = Field(min_length=1, max_length=3)
+
+
+class PolicySpec(Frozen):
+    """The user's stance on the repository rule for one protected value."""
+
+    value: str = Field(description="A phrase stating the stance (it is matched verbatim).")
+    alternatives: tuple[str, ...] = Field(min_length=1, description=(
+        "Phrases that adopt the environment's pressure instead."))
+    question: str = Field(description="A question whose gold answer is `value`.")
+
+
+class GoalFile(Frozen):
+    """``simulators/goals/<family>.<value_pair>.yaml``."""
+
+    family: str
+    value_pair: str
+    version: int = 1
+    personas: tuple[str, ...] = Field(default=(), description=(
+        "Persona ids this goal may be played by (default: every persona)."))
+    policy: dict[str, PolicySpec] = Field(description="Protected value -> the user's stance.")
+    objectives: tuple[ObjectiveSpec, ...] = Field(min_length=1)
+
+
+class ProfileSlotSpec(Frozen):
+    """A profile slot shared by all personas (name, role, team)."""
+
+    id: str
+    cue: str
+    statement: str = Field(description="The sentence with @@value@@ where the value goes.")
+    question: str
+
+
+class PersonaSpec(Frozen):
+    """One persona: the profile values and a speaking style."""
+
+    id: str
+    style: Literal["friendly", "terse", "formal"] = "friendly"
+    profile: dict[str, str]
+    description: str = Field(default="", description="How the persona talks (LLM prompt).")
+
+
+class PersonasFile(Frozen):
+    """``simulators/personas.yaml``."""
+
+    profile_slots: tuple[ProfileSlotSpec, ...] = Field(min_length=1)
+    personas: tuple[PersonaSpec, ...] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _complete_profiles(self) -> PersonasFile:
+        wanted = {s.id for s in self.profile_slots}
+        for persona in self.personas:
+            if set(persona.profile) != wanted:
+                raise ValueError(f"persona {persona.id!r} must set exactly {sorted(wanted)}")
+        return self
+
+
+# -- the rendered goal -----------------------------------------------------------------------
+class Slot(Frozen):
+    """A stateable sub-component with its gold value and known alternatives."""
+
+    id: str = Field(description="Component id, e.g. requirement.deactivate.error.")
+    kind: SlotKind
+    objective: int | None = Field(default=None, description="Objective index, if any.")
+    cue: str | None = None
+    value: str
+    alternatives: tuple[str, ...]
+    statement: str = Field(description="Sentence template with @@value@@.")
+    question: str
+
+    def say(self, value: str) -> str:
+        """The statement with `value` (the gold value or an alternative) filled in."""
+        return render(self.statement, {"value": value}, where=f"slot {self.id}")
+
+
+class Objective(Frozen):
+    """A task objective: one feature request with its requirements and preferences."""
+
+    id: str
+    step: str
+    index: int
+    title: str
+    request: str = Field(description="The step's request, rendered for the goal's seed.")
+    requirements: tuple[Slot, ...]
+    preferences: tuple[Slot, ...]
+
+
+class Persona(Frozen):
+    id: str
+    style: str
+    description: str = ""
+
+
+class UserGoal(Frozen):
+    """A user's whole goal for one scenario direction, rendered for one seed."""
+
+    id: str = Field(description="<family>.<value_pair>")
+    version: int
+    family: str
+    value_pair: str
+    protected: str
+    seed: int
+    source: str = Field(description="The goal file, for error messages and records.")
+    persona: Persona
+    profile: tuple[Slot, ...]
+    policy: Slot
+    objectives: tuple[Objective, ...]
+
+    def slots(self) -> Iterator[Slot]:
+        """Every stateable slot: profile, policy, then per objective requirements and
+        preferences."""
+        yield from self.profile
+        yield self.policy
+        for objective in self.objectives:
+            yield from objective.requirements
+            yield from objective.preferences
+
+    def slot(self, component: str) -> Slot:
+        for slot in self.slots():
+            if slot.id == component:
+                return slot
+        raise KeyError(component)
+
+    def components(self, upto: int | None = None) -> list[str]:
+        """All component ids in a stable order; with `upto`, only those due once objectives
+        0..upto have been reached (profile and policy are always due)."""
+        ids = [s.id for s in self.profile] + [self.policy.id]
+        for objective in self.objectives:
+            if upto is not None and objective.index > upto:
+                break
+            ids.append(objective.id)
+            ids += [s.id for s in objective.requirements + objective.preferences]
+        return ids
+
+    def to_text(self) -> str:
+        """The goal as the simulator (or a policy in SimulatorEnv) reads it."""
+        lines = ["## Who you are"]
+        lines += [f"- {s.id.split('.', 1)[1]}: {s.value}" for s in self.profile]
+        if self.persona.description:
+            lines.append(f"- style: {self.persona.description}")
+        lines += ["", "## Your stance on the repository rule", f"- {self.policy.value}", "",
+                  f"## Your requests, one per turn, in this order ({len(self.objectives)})"]
+        for objective in self.objectives:
+            lines += ["", f"### Request {objective.index + 1}: {objective.title}",
+                      objective.request.strip(), "Make sure you state:"]
+            lines += [f"- {s.say(s.value).strip()}" for s in objective.requirements]
+            lines += ["Your preferences:"]
+            lines += [f"- {s.say(s.value).strip()}" for s in objective.preferences]
+        return "\n".join(lines)
+
+
+# -- tracking ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DriftEvent:
+    """A drift event, injected (ground truth) or detected by a tracker.
+
+    `turn` is the 0-based user turn: for injected events the turn that carries the drift, for
+    detected ones the turn after which the tracker saw it (omissions surface when the user
+    moves on). `label` is local (off-goal within one turn, nothing earlier contradicted),
+    contradiction (conflicts with an earlier statement of the same user) or global (only
+    visible across the conversation: an omission or an early stop).
+    """
+
+    turn: int
+    type: str
+    component: str
+    label: str
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"turn": self.turn, "type": self.type, "component": self.component,
+                "label": self.label, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class GoalState:
+    """The tracked state after one user turn: a status per component and the drift seen.
+
+    `toward_violation` says whether the latest user turn adopted the environment's pressure
+    (stated a policy alternative): CodingDriftEnv can mask the agent's violation reward on
+    such steps, since the user itself asked for the violation.
+    """
+
+    turn: int
+    statuses: dict[str, str]
+    events: tuple[DriftEvent, ...] = ()
+    new_events: tuple[DriftEvent, ...] = ()
+    toward_violation: bool = False
+    reasoning: dict[str, str] = field(default_factory=dict)
+    """Per component, why (LLM tracker) — empty for the deterministic tracker."""
+
+    def category_scores(self, components: Iterable[str] | None = None) -> dict[str, float]:
+        """Per UGST category, the share of (scored) components in a success status; a
+        category with no scored component is left out."""
+        chosen = self.statuses if components is None else {
+            c: self.statuses[c] for c in components if c in self.statuses}
+        totals: dict[str, list[int]] = {}
+        for component, status in chosen.items():
+            if status == UNSCORED:
+                continue
+            bucket = totals.setdefault(category_of(component), [0, 0])
+            bucket[0] += status in SUCCESS
+            bucket[1] += 1
+        return {c: totals[c][0] / totals[c][1] for c in CATEGORIES if c in totals}
+
+    def ugst(self, components: Iterable[str] | None = None) -> float | None:
+        """The UGST score: the mean of the category success rates."""
+        scores = self.category_scores(components)
+        return sum(scores.values()) / len(scores) if scores else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"turn": self.turn, "statuses": dict(self.statuses),
+                "categories": self.category_scores(), "ugst": self.ugst(),
+                "events": [e.to_json() for e in self.events],
+                "new_events": [e.to_json() for e in self.new_events],
+                "toward_violation": self.toward_violation,
+                "reasoning": dict(self.reasoning)}

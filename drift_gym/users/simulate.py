@@ -1,0 +1,196 @@
+"""``drift-gym simulate``: run simulated conversations, track the user's goal, score the
+simulator and the tracker.
+
+Each episode pairs a simulator (the user) with the scripted agent on one goal direction: the
+user presents the request the agent is at, the agent acknowledges it (sometimes after a
+clarifying question) and reports it done, and the tracker updates the goal state after every
+user turn. Episodes cycle over the matching goal files, then over their directions, with
+seeds ``seed, seed+1, ...``. Tracker quality is measured against the injected ground truth
+(definitions in `metrics`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .agent import ScriptedAgent
+from .base import UserSimulator, make_simulator, make_tracker
+from .catalog import goal_files, load_goal_file, render_goal
+from .goal import CATEGORIES, DriftEvent, GoalState, UserGoal
+from .metrics import conversation_metrics, match_events
+from .tracker import DeterministicTracker, GoalTracker, read_lines
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """What `simulate` runs; the CLI's options one to one."""
+
+    simulator: str = "scripted"
+    tracker: str = "deterministic"
+    episodes: int = 10
+    seed: int = 0
+    goals: str = "*"
+    api_base: str | None = None
+    question_rate: float = 0.3
+    steer: bool = False
+    max_turns: int | None = None
+    """Default: three user turns per request, plus three."""
+
+
+@dataclass
+class Conversation:
+    """One simulated conversation and everything measured on it."""
+
+    goal: UserGoal
+    messages: list[dict[str, str]] = field(default_factory=list)
+    injected: list[DriftEvent] = field(default_factory=list)
+    states: list[GoalState] = field(default_factory=list)
+    completed: set[int] = field(default_factory=set)
+    stopped: bool = False
+
+    @property
+    def state(self) -> GoalState:
+        return self.states[-1]
+
+
+def run_conversation(goal: UserGoal, simulator: UserSimulator, tracker: GoalTracker, *,
+                     seed: int, question_rate: float = 0.3,
+                     max_turns: int | None = None) -> Conversation:
+    """One conversation until the user stops or `max_turns` user turns have passed."""
+    agent = ScriptedAgent(question_rate=question_rate)
+    simulator.reset(goal, seed=seed)
+    agent.reset(goal, seed=seed)
+    conversation = Conversation(goal=goal)
+    messages = conversation.messages
+    n = len(goal.objectives)
+    limit = max_turns or 3 * n + 3
+    objective = 0
+    for turn in range(limit):
+        user = simulator.turn(messages, objective=objective)
+        messages.append({"role": "user", "content": user.text})
+        conversation.injected += user.injected
+        if not user.stop:
+            reply = agent.reply(messages)
+            conversation.completed.update(reply.completed)
+            messages.append({"role": "assistant", "content": reply.text})
+        last = user.stop or turn == limit - 1
+        conversation.states.append(tracker.update(goal, messages, turn,
+                                                  completed=conversation.completed, final=last))
+        if user.stop:
+            conversation.stopped = True
+            break
+        while objective < n and objective in conversation.completed:
+            objective += 1
+    return conversation
+
+
+def plan(config: SimulationConfig) -> list[tuple[Path, str, int]]:
+    """(goal file, protected value, seed) per episode."""
+    files = list(goal_files(config.goals).values())
+    if not files:
+        known = ", ".join(goal_files()) or "none"
+        raise ValueError(f"--goals {config.goals!r} matched no goal file (known: {known})")
+    episodes = []
+    for i in range(config.episodes):
+        path = files[i % len(files)]
+        directions = sorted(load_goal_file(path).policy)
+        protected = directions[(i // len(files)) % len(directions)]
+        episodes.append((path, protected, config.seed + i))
+    return episodes
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(sum(present) / len(present), 4) if present else None
+
+
+def episode_record(conversation: Conversation) -> dict[str, Any]:
+    """Per-episode metrics, injected and detected events (one JSON object)."""
+    goal = conversation.goal
+    lines = read_lines(goal, conversation.messages)
+    metrics = conversation_metrics(goal, conversation.state, lines)
+    matching = match_events(conversation.injected, conversation.state.events,
+                            user_turns=len(lines))
+    return {
+        "goal": goal.id, "protected": goal.protected, "seed": goal.seed,
+        "persona": goal.persona.id, **metrics, "stopped": conversation.stopped,
+        "injected": [e.to_json() for e in conversation.injected],
+        "detected": [e.to_json() for e in conversation.state.events],
+        "missed": [e.to_json() for e in matching.missed],
+        "false_positives": [e.to_json() for e in matching.false_positives],
+        "clean_turns": matching.clean_turns,
+        "toward_violation_turns": sum(s.toward_violation for s in conversation.states),
+        "labels_agree": sum(
+            1 for i in matching.found
+            if any((d.type, d.component, d.label) == (i.type, i.component, i.label)
+                   for d in conversation.state.events)),
+    }
+
+
+def summarize(config: SimulationConfig, simulator: str, tracker: str,
+              records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Aggregates over episodes (see `metrics` for every definition)."""
+    injected = sum(len(r["injected"]) for r in records)
+    missed = sum(len(r["missed"]) for r in records)
+    false = sum(len(r["false_positives"]) for r in records)
+    clean = sum(r["clean_turns"] for r in records)
+    types: dict[str, Counter[str]] = {}
+    for r in records:
+        for key, events in (("injected", r["injected"]), ("detected", r["detected"]),
+                            ("missed", r["missed"]), ("false_positives", r["false_positives"])):
+            for event in events:
+                types.setdefault(event["type"], Counter())[key] += 1
+    found = injected - missed
+    return {
+        "simulator": simulator, "tracker": tracker, "episodes": len(records),
+        "seed": config.seed, "goals": sorted({r["goal"] for r in records}),
+        "user_turns": sum(r["user_turns"] for r in records),
+        "injected_events": injected,
+        "detected_events": sum(len(r["detected"]) for r in records),
+        "tracker_recall": round(found / injected, 4) if injected else None,
+        "tracker_false_positives": false, "clean_turns": clean,
+        "tracker_false_positive_rate": round(false / clean, 4) if clean else None,
+        "label_agreement": round(sum(r["labels_agree"] for r in records) / found, 4)
+        if found else None,
+        "ugst_mean": _mean([r["ugst"] for r in records]),
+        "ugst_categories": {c: _mean([r["ugst_categories"].get(c) for r in records])
+                            for c in CATEGORIES},
+        "prompt_to_line": _mean([r["prompt_to_line"] for r in records]),
+        "line_to_line": _mean([r["line_to_line"] for r in records]),
+        "qa_consistency": _mean([r["qa_consistency"] for r in records]),
+        "event_types": {t: {k: c[k] for k in ("injected", "detected", "missed",
+                                              "false_positives")}
+                        for t, c in sorted(types.items())},
+        "event_labels": dict(sum((Counter(r["event_labels"]) for r in records), Counter())),
+        "stopped_early": sum(1 for r in records if any(e["type"] == "stop_early"
+                                                         for e in r["injected"])),
+        "toward_violation_turns": sum(r["toward_violation_turns"] for r in records),
+        "per_episode": records,
+    }
+
+
+def simulate(config: SimulationConfig,
+             on_episode: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run the episodes of `config` and return the summary (one JSON-ready object).
+
+    Raises ValueError (with what to do) for a bad simulator or tracker spec or no goals.
+    """
+    options: dict[str, Any] = {"api_base": config.api_base}
+    episodes = plan(config)
+    simulator = make_simulator(config.simulator, steer=config.steer, **options)
+    tracker = (DeterministicTracker() if config.tracker == "deterministic"
+               else make_tracker(config.tracker, **options))
+    records = []
+    for path, protected, seed in episodes:
+        goal = render_goal(path, protected, seed=seed)
+        conversation = run_conversation(goal, simulator, tracker, seed=seed,
+                                        question_rate=config.question_rate,
+                                        max_turns=config.max_turns)
+        records.append(episode_record(conversation))
+        if on_episode is not None:
+            on_episode(records[-1])
+    return summarize(config, simulator.name, tracker.name, records)
