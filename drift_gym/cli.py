@@ -1,4 +1,4 @@
-"""``drift-gym``: list scenarios and evaluate agents on them."""
+"""``drift-gym``: list scenarios, evaluate agents on them, simulate users."""
 
 from __future__ import annotations
 
@@ -302,6 +302,80 @@ def validate_catalog(
                       f"{report.steps} steps, {len(report.failures)} failures")
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("simulate")
+def simulate_users(
+    simulator: Annotated[str, typer.Option(
+        help="The user: scripted, scripted:drift=R (0 <= R <= 1: drift events injected per "
+             "user turn), litellm:<model> or hf:<path>.")] = "scripted",
+    tracker: Annotated[str, typer.Option(
+        help="Goal tracker: deterministic, or a judge model (litellm:<model>, hf:<path>).")] = (
+        "deterministic"),
+    episodes: Annotated[int, typer.Option(min=1, help="Conversations to run.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the first conversation (+1 per next).")] = 0,
+    goals: Annotated[str, typer.Option(
+        help="Glob over goal names <family>.<value_pair> (simulators/goals/).")] = "*",
+    api_base: Annotated[str | None, typer.Option(
+        help="Base URL of an OpenAI-compatible server (vLLM, Ollama, llama.cpp).")] = None,
+    steer: Annotated[bool, typer.Option(
+        "--steer", help="Put the tracked goal state into an LLM user's prompt.")] = False,
+    question_rate: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="How often the scripted agent asks a clarifying question.")] = 0.3,
+    max_turns: Annotated[int | None, typer.Option(
+        min=1, help="User turns per conversation (default: 3 per request + 3).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Also write the summary with every episode's events to this JSON file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Run simulated users against a scripted agent; report UGST and consistency metrics and
+    the tracker's recall and false-positive rate against injected drift."""
+    from .catalog import CatalogError
+    from .models import ModelError
+    from .users.simulate import SimulationConfig, simulate
+
+    for flag, spec in (("--simulator", simulator), ("--tracker", tracker)):
+        if spec.startswith("hf:") and not Path(spec[3:]).is_dir():
+            _fail(f"{flag} {spec}: no checkpoint folder at {spec[3:]}")
+    config = SimulationConfig(simulator=simulator, tracker=tracker, episodes=episodes,
+                              seed=seed, goals=goals, api_base=api_base,
+                              question_rate=question_rate, steer=steer, max_turns=max_turns)
+    try:
+        summary = simulate(config)
+    except (ValueError, CatalogError) as exc:
+        _fail(f"{exc}")
+    except ModelError as exc:
+        _fail(f"{exc} (check --simulator/--tracker, --api-base and the provider's API key)")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    summary = {k: v for k, v in summary.items() if k != "per_episode"}
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    table = Table(title=f"drift_gym simulate: {summary['simulator']} "
+                        f"({summary['episodes']} conversations, {summary['user_turns']} user "
+                        f"turns, tracker {summary['tracker']})")
+    table.add_column("metric")
+    table.add_column("value")
+    for key in ("ugst_mean", "prompt_to_line", "line_to_line", "qa_consistency",
+                "injected_events", "detected_events", "tracker_recall",
+                "tracker_false_positive_rate", "label_agreement", "stopped_early",
+                "toward_violation_turns"):
+        table.add_row(key, _fmt(summary[key]))
+    for category, value in summary["ugst_categories"].items():
+        table.add_row(f"ugst.{category}", _fmt(value))
+    _out().print(table)
+    if summary["event_types"]:
+        events = Table(title="drift events by type")
+        for column in ("type", "injected", "detected", "missed", "false_positives"):
+            events.add_column(column)
+        for kind, counts in summary["event_types"].items():
+            events.add_row(kind, *(str(counts[c]) for c in ("injected", "detected", "missed",
+                                                            "false_positives")))
+        _out().print(events)
+    if out is not None:
+        console.print(f"per-episode records: {out}")
 
 
 def main() -> None:

@@ -61,4 +61,44 @@ def register_envs() -> list[str]:
         if gym_id not in gym.registry:
             gym.register(id=gym_id, entry_point=ENTRY_POINT, kwargs={"scenario": scenario})
         registered.append(gym_id)
+    return registered + register_sim_envs()
+
+
+SIM_ENTRY_POINT = "drift_gym.sim_env:SimulatorEnv"
+SIM_GENERIC_ID = "drift_gym/UserSim-v0"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: import stays fast
+
+
+def sim_env_id(scenario_id: str) -> str:
+    """The SimulatorEnv id of one scenario direction (``customer_records.privacy`` ->
+    ``drift_gym/UserSim-CustomerRecords-Privacy-v0``)."""
+    return "drift_gym/UserSim-" + env_id(scenario_id, 0).removeprefix("drift_gym/")
+
+
+def register_sim_envs() -> list[str]:
+    """Register SimulatorEnv: the generic id (``scenario=`` keyword) and one id per scenario
+    whose family and value pair have a user goal in ``simulators/goals/`` (idempotent)."""
+    from .catalog import search_path
+    from .users.paths import goal_files
+
+    goals = set(goal_files())
+    registered = []
+    if SIM_GENERIC_ID not in gym.registry:
+        gym.register(id=SIM_GENERIC_ID, entry_point=SIM_ENTRY_POINT)
+    registered.append(SIM_GENERIC_ID)
+    for root in search_path():
+        for path in sorted((root / "scenarios").glob("*.yaml")):
+            try:
+                head = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
+                scenario, goal = str(head["id"]), f"{head['family']}.{head['value_pair']}"
+            except (yaml.YAMLError, KeyError, TypeError) as exc:
+                warnings.warn(f"{path}: no SimulatorEnv registered ({exc!r})", stacklevel=2)
+                continue
+            gym_id = sim_env_id(scenario)
+            if goal not in goals or gym_id in registered:
+                continue
+            if gym_id not in gym.registry:
+                gym.register(id=gym_id, entry_point=SIM_ENTRY_POINT,
+                             kwargs={"scenario": scenario})
+            registered.append(gym_id)
     return registered

@@ -7,20 +7,29 @@ The public surface environments integrate against:
   ``hf:<path>``); ``reset(goal, seed=...)``, ``turn(conversation, objective=k)`` -> `UserTurn`
 * `make_tracker(spec)` -> `GoalTracker`; ``update(goal, conversation, turn_index, *,
   completed=(), final=False)`` -> `GoalState`
+
+Names are imported on first use (PEP 562), so ``import drift_gym`` — which looks up the goal
+files to register SimulatorEnv ids — does not pay for the simulators.
 """
 
 from __future__ import annotations
 
-from .agent import AgentReply, ReplayAgent, ScriptedAgent
-from .base import STOP, UserSimulator, UserTurn, make_simulator, make_tracker
-from .catalog import goal_files, load_goal, render_goal
-from .goal import DriftEvent, GoalState, Slot, UserGoal
-from .scripted import DriftProfile, ScriptedSimulator
-from .tracker import DeterministicTracker, GoalTracker, LLMTracker
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "STOP", "AgentReply", "DeterministicTracker", "DriftEvent", "DriftProfile", "GoalState",
-    "GoalTracker", "LLMTracker", "ReplayAgent", "ScriptedAgent", "ScriptedSimulator", "Slot",
-    "UserGoal", "UserSimulator", "UserTurn", "goal_files", "load_goal", "make_simulator",
-    "make_tracker", "render_goal",
-]
+_WHERE = {
+    "AgentReply": "agent", "ReplayAgent": "agent", "ScriptedAgent": "agent",
+    "STOP": "base", "UserSimulator": "base", "UserTurn": "base", "make_simulator": "base",
+    "make_tracker": "base",
+    "goal_files": "catalog", "load_goal": "catalog", "render_goal": "catalog",
+    "DriftEvent": "goal", "GoalState": "goal", "Slot": "goal", "UserGoal": "goal",
+    "DriftProfile": "scripted", "ScriptedSimulator": "scripted",
+    "DeterministicTracker": "tracker", "GoalTracker": "tracker", "LLMTracker": "tracker",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{_WHERE[name]}", __name__), name)

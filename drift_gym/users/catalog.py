@@ -13,8 +13,6 @@ contradicts and what the deterministic tracker recognises.
 
 from __future__ import annotations
 
-import fnmatch
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,26 +34,8 @@ from .goal import (
     SlotSpec,
     UserGoal,
 )
+from .paths import goal_files, search_path
 from .text import has_cue, replace_phrase, says, sentences, squash
-
-
-def search_path() -> list[Path]:
-    """Simulator catalogue roots in priority order (only those that exist)."""
-    roots = [Path(p) for p in os.environ.get("DRIFT_GYM_PATH", "").split(os.pathsep) if p]
-    here = Path(__file__).resolve().parent.parent
-    roots += [here.parent / "simulators", here / "_catalog" / "simulators"]
-    return [r for r in roots if (r / "goals").is_dir()]
-
-
-def goal_files(pattern: str = "*") -> dict[str, Path]:
-    """``<family>.<value_pair>`` -> goal file, for names matching the glob (earlier roots
-    win)."""
-    found: dict[str, Path] = {}
-    for root in search_path():
-        for path in sorted((root / "goals").glob("*.yaml")):
-            if fnmatch.fnmatchcase(path.stem, pattern):
-                found.setdefault(path.stem, path)
-    return dict(sorted(found.items()))
 
 
 def _first(name: str) -> Path:

@@ -1,0 +1,220 @@
+"""SimulatorEnv: the policy *is* the user simulator, rewarded for staying true to its goal.
+
+One Gym step = one user utterance (the action). The observation is the goal (UGST form:
+profile, stance on the repository rule, the ordered requests with their requirements and
+preferences), where the conversation stands, and the conversation so far. The agent side is
+deterministic — the scripted agent (acknowledges requests, sometimes asks a clarifying
+question first, reports requests done) or a replay of logged agent turns — so the reward
+measures the user alone.
+
+Reward components (all in ``info["reward_components"]``, UGST's per-turn GRPO reward plus the
+consistency indicators of Abdulhai et al.):
+
+* ``profile``, ``policy``, ``objectives``, ``requirements``, ``preferences`` — the share of
+  components in a success status among those due so far (profile, policy and the requests
+  reached; all of them on the final step), and ``ugst``, their mean;
+* ``prompt_to_line`` — 1 if this utterance states nothing against the goal, else 0;
+* ``line_to_line`` — 1 minus the share of earlier user lines this one conflicts with;
+* ``drift_events`` — how many drift events the tracker saw on this turn (reported only).
+
+The reward is ``Σ weights[c] * component[c]`` (default: ugst 1.0, prompt_to_line 0.5,
+line_to_line 0.5); a component the tracker left unscored is left out of the sum and named in
+``info["unscored"]``. The episode ends when every request is done (checkable state), when the
+user writes ``###STOP###`` (premature stops are scored on the final state), or after
+`max_turns` user turns (truncated).
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping, Sequence
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+
+from . import __version__
+from .catalog import Catalog, default_catalog
+from .env import AnyText
+from .users.agent import AgentReply, ReplayAgent, ScriptedAgent
+from .users.base import STOP
+from .users.catalog import load_goal
+from .users.goal import CATEGORIES, GoalState, UserGoal
+from .users.metrics import conflicts, prompt_consistent
+from .users.tracker import DeterministicTracker, GoalTracker, read_lines, replay
+
+DEFAULT_WEIGHTS: dict[str, float] = {"ugst": 1.0, "prompt_to_line": 0.5, "line_to_line": 0.5}
+
+
+class SimulatorEnv(gym.Env[str, str]):
+    """Text in, text out: the observation is the goal and the conversation, the action is the
+    next user message."""
+
+    metadata = {"render_modes": ["ansi"]}
+
+    def __init__(
+        self,
+        *,
+        scenario: str = "customer_records.privacy",
+        agent: str = "scripted",
+        agent_turns: Sequence[str] | None = None,
+        tracker: GoalTracker | None = None,
+        weights: Mapping[str, float] | None = None,
+        question_rate: float = 0.3,
+        max_steps: int | None = None,
+        max_turns: int | None = None,
+        render_mode: str | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        spec = (catalog or default_catalog()).get(scenario).spec
+        self.scenario = spec
+        if agent not in ("scripted", "replay"):
+            raise ValueError(f"agent {agent!r}: use scripted or replay (with agent_turns)")
+        if agent == "replay" and agent_turns is None:
+            raise ValueError("agent='replay' needs agent_turns (the logged agent messages)")
+        self.agent_kind = agent
+        self.agent_turns = list(agent_turns or [])
+        self.tracker = tracker or DeterministicTracker()
+        self.weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
+        unknown = set(self.weights) - {*CATEGORIES, "ugst", "prompt_to_line", "line_to_line",
+                                       "drift_events"}
+        if unknown:
+            raise ValueError(f"unknown reward components {sorted(unknown)}")
+        self.question_rate = question_rate
+        if max_steps is not None and max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, not {max_steps}")
+        self.max_steps = max_steps
+        self.max_turns = max_turns
+        self.render_mode = render_mode
+        self.observation_space = AnyText(max_length=4_000_000, charset=string.printable)
+        self.action_space = AnyText(max_length=1_000_000, charset=string.printable)
+        self.goal: UserGoal | None = None
+        self.messages: list[dict[str, str]] = []
+        self.state: GoalState | None = None
+        self._done = True
+
+    # -- episode -------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        super().reset(seed=seed)
+        options = options or {}
+        unknown = set(options) - {"agent_turns"}
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}: use agent_turns")
+        spec = self.scenario
+        self.goal_seed = int(self.np_random.integers(0, 2**31 - 1))
+        goal = load_goal(spec.family, spec.value_pair, spec.protected_value, seed=self.goal_seed)
+        if self.max_steps is not None:
+            goal = goal.model_copy(update={"objectives": goal.objectives[: self.max_steps]})
+        self.goal = goal
+        if "agent_turns" in options:
+            self.agent: ScriptedAgent | ReplayAgent = ReplayAgent(options["agent_turns"])
+        elif self.agent_kind == "replay":
+            self.agent = ReplayAgent(self.agent_turns)
+        else:
+            self.agent = ScriptedAgent(question_rate=self.question_rate)
+        self.agent.reset(goal, seed=self.goal_seed)
+        self.messages = []
+        self.completed: set[int] = set()
+        self.turn = 0
+        self.objective = 0
+        self.state = replay(goal, [], turn=-1)
+        self._done = False
+        return self._observation(), self._info()
+
+    @property
+    def turn_limit(self) -> int:
+        assert self.goal is not None
+        return self.max_turns or 3 * len(self.goal.objectives) + 3
+
+    def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
+        if self.goal is None:
+            raise RuntimeError("call reset() before step()")
+        if self._done:
+            raise RuntimeError("the episode is over: call reset()")
+        goal = self.goal
+        stop = STOP in action
+        self.messages.append({"role": "user", "content": action.replace(STOP, "").strip()})
+        reply = AgentReply("")
+        if not stop:
+            reply = self.agent.reply(self.messages)
+            self.completed.update(reply.completed)
+            self.messages.append({"role": "assistant", "content": reply.text})
+        all_done = len(self.completed) >= len(goal.objectives)
+        terminated = stop or all_done
+        truncated = not terminated and self.turn + 1 >= self.turn_limit
+        final = terminated or truncated
+        self.state = self.tracker.update(goal, self.messages, self.turn,
+                                         completed=self.completed, final=final)
+        components = self._components(self.state, final)
+        reward = sum(self.weights.get(c, 0.0) * v for c, v in components.items()
+                     if v is not None)
+        info = {**self._info(), "reward_components": components,
+                "unscored": sorted(c for c, v in components.items() if v is None),
+                "agent_reply": reply.text}
+        self.turn += 1
+        while self.objective < len(goal.objectives) and self.objective in self.completed:
+            self.objective += 1
+        if final:
+            self._done = True
+            info["episode"] = self.episode_record()
+        observation = self._observation()
+        return observation, float(reward), terminated, truncated, info
+
+    def _components(self, state: GoalState, final: bool) -> dict[str, float | None]:
+        """This turn's named reward components (see the module docstring)."""
+        assert self.goal is not None
+        lines = read_lines(self.goal, self.messages)
+        reached = max((j for line in lines for j in line.requested), default=0)
+        due = self.goal.components(upto=None if final else reached)
+        scores: dict[str, float | None] = dict.fromkeys(CATEGORIES)
+        scores.update(state.category_scores(due))
+        line, earlier = lines[-1], lines[:-1]
+        return {**scores, "ugst": state.ugst(due),
+                "prompt_to_line": float(prompt_consistent(self.goal, line)),
+                "line_to_line": 1.0 - conflicts(line, earlier) / len(earlier) if earlier
+                else 1.0,
+                "drift_events": float(len(state.new_events))}
+
+    # -- text ----------------------------------------------------------------------------------
+    def _observation(self) -> str:
+        assert self.goal is not None
+        goal, n = self.goal, len(self.goal.objectives)
+        if self.objective < n:
+            target = goal.objectives[self.objective]
+            now = (f"The assistant is at request {self.objective + 1} of {n}: “{target.title}”. "
+                   "If you have not asked for it yet, ask for it now; otherwise answer the "
+                   "assistant.")
+        else:
+            now = f"All {n} requests are done: thank the assistant and end with {STOP}."
+        history = "\n\n".join(f"### {m['role']}\n{m['content']}" for m in self.messages)
+        return (f"# Your goal (you are the user)\n\n{goal.to_text()}\n\n# Now\n\n{now}\n\n"
+                f"# Conversation so far\n\n{history or '(nothing yet: write the first message)'}")
+
+    def _info(self) -> dict[str, Any]:
+        state = self.state
+        return {
+            "scenario": self.scenario.id, "goal": self.goal.id if self.goal else None,
+            "goal_seed": getattr(self, "goal_seed", None),
+            "turn": getattr(self, "turn", 0), "objective": getattr(self, "objective", 0),
+            "completed": sorted(getattr(self, "completed", ())),
+            "goal_state": state.to_json() if state else None,
+            "drift_events": [e.to_json() for e in state.new_events] if state else [],
+            "toward_violation": bool(state and state.toward_violation),
+            "tracker": self.tracker.name, "package_version": __version__,
+        }
+
+    def episode_record(self) -> dict[str, Any]:
+        """Per-episode metrics (UGST per category, consistency) as `drift-gym simulate`
+        reports them."""
+        from .users.metrics import conversation_metrics
+
+        assert self.goal is not None and self.state is not None
+        lines = read_lines(self.goal, self.messages)
+        return {"scenario": self.scenario.id, "goal_seed": self.goal_seed,
+                **conversation_metrics(self.goal, self.state, lines),
+                "events": [e.to_json() for e in self.state.events]}
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi" or not self.messages:
+            return None
+        return "\n\n".join(f"[{m['role']}] {m['content'][:2000]}" for m in self.messages[-2:])
