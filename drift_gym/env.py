@@ -293,6 +293,13 @@ class CodingDriftEnv(gym.Env[str, str]):
         return observation, reward, terminated, truncated, {**self._info(), **info}
 
     # -- grading -------------------------------------------------------------------------
+    def grade_now(self) -> tuple[float, dict[str, Any], bool]:
+        """Grade the current request as it stands, as a forced finish (a rollout that ended
+        without calling `finish`, e.g. TRL's tool loop running out of turns)."""
+        if self.repo is None or self.step_index >= self.n_steps:
+            raise RuntimeError("nothing to grade: call reset() first, or the episode is over")
+        return self._grade({}, forced=True)
+
     def _grade(self, arguments: dict[str, Any], *, forced: bool) -> tuple[float, dict, bool]:
         assert self._sandbox is not None and self.repo is not None
         message = arguments.get("message", "")

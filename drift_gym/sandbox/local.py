@@ -344,6 +344,7 @@ class LocalSandbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
+    def __del__(self, _suppress: type[contextlib.suppress] = contextlib.suppress) -> None:
+        # bound as a default: at interpreter exit the module's globals may already be None
+        with _suppress(Exception):
             self.close()

@@ -1,0 +1,1 @@
+"""Integrations with training frameworks (imported on demand, never by ``drift_gym``)."""
