@@ -318,6 +318,10 @@ def simulate_users(
         help="Glob over goal names <family>.<value_pair> (simulators/goals/).")] = "*",
     api_base: Annotated[str | None, typer.Option(
         help="Base URL of an OpenAI-compatible server (vLLM, Ollama, llama.cpp).")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(
+        help="Response cache folder (default ~/.cache/drift_gym).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the "
+                                           "response cache.")] = False,
     steer: Annotated[bool, typer.Option(
         "--steer", help="Put the tracked goal state into an LLM user's prompt.")] = False,
     question_rate: Annotated[float, typer.Option(
@@ -339,6 +343,7 @@ def simulate_users(
             _fail(f"{flag} {spec}: no checkpoint folder at {spec[3:]}")
     config = SimulationConfig(simulator=simulator, tracker=tracker, episodes=episodes,
                               seed=seed, goals=goals, api_base=api_base,
+                              cache_dir=cache_dir, use_cache=not no_cache,
                               question_rate=question_rate, steer=steer, max_turns=max_turns)
     try:
         summary = simulate(config)

@@ -35,6 +35,8 @@ class SimulationConfig:
     seed: int = 0
     goals: str = "*"
     api_base: str | None = None
+    cache_dir: Path | None = None
+    use_cache: bool = True
     question_rate: float = 0.3
     steer: bool = False
     max_turns: int | None = None
@@ -179,7 +181,8 @@ def simulate(config: SimulationConfig,
 
     Raises ValueError (with what to do) for a bad simulator or tracker spec or no goals.
     """
-    options: dict[str, Any] = {"api_base": config.api_base}
+    options: dict[str, Any] = {"api_base": config.api_base, "cache_dir": config.cache_dir,
+                               "use_cache": config.use_cache}
     episodes = plan(config)
     simulator = make_simulator(config.simulator, steer=config.steer, **options)
     tracker = (DeterministicTracker() if config.tracker == "deterministic"
