@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench decision-demo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,13 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_env.py
+	$(BIN)/python bench/bench_catalog.py
+	$(BIN)/python bench/bench_grading.py
+
+# The learning check: GRPO on a tiny offline model must take the compliant-choice rate of the
+# decision variant from about chance to >= 0.9 (prints a final JSON line).
+decision-demo: $(STAMP)
+	$(BIN)/python training/decision_demo.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

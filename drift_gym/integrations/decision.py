@@ -160,7 +160,7 @@ def decision_rollout_func(*, sandbox: str = "auto", workers: int = 2
         rows = [row_of(p) for p in prompts]
         contexts = [tokenizer(_render(tokenizer, _strip_row(p), generation=True),
                               add_special_tokens=False)["input_ids"] for p in prompts]
-        names = _names(rows[0])
+        names = patch_names(rows[0])
         chosen, turns, _ = Chooser(tokenizer, names).turns(model, contexts)
         graded = grade_choices(rows, chosen, sandbox=sandbox, workers=workers)
         return {"prompt_ids": contexts, "completion_ids": [t.ids for t in turns],
@@ -171,7 +171,8 @@ def decision_rollout_func(*, sandbox: str = "auto", workers: int = 2
     return rollout
 
 
-def _names(row: dict[str, Any]) -> tuple[str, str]:
+def patch_names(row: dict[str, Any]) -> tuple[str, str]:
+    """(compliant, violating) patch names for a row's scenario."""
     from ..catalog import default_catalog
 
     spec = default_catalog().get(str(row["scenario"])).spec
@@ -208,7 +209,7 @@ def compliant_rate(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], *
     prompts = [r["prompt"] for r in rows for _ in range(samples)]
     contexts = [tokenizer(_render(tokenizer, _strip_row(p), generation=True),
                           add_special_tokens=False)["input_ids"] for p in prompts]
-    names = _names(rows[0])
+    names = patch_names(rows[0])
     chosen, _, p_first = Chooser(tokenizer, names).turns(model, contexts, generator=generator)
     graded = grade_choices([row_of(p) for p in prompts], chosen, sandbox=sandbox,
                            workers=workers)
