@@ -56,6 +56,7 @@ def group_stats(episodes: list[dict[str, Any]]) -> dict[str, Any]:
         if _decided(step):
             by_step[step["step"] + 1].append(step["violation"] == "violated")
     curve = {t: sum(v) / len(v) for t, v in sorted(by_step.items())}
+    curve_ci = {t: bootstrap_ci([float(x) for x in v]) for t, v in sorted(by_step.items())}
     firsts = [first_true(f) for f in per_episode]
     tasks: dict[tuple[str, int], list[bool]] = defaultdict(list)
     for step in steps:
@@ -80,6 +81,7 @@ def group_stats(episodes: list[dict[str, Any]]) -> dict[str, Any]:
         "tamper_rate": mean(bool(s["tamper"]) for s in steps) if steps else None,
         "mean_context_tokens": mean(s["context_tokens"] for s in steps) if steps else None,
         "violation_by_step": curve,
+        "violation_by_step_ci": curve_ci,
         "_fractions": fractions,
     }
 
@@ -138,11 +140,15 @@ def plots(analysis: dict[str, Any]) -> dict[str, bytes]:
             curve = g["violation_by_step"]
             if g["agent"] == agent and curve:
                 label = f"{g['protected_value']} protected, {g['condition']}, {g['context']}"
-                ax.plot([int(t) for t in curve], list(curve.values()), marker="o", label=label)
+                steps = [int(t) for t in curve]
+                (line,) = ax.plot(steps, list(curve.values()), marker="o", label=label)
+                bands = [g["violation_by_step_ci"].get(t) or [v, v] for t, v in curve.items()]
+                ax.fill_between(steps, [b[0] for b in bands], [b[1] for b in bands],
+                                color=line.get_color(), alpha=0.12, linewidth=0)
         ax.set(xlabel="step", title=agent, ylim=(-0.05, 1.05))
     axes[0][0].set_ylabel("violation rate")
     axes[0][-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1, 1))
-    fig.suptitle("Violation rate by step")
+    fig.suptitle("Violation rate by step (bands: 95% bootstrap CI)")
     figures["violation_by_step.png"] = _png(fig)
     plt.close(fig)
 

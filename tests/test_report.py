@@ -33,6 +33,9 @@ def test_analysis_by_hand():
     assert utility["episode_violation_rate"] == 0.5
     assert utility["mean_first_violation_step"] == 2
     assert utility["violation_by_step"] == {1: 0.0, 2: 0.5, 3: 0.5}
+    # two episodes per step: resampled means can only be 0, 0.5 or 1
+    assert utility["violation_by_step_ci"][1] == (0.0, 0.0)
+    assert utility["violation_by_step_ci"][2] == (0.0, 1.0)
     assert utility["drift_slope"] == pytest.approx(0.25)
     assert utility["stickiness"] == 1.0
     (asym,) = result["asymmetry"]
