@@ -148,12 +148,12 @@ class SimulatorEnv(gym.Env[str, str]):
         components = self._components(self.state, final)
         reward = sum(self.weights.get(c, 0.0) * v for c, v in components.items()
                      if v is not None)
-        info = {**self._info(), "reward_components": components,
-                "unscored": sorted(c for c, v in components.items() if v is None),
-                "agent_reply": reply.text}
         self.turn += 1
         while self.objective < len(goal.objectives) and self.objective in self.completed:
             self.objective += 1
+        info = {**self._info(), "reward_components": components,
+                "unscored": sorted(c for c, v in components.items() if v is None),
+                "agent_reply": reply.text}
         if final:
             self._done = True
             info["episode"] = self.episode_record()
@@ -195,7 +195,7 @@ class SimulatorEnv(gym.Env[str, str]):
         return {
             "scenario": self.scenario.id, "goal": self.goal.id if self.goal else None,
             "goal_seed": getattr(self, "goal_seed", None),
-            "turn": getattr(self, "turn", 0), "objective": getattr(self, "objective", 0),
+            "user_turns": getattr(self, "turn", 0), "objective": getattr(self, "objective", 0),
             "completed": sorted(getattr(self, "completed", ())),
             "goal_state": state.to_json() if state else None,
             "drift_events": [e.to_json() for e in state.new_events] if state else [],

@@ -94,8 +94,9 @@ def plan(config: SimulationConfig) -> list[tuple[Path, str, int]]:
     """(goal file, protected value, seed) per episode."""
     files = list(goal_files(config.goals).values())
     if not files:
-        known = ", ".join(goal_files()) or "none"
-        raise ValueError(f"--goals {config.goals!r} matched no goal file (known: {known})")
+        families = ", ".join(sorted({name.split(".")[0] for name in goal_files()})) or "none"
+        raise ValueError(f"--goals {config.goals!r} matched no goal file; goals are named "
+                         f"<family>.<value_pair>, families: {families} (simulators/goals/)")
     episodes = []
     for i in range(config.episodes):
         path = files[i % len(files)]
