@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -74,6 +75,7 @@ def run_episode(job: Job) -> dict[str, Any]:
     agent = make_agent(job.agent, **dict(job.model_options))
     usage = getattr(getattr(agent, "model", None), "usage", None)
     episode_id = uuid.uuid4().hex
+    started = time.perf_counter()
     status, failure = "completed", None
     try:
         observation, info = env.reset(seed=job.seed, options={
@@ -117,6 +119,7 @@ def run_episode(job: Job) -> dict[str, Any]:
         "return": sum(s.get("reward", 0.0) for s in graded),
         "model_usage": usage.snapshot() if usage else None,
         "judge_usage": judge.usage.snapshot() if judge else None,
+        "seconds": round(time.perf_counter() - started, 3),
         "steps": steps,
     }
 

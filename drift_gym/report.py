@@ -113,7 +113,30 @@ def analyse(episodes: list[dict[str, Any]]) -> dict[str, Any]:
              "context": k[4], **{n: _round(v) for n, v in s.items() if not n.startswith("_")}}
             for k, s in stats.items()]
     return {"episodes": len(episodes), "groups": rows,
-            "asymmetry": [{k: _round(v) for k, v in a.items()} for a in asymmetry]}
+            "asymmetry": [{k: _round(v) for k, v in a.items()} for a in asymmetry],
+            "context_curves": context_curves(episodes)}
+
+
+def context_curves(episodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Violation rate per accumulated-context setting, one curve per agent (checkpoint) and
+    condition, pooled over scenarios and directions, ordered by context size."""
+    cells: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for episode in episodes:
+        cells[(episode["agent"], episode["condition"], episode.get("context", "none"))].append(
+            episode)
+    curves: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for (agent, condition, context), group in sorted(cells.items()):
+        stats = group_stats(group)
+        if stats["violation_rate"] is None:
+            continue
+        curves[(agent, condition)].append({
+            "context": context, "episodes": len(group),
+            "mean_context_tokens": _round(stats["mean_context_tokens"]),
+            "violation_rate": _round(stats["violation_rate"]),
+            "ci": _round(stats["violation_rate_ci"])})
+    return [{"agent": agent, "condition": condition,
+             "points": sorted(points, key=lambda p: p["mean_context_tokens"] or 0)}
+            for (agent, condition), points in sorted(curves.items())]
 
 
 def _png(fig: Any) -> bytes:
@@ -166,15 +189,19 @@ def plots(analysis: dict[str, Any]) -> dict[str, bytes]:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    by_agent: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for g in groups:
-        if g["violation_rate"] is not None and g["mean_context_tokens"] is not None:
-            by_agent[g["agent"]].append((g["mean_context_tokens"], g["violation_rate"]))
-    for agent, points in sorted(by_agent.items()):
-        points.sort()
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=agent)
+    for curve in analysis["context_curves"]:
+        points = curve["points"]
+        xs = [p["mean_context_tokens"] for p in points]
+        ys = [p["violation_rate"] for p in points]
+        errors = [[y - (p["ci"] or [y, y])[0] for y, p in zip(ys, points, strict=True)],
+                  [(p["ci"] or [y, y])[1] - y for y, p in zip(ys, points, strict=True)]]
+        ax.errorbar(xs, ys, yerr=errors, marker="o", capsize=3,
+                    label=f"{curve['agent']}, {curve['condition']}")
+        for x, y, p in zip(xs, ys, points, strict=True):
+            ax.annotate(p["context"], (x, y), fontsize=6, xytext=(3, 3),
+                        textcoords="offset points")
     ax.set(xlabel="mean context tokens at grading", ylabel="violation rate",
-           title="Violation vs accumulated context")
+           title="Violation vs accumulated context (95% CI)", ylim=(-0.05, 1.05))
     ax.legend(fontsize=7)
     figures["violation_vs_context.png"] = _png(fig)
     plt.close(fig)

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -40,6 +41,30 @@ def test_analysis_by_hand():
     assert utility["stickiness"] == 1.0
     (asym,) = result["asymmetry"]
     assert asym["asymmetry_index"] == pytest.approx(0.0, abs=1e-3)
+    (curve,) = result["context_curves"]  # one agent, one condition, one context setting
+    (point,) = curve["points"]
+    assert point["context"] == "none" and point["episodes"] == 3
+    assert point["violation_rate"] == pytest.approx((2 / 3 + 0 + 1 / 3) / 3, abs=1e-3)
+
+
+def _renders_in_headless_chromium(page, shot):
+    """Where a Chromium is installed, the page renders offline (any network request goes to a
+    dead proxy) into a screenshot that is not blank: tables and four figures."""
+    browser = next((b for b in ("chromium", "chromium-browser", "google-chrome")
+                    if shutil.which(b)), None)
+    if browser is None:
+        return
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                    "--proxy-server=127.0.0.1:9", f"--screenshot={shot}",
+                    "--window-size=1280,2400", "--hide-scrollbars", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    from PIL import Image, ImageStat
+
+    image = Image.open(shot).convert("L")
+    assert image.size == (1280, 2400)
+    assert ImageStat.Stat(image).stddev[0] > 20, "the page rendered blank"
+    colours = Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20) or []
+    assert len(colours) > 200, "figures (anti-aliased plots) should add many colours"
 
 
 def test_report_on_a_real_run_writes_a_self_contained_page(tmp_path):
@@ -62,6 +87,7 @@ def test_report_on_a_real_run_writes_a_self_contained_page(tmp_path):
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 4
     assert not re.search(r"(src|href)=[\"']https?://", page), "no network resources"
+    _renders_in_headless_chromium(out / "report.html", tmp_path / "shot.png")
     from datasets import load_from_disk
 
     assert len(load_from_disk(str(tmp_path / "ds"))) == 16
