@@ -22,6 +22,11 @@ line_to_line 0.5); a component the tracker left unscored is left out of the sum 
 ``info["unscored"]``. The episode ends when every request is done (checkable state), when the
 user writes ``###STOP###`` (premature stops are scored on the final state), or after
 `max_turns` user turns (truncated).
+
+``info`` also carries the tracked ``goal_state`` (JSON), this turn's ``drift_events``,
+``toward_violation`` (the user echoed the environment's pressure), ``objective`` (the request
+the assistant is at now, 0-based), ``completed`` and, on the last step, ``episode`` (the
+conversation's metrics as ``drift-gym simulate`` reports them).
 """
 
 from __future__ import annotations
