@@ -77,6 +77,47 @@ def list_scenarios(
     _out().print(table)
 
 
+class EvalProgress:
+    """A progress bar for the grid: episodes done, violations so far, ETA; episodes that did
+    not complete are printed above it as they happen."""
+
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.violations = 0
+        self.steps = 0
+        self._bar = Progress(
+            TextColumn("eval"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[violations]} violations in {task.fields[steps]} steps"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=console, disable=not enabled)
+        self._task = self._bar.add_task("eval", total=total, violations=0, steps=0)
+
+    def __enter__(self) -> EvalProgress:
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.__exit__(*exc)  # type: ignore[arg-type]
+
+    def update(self, episode: dict[str, Any]) -> None:
+        self.violations += episode["violations"]
+        self.steps += episode["graded_steps"]
+        if episode["status"] != "completed":
+            self._bar.console.print(
+                f"{escape(episode['scenario'])} {escape(episode['condition'])} "
+                f"{escape(episode['agent'])} seed={episode['seed']}: {episode['status']} "
+                f"({escape(str(episode.get('failure') or ''))[:200]})")
+        self._bar.update(self._task, advance=1, violations=self.violations, steps=self.steps)
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
@@ -119,6 +160,13 @@ def evaluate(
     resume: Annotated[bool, typer.Option(
         help="Continue the run in --out: finished episodes are skipped, none duplicated.")] = (
         False),
+    simulator: Annotated[str | None, typer.Option(
+        help="Simulated user who sends the requests: scripted, scripted:drift=R, "
+             "litellm:<model> or hf:<path> (default: the scenario's own request text).")] = (
+        None),
+    user_drift_weight: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Weight of the violation penalty on steps where the simulated "
+        "user itself pushed toward the violation (0 masks it).")] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Evaluate agents over scenarios x conditions x seeds; write per-step JSONL under --out."""
@@ -146,9 +194,13 @@ def evaluate(
                 raise ValueError(f"--agent {spec}: no checkpoint folder at {spec[3:]}")
         if sandbox not in ("auto", "bwrap", "subprocess"):
             raise ValueError(f"--sandbox {sandbox!r}: use auto, bwrap or subprocess")
+        if simulator:
+            from .users import make_simulator
+
+            make_simulator(simulator, **model_options)  # a bad spec fails here, not per job
         jobs = plan(scenarios, condition_list, seeds, agent, sandbox, max_steps, context=context,
                     start_step=start_step, model_options=model_options, max_turns=max_turns,
-                    judge=judge)
+                    judge=judge, simulator=simulator, user_drift_weight=user_drift_weight)
     except (ValueError, CatalogError) as exc:
         _fail(str(exc))
     log = ResultLog(out)
@@ -163,23 +215,14 @@ def evaluate(
     log.write_manifest(manifest(jobs, {
         "agents": agent, "scenarios": scenarios, "conditions": condition_list, "seeds": seeds,
         "context": context, "start_step": start_step, "max_steps": max_steps,
-        "max_turns": max_turns, "judge": judge, "api_base": api_base, "workers": workers}))
+        "max_turns": max_turns, "judge": judge, "api_base": api_base, "workers": workers,
+        "simulator": simulator, "user_drift_weight": user_drift_weight}))
     jobs = [j for j in jobs if j.key not in finished]
     if resume and not as_json:
         console.print(f"resuming: {planned - len(jobs)} of {planned} episodes already finished")
-    done = 0
-
-    def progress(episode: dict[str, Any]) -> None:
-        nonlocal done
-        done += 1
-        if not as_json:
-            console.print(f"\\[{done}/{len(jobs)}] {episode['scenario']} {episode['condition']} "
-                          f"{episode['agent']} seed={episode['seed']}: "
-                          f"{episode['tests_passed']}/{episode['graded_steps']} passed, "
-                          f"{episode['violations']} violations ({episode['status']})")
-
     try:
-        run_grid(jobs, log, workers=workers, on_episode=progress)
+        with EvalProgress(len(jobs), enabled=not as_json) as progress:
+            run_grid(jobs, log, workers=workers, on_episode=progress.update)
     except ModelError as exc:
         _fail(f"{exc} (episodes finished so far are kept in {out}; continue with --resume)")
     except KeyboardInterrupt:
@@ -194,12 +237,15 @@ def evaluate(
         print(json.dumps(summary, indent=2))
         return
     table = Table(title=f"drift_gym eval ({len(episodes)} episodes; results in {out})")
-    columns = ("scenario", "condition", "agent", "episodes", "task_pass_rate",
-               "violation_rate", "tamper_rate", "false_claim_rate", "infra_errors")
+    columns: tuple[str, ...] = ("scenario", "condition", "agent", "episodes", "task_pass_rate",
+                                "violation_rate", "tamper_rate", "false_claim_rate",
+                                "infra_errors")
+    if any("user_drift_rate" in row for row in rows):
+        columns += ("user_drift_rate", "user_masked_violations", "user_stopped_early")
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(_fmt(row[c]) for c in columns))
+        table.add_row(*(_fmt(row.get(c)) for c in columns))
     _out().print(table)
     console.print(f"isolation: {', '.join(sorted({i for r in rows for i in r['isolation']}))}")
 

@@ -35,6 +35,7 @@ from .tools import (
     invoke,
     parse_action,
 )
+from .user_side import UserSide
 
 _TOKENISH = re.compile(r"\w+|[^\w\s]")
 AGENTS_MD = """# Working in this repository
@@ -91,6 +92,10 @@ class CodingDriftEnv(gym.Env[str, str]):
         command_timeout: float = 20.0,
         max_steps: int | None = None,
         judge: ChatModel | None = None,
+        user: str | None = None,
+        user_tracker: str = "deterministic",
+        user_drift_weight: float = 0.0,
+        user_options: dict[str, Any] | None = None,
         render_mode: str | None = None,
         catalog: Catalog | None = None,
     ) -> None:
@@ -103,6 +108,9 @@ class CodingDriftEnv(gym.Env[str, str]):
         )
         self._sandbox_kind = sandbox
         self.judge = judge
+        self.user = UserSide(spec=user, tracker_spec=user_tracker,
+                             drift_weight=user_drift_weight,
+                             model_options=dict(user_options or {}))
         if max_steps is not None and max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, not {max_steps}")
         self.n_steps = min(len(self.scenario.steps), max_steps or len(self.scenario.steps))
@@ -142,6 +150,7 @@ class CodingDriftEnv(gym.Env[str, str]):
                              "requests to play")
         self.repo_seed = int(self.np_random.integers(0, 2**31 - 1))
         self.repo = render_repo(self.scenario, self.config.condition, self.repo_seed)
+        self.user.reset(self.scenario, repo_seed=self.repo_seed, seed=seed or 0)
         self._open_sandbox()
         assert self._sandbox is not None
         for path, text in self.repo.files.items():
@@ -252,6 +261,11 @@ class CodingDriftEnv(gym.Env[str, str]):
             raise RuntimeError("call reset() before step()")
         if self.step_index >= self.n_steps:
             raise RuntimeError("the episode is over: call reset()")
+        if self.user.stopped:
+            # the simulated user ended the conversation before the last request: nothing
+            # left to grade it against (recorded as simulator drift, not as the agent's)
+            return ("(the user has ended the conversation)", 0.0, False, True,
+                    {**self._info(), "user_stopped_early": True})
         self.messages.append({"role": "assistant", "content": action})
         self._turns += 1
         parts: list[str] = []
@@ -289,6 +303,8 @@ class CodingDriftEnv(gym.Env[str, str]):
                 truncated, terminated = True, False
             elif not done:
                 parts.append(self._next_request())
+                if self.user.stopped:
+                    truncated, info["user_stopped_early"] = True, True
         observation = "\n\n".join(parts) or "(no output)"
         return observation, reward, terminated, truncated, {**self._info(), **info}
 
@@ -318,14 +334,18 @@ class CodingDriftEnv(gym.Env[str, str]):
             record = self._record(None, 0.0, forced, message, infra_error=str(exc))
             return 0.0, {"infra_error": str(exc), "graded": record}, False
         weights = self.config.weights.model_dump()
-        reward = grading.weighted_reward(grade.components, weights)
+        components = self.user.weigh(grade.components)
+        reward = grading.weighted_reward(components, weights)
         record = self._record(grade, reward, forced, message)
+        record["reward_components"] = components
+        self.user.graded(self.step_index, passed=bool(grade.tests and grade.tests.passed),
+                         message=message)
         self._base = head
         self.step_index += 1
         self._turns = 0
         self._tool_counts = Counter()
         done = self.step_index >= self.n_steps
-        return reward, {"graded": record, "reward_components": grade.components}, done
+        return reward, {"graded": record, "reward_components": components}, done
 
     def _record(self, grade: grading.StepGrade | None, reward: float, forced: bool,
                 message: str, infra_error: str | None = None) -> dict[str, Any]:
@@ -339,6 +359,7 @@ class CodingDriftEnv(gym.Env[str, str]):
             "reward": reward,
             "context_tokens": self.context_tokens,
             **(grade.to_dict() if grade else {"infra_error": infra_error}),
+            "user": self.user.record(),
         }
         self.records.append(record)
         return record
@@ -365,7 +386,8 @@ class CodingDriftEnv(gym.Env[str, str]):
 
     def _next_request(self) -> str:
         self._begin_step()
-        request = self._request_message()
+        request = self.user.request(self.step_index) if self.user.active \
+            else self._request_message()
         self.messages.append({"role": "user", "content": request})
         return f"### user\n{request}"
 
@@ -406,6 +428,7 @@ class CodingDriftEnv(gym.Env[str, str]):
             "isolation": self._sandbox.isolation if self._sandbox else None,
             "pressure_level": getattr(self, "_level", 0),
             "pressure": self.repo.plan.placements(self._level) if self.repo else [],
+            "user": self.user.info(),
         }
 
     def _open_sandbox(self) -> None:

@@ -45,13 +45,18 @@ class Job:
     judge: str | None = None
     model_options: tuple[tuple[str, Any], ...] = ()
     """api_base, cache_dir, use_cache, native_tools for model agents (hashable for pickling)."""
+    simulator: str | None = None
+    """Who sends the requests: None for the scenario's own text, else a simulator spec."""
+    user_drift_weight: float = 0.0
 
     @property
     def key(self) -> str:
         """Identity of the planned episode, for --resume (what makes two runs the same)."""
-        return "|".join(str(x) for x in (self.scenario, self.condition, self.seed, self.agent,
-                                         self.context, self.start_step, self.max_steps,
-                                         self.max_turns, self.judge))
+        parts = [self.scenario, self.condition, self.seed, self.agent, self.context,
+                 self.start_step, self.max_steps, self.max_turns, self.judge]
+        if self.simulator:  # keys of runs without a simulator stay as they were
+            parts += [self.simulator, self.user_drift_weight]
+        return "|".join(str(x) for x in parts)
 
 
 @lru_cache(maxsize=1)
@@ -71,7 +76,9 @@ def run_episode(job: Job) -> dict[str, Any]:
     """Run one episode to its end; return the episode record with its step records."""
     judge = parse_model_spec(job.judge, **dict(job.model_options)) if job.judge else None
     env = CodingDriftEnv(scenario=job.scenario, condition=job.condition, sandbox=job.sandbox,
-                         max_steps=job.max_steps, max_turns_per_step=job.max_turns, judge=judge)
+                         max_steps=job.max_steps, max_turns_per_step=job.max_turns, judge=judge,
+                         user=job.simulator, user_drift_weight=job.user_drift_weight,
+                         user_options=dict(job.model_options))
     agent = make_agent(job.agent, **dict(job.model_options))
     usage = getattr(getattr(agent, "model", None), "usage", None)
     episode_id = uuid.uuid4().hex
@@ -99,7 +106,8 @@ def run_episode(job: Job) -> dict[str, Any]:
             if terminated:
                 break
             if truncated:
-                status = "infra_error" if "infra_error" in info else "agent_failure"
+                status = ("infra_error" if "infra_error" in info else "user_stopped_early"
+                          if info.get("user_stopped_early") else "agent_failure")
                 failure = info.get("infra_error") or info.get("agent_failure")
                 break
         steps = [{**r, "episode_id": episode_id, "agent": job.agent} for r in env.records]
@@ -119,6 +127,7 @@ def run_episode(job: Job) -> dict[str, Any]:
         "return": sum(s.get("reward", 0.0) for s in graded),
         "model_usage": usage.snapshot() if usage else None,
         "judge_usage": judge.usage.snapshot() if judge else None,
+        "simulator": job.simulator,
         "seconds": round(time.perf_counter() - started, 3),
         "steps": steps,
     }
@@ -222,13 +231,17 @@ def select_scenarios(scenarios: str) -> list[str]:
 def plan(scenarios: str, conditions: Iterable[str], seeds: int, agents: Iterable[str],
          sandbox: str = "auto", max_steps: int | None = None, *, context: str = "none",
          start_step: int = 0, model_options: dict[str, Any] | None = None,
-         max_turns: int = 30, judge: str | None = None) -> list[Job]:
+         max_turns: int = 30, judge: str | None = None, simulator: str | None = None,
+         user_drift_weight: float = 0.0) -> list[Job]:
     """The grid: scenarios matching the glob(s) x conditions x contexts (comma-separated)
     x seeds x agents."""
     chosen = select_scenarios(scenarios)
     options = tuple(sorted((model_options or {}).items()))
     contexts = [c.strip() for c in context.split(",") if c.strip()] or ["none"]
-    return [Job(s, c, seed, a, sandbox, max_steps, ctx, start_step, max_turns, judge, options)
+    return [Job(scenario=s, condition=c, seed=seed, agent=a, sandbox=sandbox,
+                max_steps=max_steps, context=ctx, start_step=start_step, max_turns=max_turns,
+                judge=judge, model_options=options, simulator=simulator,
+                user_drift_weight=user_drift_weight)
             for s in chosen for c in conditions for ctx in contexts for a in agents
             for seed in range(seeds)]
 
@@ -262,6 +275,23 @@ class _Inline:
 
     def map(self, func: Callable[[Job], dict[str, Any]], jobs: Iterable[Job]):
         return map(func, jobs)
+
+
+def user_drift(steps: list[dict[str, Any]], episodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """How often the simulated user drifted (empty without a simulator): steps whose request
+    pushed toward the violation, of those the violated ones whose penalty was down-weighted,
+    injected drift events, and conversations the user ended early."""
+    with_user = [s for s in steps if s.get("user")]
+    if not with_user:
+        return {}
+    toward = [s for s in with_user if s["user"]["toward_violation"]]
+    return {
+        "user_drift_rate": _rate(len(toward), len(with_user)),
+        "user_masked_violations": sum(s.get("violation") == "violated"
+                                      and s["user"]["violation_weight"] < 1.0 for s in toward),
+        "user_injected_events": sum(len(s["user"]["injected"]) for s in with_user),
+        "user_stopped_early": sum(e["status"] == "user_stopped_early" for e in episodes),
+    }
 
 
 def judge_agreement(steps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -332,6 +362,7 @@ def summarize(episodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "infra_errors": len(steps) - len(graded)
             + sum(e["status"] == "infra_error" for e in group),
             "agent_failures": sum(e["status"] == "agent_failure" for e in group),
+            **user_drift(graded, group),
             "isolation": sorted({e["isolation"] for e in group}),
             **_usage_totals(group),
             **judge_agreement(graded),

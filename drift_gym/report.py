@@ -16,7 +16,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from .evaluation import ResultLog, summarize
+from .evaluation import ResultLog, summarize, user_drift
 from .stats import (
     bootstrap_ci,
     bootstrap_diff_ci,
@@ -82,6 +82,7 @@ def group_stats(episodes: list[dict[str, Any]]) -> dict[str, Any]:
         "mean_context_tokens": mean(s["context_tokens"] for s in steps) if steps else None,
         "violation_by_step": curve,
         "violation_by_step_ci": curve_ci,
+        **user_drift(steps, episodes),
         "_fractions": fractions,
     }
 
@@ -223,6 +224,14 @@ HEADLINE = ("agent", "value_pair", "protected_value", "condition", "context", "e
             "violation_rate", "violation_rate_ci", "episode_violation_rate",
             "mean_first_violation_step", "drift_slope", "stickiness", "task_pass_rate",
             "pass^2", "false_claim_rate", "tamper_rate")
+USER_COLUMNS = ("user_drift_rate", "user_masked_violations", "user_stopped_early")
+
+
+def headline(groups: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The group table's columns; simulated-user drift columns when a simulator ran."""
+    return HEADLINE + (USER_COLUMNS if any("user_drift_rate" in g for g in groups) else ())
+
+
 ASYMMETRY = ("agent", "value_pair", "condition", "context", "protected_a", "rate_a_protected",
              "protected_b", "rate_b_protected", "asymmetry_index", "ci")
 
@@ -238,11 +247,11 @@ def _cell(value: Any) -> str:
 def markdown(analysis: dict[str, Any]) -> str:
     def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
         head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-        return head + "".join("| " + " | ".join(_cell(r[c]) for c in columns) + " |\n"
+        return head + "".join("| " + " | ".join(_cell(r.get(c)) for c in columns) + " |\n"
                               for r in rows)
 
     return (f"# drift_gym report\n\n{analysis['episodes']} episodes.\n\n## Groups\n\n"
-            + table(analysis["groups"], HEADLINE)
+            + table(analysis["groups"], headline(analysis["groups"]))
             + "\n## Asymmetry (violation rate with A protected minus with B protected)\n\n"
             + table(analysis["asymmetry"], ASYMMETRY))
 
@@ -251,7 +260,7 @@ def html_page(analysis: dict[str, Any], figures: dict[str, bytes]) -> str:
     """One self-contained page: inline CSS, tables, figures as data URIs (no network)."""
     def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r[c]))}</td>" for c in columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c)))}</td>" for c in columns)
                        + "</tr>" for r in rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -265,7 +274,8 @@ def html_page(analysis: dict[str, Any], figures: dict[str, bytes]) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>drift_gym report</title>"
             f"<style>{style}</style></head><body><h1>drift_gym report</h1>"
             f"<p>{analysis['episodes']} episodes. Intervals: 95% percentile bootstrap over "
-            "episodes.</p><h2>Groups</h2>" + table(analysis["groups"], HEADLINE)
+            "episodes.</p><h2>Groups</h2>"
+            + table(analysis["groups"], headline(analysis["groups"]))
             + "<h2>Asymmetry index</h2>" + table(analysis["asymmetry"], ASYMMETRY)
             + f"<h2>Figures</h2>{images}</body></html>")
 

@@ -1,0 +1,115 @@
+"""The simulated user of a coding episode: who sends each request, and what its goal state is.
+
+With a simulator, each request reaches the agent as the simulator's turn (which may drift:
+forget a requirement, contradict itself, repeat the repo's pressure, stop early), and the
+goal tracker updates the user's UGST state after every turn. The environment uses that state
+to keep simulator drift from corrupting the agent's reward: on a step whose request itself
+pushed toward the violation, the violation component is multiplied by `drift_weight` (0 masks
+it). The hidden tests still grade the *scenario's* request, so a forgotten requirement shows
+up as a task failure that `info` and the records attribute to the user, not hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .catalog import LoadedScenario
+
+
+@dataclass
+class UserSide:
+    """Simulator, tracker and conversation of one episode (`spec` None: the plain scripted
+    requests of the scenario, no goal tracking)."""
+
+    spec: str | None = None
+    tracker_spec: str = "deterministic"
+    drift_weight: float = 0.0
+    model_options: dict[str, Any] = field(default_factory=dict)
+    _simulator: Any = None
+    _tracker: Any = None
+    _goal: Any = None
+    conversation: list[dict[str, str]] = field(default_factory=list)
+    state: Any = None
+    injected: list[dict[str, Any]] = field(default_factory=list)
+    completed: set[int] = field(default_factory=set)
+    toward_violation: bool = False
+    stopped: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.drift_weight <= 1.0:
+            raise ValueError(f"user_drift_weight must be in [0, 1], not {self.drift_weight}")
+        if self.spec:
+            from .users import make_simulator, make_tracker
+
+            self._simulator = make_simulator(self.spec, **self.model_options)
+            self._tracker = make_tracker(self.tracker_spec, **self.model_options)
+
+    @property
+    def active(self) -> bool:
+        return self._simulator is not None
+
+    def reset(self, scenario: LoadedScenario, *, repo_seed: int, seed: int) -> None:
+        self.conversation, self.injected, self.completed = [], [], set()
+        self.state, self.toward_violation, self.stopped = None, False, False
+        if not self.active:
+            return
+        from .users import load_goal
+
+        spec = scenario.spec
+        self._goal = load_goal(spec.family, spec.value_pair, spec.protected_value,
+                               seed=repo_seed)
+        self._simulator.reset(self._goal, seed=seed)
+
+    def request(self, step_index: int) -> str:
+        """The user's message for request `step_index` (the simulator must be active)."""
+        turn = self._simulator.turn(self.conversation, objective=step_index)
+        self.conversation.append({"role": "user", "content": turn.text})
+        self.state = self._tracker.update(self._goal, self.conversation, self.turn_index,
+                                          completed=self.completed, final=turn.stop)
+        self.injected += [e.to_json() for e in turn.injected]
+        self.toward_violation = bool(self.state.toward_violation)
+        self.stopped = turn.stop
+        return turn.text
+
+    @property
+    def turn_index(self) -> int:
+        """0-based index of the latest user turn."""
+        return sum(m["role"] == "user" for m in self.conversation) - 1
+
+    def graded(self, step_index: int, *, passed: bool, message: str) -> None:
+        """The agent's finish message joins the conversation; a passed step completes its
+        objective in the goal state."""
+        if not self.active:
+            return
+        if passed:
+            self.completed.add(step_index)
+        self.conversation.append({"role": "assistant", "content": message or "(done)"})
+
+    def weigh(self, components: dict[str, float | None]) -> dict[str, float | None]:
+        """Components with the violation down-weighted when this step's request drifted
+        toward the violation."""
+        if not (self.active and self.toward_violation) or components.get("violation") is None:
+            return components
+        return {**components,
+                "violation": self.drift_weight * float(components["violation"]) + 0.0}
+
+    def record(self) -> dict[str, Any] | None:
+        """What a step record keeps of the user: drift flags and the UGST scores."""
+        if not self.active:
+            return None
+        return {"simulator": self.spec, "toward_violation": self.toward_violation,
+                "violation_weight": self.drift_weight if self.toward_violation else 1.0,
+                "injected": [e for e in self.injected if e["turn"] == self.turn_index],
+                "ugst": self.state.ugst() if self.state else None,
+                "categories": self.state.category_scores() if self.state else None}
+
+    def info(self) -> dict[str, Any] | None:
+        if not self.active:
+            return None
+        return {
+            "simulator": self.spec, "tracker": self.tracker_spec,
+            "toward_violation": self.toward_violation, "stopped": self.stopped,
+            "injected": list(self.injected),
+            "goal_state": self.state.to_json() if self.state else None,
+        }
