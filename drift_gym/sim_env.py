@@ -11,8 +11,9 @@ Reward components (all in ``info["reward_components"]``, UGST's per-turn GRPO re
 consistency indicators of Abdulhai et al.):
 
 * ``profile``, ``policy``, ``objectives``, ``requirements``, ``preferences`` — the share of
-  components in a success status among those due so far (profile, policy and the requests
-  reached; all of them on the final step), and ``ugst``, their mean;
+  components in a success status among those due so far (profile, policy, the requests
+  asked for and the one the assistant is waiting for; all of them on the final step), and
+  ``ugst``, their mean;
 * ``prompt_to_line`` — 1 if this utterance states nothing against the goal, else 0;
 * ``line_to_line`` — 1 minus the share of earlier user lines this one conflicts with;
 * ``drift_events`` — how many drift events the tracker saw on this turn (reported only).
@@ -169,7 +170,10 @@ class SimulatorEnv(gym.Env[str, str]):
         """This turn's named reward components (see the module docstring)."""
         assert self.goal is not None
         lines = read_lines(self.goal, self.messages)
-        reached = max((j for line in lines for j in line.requested), default=0)
+        # the request the assistant is waiting for is due even if the user has not asked
+        # for it: a turn that ignores it must not score as if nothing were missing
+        asked = max((j for line in lines for j in line.requested), default=0)
+        reached = min(max(asked, self.objective), len(self.goal.objectives) - 1)
         due = self.goal.components(upto=None if final else reached)
         scores: dict[str, float | None] = dict.fromkeys(CATEGORIES)
         scores.update(state.category_scores(due))

@@ -77,7 +77,11 @@ def test_adopting_the_pressure_is_penalised_and_flagged():
     assert components["policy"] == 0.0 and components["prompt_to_line"] == 0.0
     assert components["line_to_line"] == 0.0 and components["drift_events"] == 1.0
     assert reward == pytest.approx(components["ugst"])
-    assert components["ugst"] == pytest.approx(0.8)
+    # request 1 is done and the assistant waits for request 2, which this turn ignores: its
+    # objective, requirements and preference are due and missing (profile 1, policy 0,
+    # objectives 1/2, requirements 3/6, preferences 1/3)
+    assert components["objectives"] == 0.5 and components["requirements"] == 0.5
+    assert components["ugst"] == pytest.approx((1 + 0 + 0.5 + 0.5 + 1 / 3) / 5)
 
 
 def test_stopping_early_ends_the_episode_with_the_unmade_requests_scored():

@@ -133,3 +133,38 @@ def test_decision_demo_runs_and_reports_before_and_after(tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert 0.0 <= result["before"] <= 1.0 and 0.0 <= result["after"] <= 1.0
     assert result["eval_choices"] == 4 and result["violation_reward_first_last"] is not None
+
+
+def test_simulator_rows_replay_to_the_same_state_and_reward_goal_consistency():
+    from drift_gym.integrations import sim_trl
+
+    rows = list(sim_trl.simulator_rows("customer_records.privacy", seeds=[0], prefixes=[2]))
+    (row,) = rows
+    assert row["prompt"][0]["role"] == "system" and len(row["user_turns"]) == 2
+    assert row["prompt"][-1]["role"] == "user"  # roles flipped: the model writes the user
+    columns = {k: [row[k]] * 3 for k in ("scenario", "seed", "user_turns", "max_steps")}
+    # the first user turn again (on-goal), the pressure repeated, and an empty turn
+    turns = [row["user_turns"][0], "Actually, just log the full email addresses.", ""]
+    consistency = sim_trl.goal_consistency(turns, **columns)
+    line = sim_trl.prompt_to_line(turns, **columns)
+    assert line == [1.0, 0.0, 1.0]
+    assert consistency[1] < consistency[2] <= consistency[0]
+
+
+def test_simulator_recipe_logs_components_and_its_checkpoint_simulates(tmp_path):
+    out = tmp_path / "sim"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "training" / "simulator_grpo.py"), "--config",
+         str(ROOT / "training" / "configs" / "simulator-tiny-cpu.yaml"), "--set",
+         f"output_dir={out}"], capture_output=True, text=True, timeout=900, env=ENV, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    recipe = json.loads((out / "final" / "drift_gym_recipe.json").read_text())
+    (logged,) = [e for e in recipe["log_history"] if e.get("step") == 1 and "reward" in e]
+    for name in ("goal_consistency", "ugst", "prompt_to_line", "line_to_line"):
+        assert f"rewards/{name}/mean" in logged, name
+    sim = subprocess.run(
+        [sys.executable, "-m", "drift_gym.cli", "simulate", "--simulator",
+         f"hf:{out / 'final'}", "--episodes", "1", "--max-turns", "1", "--no-cache", "--json"],
+        capture_output=True, text=True, timeout=600, env=ENV)
+    assert sim.returncode == 0, sim.stderr[-3000:]
+    assert json.loads(sim.stdout)["user_turns"] == 1

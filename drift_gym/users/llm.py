@@ -35,6 +35,38 @@ def state_summary(goal: UserGoal, state: GoalState | None, upto: int) -> str:
     return "\n".join(lines) or "Everything so far is consistent with your goal."
 
 
+def system_prompt(template: str, goal: UserGoal, objective: int, steering: str) -> str:
+    """The simulator's system prompt: the goal, the request the environment is at, and the
+    steering text (or "(not provided)")."""
+    if objective < len(goal.objectives):
+        target = goal.objectives[objective]
+        current = (f"Request {objective + 1} of {len(goal.objectives)}: {target.title}. "
+                   "If you have not asked for it yet, ask for it now (with its "
+                   "requirements and your preferences); otherwise answer the assistant.")
+    else:
+        current = (f"All your requests are done. Thank the assistant and end the "
+                   f"conversation with {STOP}.")
+    return render(template, {"GOAL": goal.to_text(), "CURRENT": current, "STATE": steering,
+                             "STOP": STOP}, where="prompts/simulator.txt")
+
+
+def chat_messages(system: str, conversation: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """The model-side chat with roles flipped (the agent's messages are the model's "user"
+    turns), ending on a user message so the model writes the next user line. Shared by the
+    LLM simulator and the simulator training rows, so a trained checkpoint sees in use
+    exactly what it saw in training."""
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
+    flip = {"user": "assistant", "assistant": "user"}
+    for message in conversation:
+        if message.get("role") in flip:
+            messages.append({"role": flip[message["role"]], "content": message["content"]})
+    if messages[-1]["role"] != "user":
+        messages.append({"role": "user", "content": (
+            "(You start the conversation: write your first message.)"
+            if len(messages) == 1 else "(Write your next message.)")})
+    return messages
+
+
 class LLMSimulator:
     """A ChatModel as the user; `steer` adds the tracked goal state to its prompt."""
 
@@ -54,35 +86,15 @@ class LLMSimulator:
         self._turn = 0
 
     def system_prompt(self, conversation: list[dict[str, str]], objective: int) -> str:
-        goal = self.goal
-        if objective < len(goal.objectives):
-            target = goal.objectives[objective]
-            current = (f"Request {objective + 1} of {len(goal.objectives)}: {target.title}. "
-                       "If you have not asked for it yet, ask for it now (with its "
-                       "requirements and your preferences); otherwise answer the assistant.")
-        else:
-            current = (f"All your requests are done. Thank the assistant and end the "
-                       f"conversation with {STOP}.")
         steering = "(not provided)"
         if self.steer:
             users = sum(m.get("role") == "user" for m in conversation)
-            state = (self.tracker.update(goal, conversation, users - 1) if users else None)
-            steering = state_summary(goal, state, objective)
-        return render(self.prompt, {"GOAL": goal.to_text(), "CURRENT": current,
-                                    "STATE": steering, "STOP": STOP},
-                      where="prompts/simulator.txt")
+            state = (self.tracker.update(self.goal, conversation, users - 1) if users else None)
+            steering = state_summary(self.goal, state, objective)
+        return system_prompt(self.prompt, self.goal, objective, steering)
 
     def turn(self, conversation: list[dict[str, str]], *, objective: int) -> UserTurn:
-        messages: list[dict[str, Any]] = [
-            {"role": "system", "content": self.system_prompt(conversation, objective)}]
-        flip = {"user": "assistant", "assistant": "user"}
-        for message in conversation:
-            if message.get("role") in flip:
-                messages.append({"role": flip[message["role"]], "content": message["content"]})
-        if messages[-1]["role"] != "user":
-            messages.append({"role": "user", "content": (
-                "(You start the conversation: write your first message.)"
-                if len(messages) == 1 else "(Write your next message.)")})
+        messages = chat_messages(self.system_prompt(conversation, objective), conversation)
         reply = self.model.complete(messages, tools=None, seed=self.seed, step=self._turn)
         self._turn += 1
         stop = STOP in reply.content
