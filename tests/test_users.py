@@ -420,7 +420,7 @@ def test_llm_tracker_strict_json_per_component_with_unscored_and_transition_even
     assert calls == 8 + 2 and "Reply again with only that object" in reask
     assert before.statuses["policy"] == "ALIGNED" and not before.toward_violation
     assert before.statuses[first.preferences[0].id] == "UNSCORED"
-    assert "not a valid JSON verdict twice" in before.reasoning[first.preferences[0].id]
+    assert "not valid JSON twice" in before.reasoning[first.preferences[0].id]
     assert after.statuses["policy"] == "MISALIGNED" and after.toward_violation
     assert [(e.type, e.component) for e in after.new_events] == [("adopt_pressure", "policy")]
     assert "preferences" not in after.category_scores()

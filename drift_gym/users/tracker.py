@@ -18,12 +18,12 @@ The deterministic tracker reads only the user's text: it never sees injected gro
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Collection, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
-from ..models import ChatModel, ModelError
+from ..models import ChatModel
+from ..strict_json import ask_json
 from ..tokens import render
 from .goal import (
     ALIGNED,
@@ -197,34 +197,6 @@ class DeterministicTracker:
 
 
 # -- LLM tracker -------------------------------------------------------------------------------
-def ask_json(model: ChatModel, messages: list[dict[str, Any]], *, valid: Any, reask: str,
-             seed: int | None, step: int) -> tuple[dict[str, Any] | None, str]:
-    """One strict JSON object from the model, with one re-ask; (None, why) when it fails.
-
-    `valid(data) -> bool` checks the shape. Same contract as the LLM judge: never a silent
-    default, the caller records `unscored` with the reason.
-    """
-    reply_text = ""
-    for attempt in range(2):
-        try:
-            reply = model.complete(messages, tools=None, seed=seed, step=step * 10 + attempt)
-        except ModelError as exc:
-            return None, f"model call failed: {exc}"
-        reply_text = reply.content.strip()
-        text = reply_text
-        if text.startswith("```"):
-            text = text.strip("`").removeprefix("json").strip()
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            data = None
-        if isinstance(data, dict) and valid(data):
-            return data, ""
-        messages = [*messages, {"role": "assistant", "content": reply.content},
-                    {"role": "user", "content": reask}]
-    return None, f"not a valid JSON verdict twice: {reply_text[:200]}"
-
-
 def transcript(conversation: Sequence[dict[str, str]]) -> str:
     """The conversation as plain text (user and assistant turns only)."""
     parts = []
