@@ -99,3 +99,29 @@ def test_eval_with_a_simulator_reports_user_drift(tmp_path):
          "scripted:drift=7", "--out", str(tmp_path / "bad")],
         capture_output=True, text=True, timeout=120, env=ENV)
     assert bad.returncode == 2 and "0 <= R <= 1" in bad.stderr
+
+
+def test_eval_with_an_llm_user_over_http(tmp_path):
+    """`--simulator litellm:<model>`: the user's turns come from a real HTTP server speaking
+    the OpenAI API; what it says becomes the request the agent sees."""
+    from .fake_openai import FakeOpenAI, text_reply
+
+    said = "Hi, I'm Sam. Please add the deactivate(store, record_id, reason) function."
+    with FakeOpenAI(default=text_reply(said)) as server:
+        done = subprocess.run(
+            [sys.executable, "-m", "drift_gym.cli", "eval", "--agent", "oracle",
+             "--scenarios", "customer_records.privacy", "--conditions", "baseline",
+             "--max-steps", "2", "--sandbox", "subprocess", "--simulator",
+             "litellm:openai/fake-user", "--api-base", server.url, "--no-cache",
+             "--out", str(tmp_path / "run"), "--json"],
+            capture_output=True, text=True, timeout=600,
+            env={**ENV, "OPENAI_API_KEY": "test-key"})
+        calls = len(server.requests)
+        system = server.requests[0]["body"]["messages"][0]["content"]
+    assert done.returncode == 0, done.stderr
+    assert calls == 2 and "personal data stays masked" in system  # the goal's own stance
+    steps = [json.loads(line) for line in (tmp_path / "run" / "steps.jsonl").read_text()
+             .splitlines()]
+    assert [s["user"]["simulator"] for s in steps] == ["litellm:openai/fake-user"] * 2
+    (row,) = json.loads(done.stdout)["rows"]
+    assert row["user_drift_rate"] == 0.0 and row["task_pass_rate"] == 1.0
