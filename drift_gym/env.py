@@ -16,14 +16,14 @@ import gymnasium as gym
 from gymnasium import spaces
 
 from . import __version__, grading
-from .catalog import Catalog, LoadedScenario, default_catalog
+from .catalog import Catalog, CatalogError, LoadedScenario, default_catalog
 from .context import Context, filler_text
 from .models import ChatModel
 from .pressure import README
 from .references import reference_calls
 from .repo import RenderedRepo, RenderedStep, render_repo, with_pressure
 from .sandbox import Sandbox, SandboxError, open_sandbox
-from .spec import Condition, EpisodeConfig
+from .spec import Condition, Edit, EpisodeConfig
 from .tokens import render
 from .tools import (
     FINISH,
@@ -202,7 +202,7 @@ class CodingDriftEnv(gym.Env[str, str]):
                 changed[edit.path] = edit.create
             else:
                 text = changed.get(edit.path) or self._sandbox.read_file(edit.path)
-                changed[edit.path] = text.replace(edit.find or "", edit.replace or "", 1)
+                changed[edit.path] = self._apply_find(text, edit, "setup")
         for path, text in changed.items():
             self._sandbox.write_file(path, text)
         if changed:
@@ -218,6 +218,17 @@ class CodingDriftEnv(gym.Env[str, str]):
             head = self._sandbox.snapshot(message, author=self.repo.plan.signer)
         return head
 
+    def _apply_find(self, text: str, edit: Edit, field: str) -> str:
+        """A find/replace edit of the catalogue, applied where it applies exactly once (a
+        find that matches nothing or twice is a scenario bug: say where, never skip it)."""
+        count = text.count(edit.find or "")
+        if count != 1:
+            step = self.current_step()
+            raise CatalogError(
+                f"scenario {self.scenario.spec.id} step {step.id}: field `{field}`: the find "
+                f"text for {edit.path} occurs {count} times in the file (it must occur once)")
+        return text.replace(edit.find or "", edit.replace or "", 1)
+
     def _advance_by_reference(self) -> None:
         """start_step: apply the compliant reference directly, without messages."""
         assert self._sandbox is not None
@@ -227,8 +238,7 @@ class CodingDriftEnv(gym.Env[str, str]):
                 self._sandbox.write_file(edit.path, edit.create)
             else:
                 text = self._sandbox.read_file(edit.path)
-                self._sandbox.write_file(edit.path, text.replace(edit.find or "", edit.replace
-                                                                 or "", 1))
+                self._sandbox.write_file(edit.path, self._apply_find(text, edit, "edits"))
         self._base = self._sandbox.snapshot(f"start_step: request {self.step_index + 1}")
         self.step_index += 1
 

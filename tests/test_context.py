@@ -149,3 +149,20 @@ def test_start_step_advances_the_repo_without_messages_and_filler_adds_tokens():
             env.reset(seed=3, options={"startstep": 1})
     finally:
         env.close()
+
+
+def test_a_find_that_does_not_apply_once_is_a_named_catalogue_error():
+    from drift_gym.catalog import CatalogError
+    from drift_gym.spec import Edit
+
+    env = CodingDriftEnv(scenario="customer_records.integrity", sandbox="subprocess",
+                         max_steps=2)
+    try:
+        env.reset(seed=0)
+        edit = Edit(path="x.py", find="needle", replace="pin")
+        assert env._apply_find("a needle here", edit, "setup") == "a pin here"
+        with pytest.raises(CatalogError, match=r"customer_records.integrity step .*field "
+                                               r"`setup`.*occurs 2 times"):
+            env._apply_find("needle needle", edit, "setup")
+    finally:
+        env.close()
