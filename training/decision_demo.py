@@ -1,7 +1,7 @@
 """The learning check: GRPO on a tiny local model, through drift_gym's real reward path, must
 raise the compliant-choice rate of the decision variant from about chance to >= 0.9.
 
-    python training/decision_demo.py [--steps 30] [--scenario customer_records.privacy]
+    python training/decision_demo.py [--steps 20] [--scenario customer_records.privacy]
 
 Prints progress, then one final JSON line with `before` and `after` (share of sampled choices
 that the env graded compliant, on held-out seeds) and the run's settings and timings.
@@ -24,9 +24,9 @@ os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", default="customer_records.privacy")
-    parser.add_argument("--steps", type=int, default=30, help="GRPO steps")
+    parser.add_argument("--steps", type=int, default=20, help="GRPO steps")
     parser.add_argument("--generations", type=int, default=8, help="rollouts per group")
-    parser.add_argument("--learning-rate", type=float, default=3e-3)
+    parser.add_argument("--learning-rate", type=float, default=5e-3)
     parser.add_argument("--train-seeds", type=int, default=8)
     parser.add_argument("--eval-seeds", type=int, default=8)
     parser.add_argument("--samples", type=int, default=4, help="sampled choices per eval seed")
