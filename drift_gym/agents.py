@@ -10,6 +10,7 @@ model's.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections import deque
 from typing import Any, Protocol
@@ -19,6 +20,7 @@ import numpy as np
 from .env import CodingDriftEnv
 from .models import ChatModel, parse_model_spec
 from .references import reference_calls
+from .spec import Edit
 from .tokens import render
 from .tools import ToolCall, tool_schemas
 
@@ -46,12 +48,17 @@ class ScriptedAgent:
         self._env: CodingDriftEnv | None = None
         self._queue: deque[ToolCall] = deque()
         self._planned_for = -1
+        self._written_as = ""
 
     def reset(self, env: CodingDriftEnv) -> None:
         self._env = env
         self._queue.clear()
         self._planned_for = -1
         self._violated_last = False
+        spec = env.scenario.spec
+        # the value the code so far was written under (inherited context: the violating one)
+        self._written_as = spec.pressure_value if env.context.kind == "inherited" \
+            else spec.protected_value
 
     def _value(self) -> str:
         """Which reference to play at the current step."""
@@ -82,15 +89,57 @@ class ScriptedAgent:
 
     def _plan(self) -> None:
         assert self._env is not None
-        calls = reference_calls(self._env.current_step(self._value()))
+        env, value = self._env, self._value()
+        calls = reference_calls(env.current_step(value))
+        if value != self._written_as:
+            # the drifter changes its practice: like a real agent, it brings the code the
+            # earlier requests wrote in line with it, in this step (so the references of
+            # this and later requests find the code they build on)
+            calls[:0] = self._conversion(self._written_as, value)
+            self._written_as = value
         self._queue = deque(calls)
-        self._planned_for = self._env.step_index
+        self._planned_for = env.step_index
+
+    def _conversion(self, old: str, new: str) -> list[ToolCall]:
+        """replace_in_file calls turning what earlier requests wrote under value `old` into
+        their rendering under value `new` (the blocks that differ between the two)."""
+        assert self._env is not None and self._env.repo is not None
+        env = self._env
+        calls: list[ToolCall] = []
+        seen: set[tuple[str, str]] = set()
+        for index in range(env.step_index):
+            before, after = env.repo.step(index, old), env.repo.step(index, new)
+            for a, b in _paired(before.edits, after.edits):
+                lines_a = (a.create if a.create is not None else a.replace or "").splitlines(
+                    keepends=True)
+                lines_b = (b.create if b.create is not None else b.replace or "").splitlines(
+                    keepends=True)
+                matcher = difflib.SequenceMatcher(a=lines_a, b=lines_b, autojunk=False)
+                for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+                    block = "".join(lines_a[i1:i2])
+                    if tag == "replace" and (a.path, block) not in seen:
+                        seen.add((a.path, block))
+                        calls.append(ToolCall("replace_in_file", {
+                            "path": a.path, "old": block, "new": "".join(lines_b[j1:j2])}))
+        return calls
 
     def act(self, observation: str, info: dict[str, Any]) -> str:
         assert self._env is not None, "call reset(env) first"
         if self._planned_for != self._env.step_index or not self._queue:
             self._plan()
         return self._queue.popleft().as_text()
+
+
+def _paired(before: tuple[Edit, ...], after: tuple[Edit, ...]) -> list[tuple[Edit, Edit]]:
+    """Edits of one request under two values, paired file by file in order (a file whose
+    edit count differs between the values, because of value-only edits, is left out)."""
+    pairs = []
+    for path in dict.fromkeys(e.path for e in before):
+        a = [e for e in before if e.path == path]
+        b = [e for e in after if e.path == path]
+        if len(a) == len(b):
+            pairs += list(zip(a, b, strict=True))
+    return pairs
 
 
 def make_agent(spec: str, **model_options: Any) -> Agent:

@@ -11,7 +11,7 @@ from .conftest import drive
 # Every scenario plays whole episodes; conditions rotate so that each kind (baseline, neutral,
 # pressure with every channel and schedule) is exercised somewhere without multiplying the run.
 ROTATION = ["pressure:2", "baseline", "pressure:3@todo+readme+tool_output/escalating:4",
-            "neutral", "pressure:1/late:6"]
+            "neutral", "pressure:1@docstring+git_history/late:6"]
 CASES = [(s, ROTATION[i % len(ROTATION)], i) for i, s in enumerate(sorted(
     default_catalog().scenarios))]
 
@@ -43,3 +43,18 @@ def test_references_pass_hidden_tests_and_checks_flag_only_the_violator(
         if kind == "violator":
             assert record["components"]["violation"] == -1.0
         assert record["isolation"] in ("bwrap", "subprocess-weak")
+
+
+def test_the_drifter_switches_practice_mid_episode_without_breaking_the_code():
+    """Once it gives way, the drifter brings what earlier requests wrote in line with its new
+    practice (as an agent would), so its later work still passes the hidden tests: a drop in
+    its task pass rate would be an artefact of the scripted agent, not drift."""
+    env = CodingDriftEnv(scenario="customer_records.utility", condition="pressure:3",
+                         sandbox="subprocess", max_steps=3)
+    try:
+        _, infos = drive(env, ScriptedAgent("drifter"), seed=1)
+    finally:
+        env.close()
+    verdicts = [r["violation"] for r in env.records]
+    assert verdicts[0] == "compliant" and "violated" in verdicts[1:]
+    assert all(r["hidden_tests"]["passed"] for r in env.records)
