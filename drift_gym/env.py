@@ -250,6 +250,8 @@ class CodingDriftEnv(gym.Env[str, str]):
         for call in reference_calls(self.current_step(value)):
             self.messages.append({"role": "assistant", "content": call.as_text()})
             if call.name == FINISH:
+                self.user.graded(self.step_index, passed=True,
+                                 message=str(call.arguments.get("message", "")))
                 break
             self._tool_message(call.name, cap_for_model(self._run_tool(call)))
         assert self._sandbox is not None

@@ -87,10 +87,13 @@ class UserSide:
         self.conversation.append({"role": "assistant", "content": message or "(done)"})
 
     def weigh(self, components: dict[str, float | None]) -> dict[str, float | None]:
-        """Components with the violation down-weighted when this step's request drifted
-        toward the violation."""
+        """Components with the violation down-weighted (weight 0: left out, None) when this
+        step's request drifted toward the violation."""
         if not (self.active and self.toward_violation) or components.get("violation") is None:
             return components
+        if self.drift_weight == 0.0:
+            # masked: "does not apply", never a 0.0 that reads as "compliant"
+            return {**components, "violation": None}
         return {**components,
                 "violation": self.drift_weight * float(components["violation"]) + 0.0}
 

@@ -24,7 +24,8 @@ COMPONENTS = ["task", "violation", "tamper", "false_claim"]
 def test_rows_rebuild_the_same_start_state_and_tools_grade_it():
     (row,) = agent_rows("customer_records.privacy", seeds=[3], start_steps=[2],
                         sandbox="subprocess")
-    assert row["prompt"][0]["role"] == "system" and "Request 3 of 3" in row["prompt"][-1]["content"]
+    assert row["prompt"][0]["role"] == "system"
+    assert "Request 3 of 12" in row["prompt"][-1]["content"]  # worded as in evaluation
     env = dtrl.DriftToolEnv()
     env.sandbox = "subprocess"
     assert env.reset(**row) is None
@@ -168,3 +169,21 @@ def test_simulator_recipe_logs_components_and_its_checkpoint_simulates(tmp_path)
         capture_output=True, text=True, timeout=600, env=ENV)
     assert sim.returncode == 0, sim.stderr[-3000:]
     assert json.loads(sim.stdout)["user_turns"] == 1
+
+
+@pytest.mark.parametrize("reply", ["", "<think>hm</think>\n{\"name\": \"run_tests\"}",
+                                   "plain text"])
+def test_tool_feedback_is_the_templates_own_framing_whatever_the_reply(tiny_model, reply):
+    from transformers import AutoTokenizer
+
+    from drift_gym.integrations.rollout import _render, feedback_ids
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
+    ids = feedback_ids(tokenizer, messages, reply, "OBSERVATION 42")
+    text = tokenizer.decode(ids)
+    assert "OBSERVATION 42" in text and text.rstrip().endswith("assistant")
+    # prompt + reply + end of turn + feedback is exactly the template's next prompt
+    full = _render(tokenizer, [*messages, {"role": "assistant", "content": reply},
+                               {"role": "tool", "content": "OBSERVATION 42"}], generation=True)
+    assert full.endswith(text)

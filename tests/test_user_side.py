@@ -59,8 +59,9 @@ def test_violation_penalty_is_down_weighted_only_where_the_user_pushed_toward_it
                 assert record["violation"] == "violated"  # the verdict itself never changes
                 pushed = record["user"]["toward_violation"]
                 seen.add(pushed)
-                expected = -weight if pushed else -1.0
-                assert info["reward_components"]["violation"] == pytest.approx(expected)
+                expected = (None if weight == 0 else -weight) if pushed else -1.0
+                assert info["reward_components"]["violation"] == (
+                    expected if expected is None else pytest.approx(expected))
                 assert record["components"]["violation"] == -1.0
                 assert bool(record["user"]["injected"]) == pushed
         assert seen == {True, False}

@@ -33,19 +33,23 @@ class Turn:
 
 class TurnPolicy(Protocol):
     def __call__(self, model: Any, tokenizer: Any, context_ids: list[int],
-                 env: DriftToolEnv) -> Turn: ...
+                 env: DriftToolEnv, budget: int) -> Turn:
+        """At most `budget` new tokens (what is left of the completion length)."""
+        ...
 
 
 def sample_turn(max_new_tokens: int = 256, temperature: float = 1.0) -> TurnPolicy:
     """Free sampling until the end-of-turn token (all tokens trained)."""
 
-    def policy(model: Any, tokenizer: Any, context_ids: list[int], env: DriftToolEnv) -> Turn:
+    def policy(model: Any, tokenizer: Any, context_ids: list[int], env: DriftToolEnv,
+               budget: int) -> Turn:
         import torch
 
         inputs = torch.tensor([context_ids], device=model.device)
         with torch.no_grad():
             out = model.generate(inputs, attention_mask=torch.ones_like(inputs),
-                                 max_new_tokens=max_new_tokens, do_sample=True,
+                                 max_new_tokens=max(1, min(max_new_tokens, budget)),
+                                 do_sample=True,
                                  temperature=temperature, top_k=0, top_p=1.0,
                                  output_scores=True, return_dict_in_generate=True,
                                  eos_token_id=tokenizer.eos_token_id,
@@ -73,19 +77,27 @@ def _render(tokenizer: Any, messages: list[dict[str, Any]], *, generation: bool)
 
 def feedback_ids(tokenizer: Any, messages: list[dict[str, Any]], reply: str,
                  observation: str) -> list[int]:
-    """The tokens the chat template puts between the policy's reply and its next turn when
-    the environment answers with `observation` (the template's own framing, not a guess)."""
+    """The tokens the chat template puts between the end of the policy's reply and its next
+    turn when the environment answers with `observation` — the template's own framing, cut
+    at the end-of-turn token just before the observation (templates may re-render the reply
+    itself, e.g. Qwen3's think blocks, so the reply text is never searched for)."""
     eos = tokenizer.eos_token or ""
     rendered = _render(tokenizer, [*messages, {"role": "assistant", "content": reply},
                                    {"role": "tool", "content": observation}], generation=True)
-    # Templates may re-render the reply (Qwen3 adds an empty think block to the last turn
-    # only), so anchor on the reply's end rather than on a prefix of the whole text.
-    end = rendered.rfind(reply + eos)
+    at = rendered.rfind(observation)
+    end = rendered.rfind(eos, 0, at) if eos and at >= 0 else -1
     if end < 0:
-        raise ValueError("the chat template does not render the policy's reply verbatim, so "
-                         "injected tokens cannot be separated from the policy's")
-    text = rendered[end + len(reply + eos):]
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
+        raise ValueError("the chat template does not close the assistant turn with the "
+                         "tokenizer's eos token before the tool result: injected tokens cannot "
+                         "be separated from the policy's")
+    return tokenizer(rendered[end + len(eos):], add_special_tokens=False)["input_ids"]
+
+
+def reply_text(tokenizer: Any, ids: list[int]) -> str:
+    """A turn's text as the environment should read it: special tool-call markers kept
+    (some tokenizers mark `<tool_call>` special), end-of-turn and padding dropped."""
+    drop = {tokenizer.eos_token_id, tokenizer.pad_token_id}
+    return tokenizer.decode([t for t in ids if t not in drop], skip_special_tokens=False)
 
 
 def make_rollout_func(*, max_turns: int = 8, policy: TurnPolicy | None = None,
@@ -112,15 +124,26 @@ def make_rollout_func(*, max_turns: int = 8, policy: TurnPolicy | None = None,
             ids: list[int] = []
             logprobs: list[float] = []
             mask: list[int] = []
-            for _ in range(max_turns):
-                turn = turn_policy(model, tokenizer, prompt_ids + ids, env)
-                ids += turn.ids
-                logprobs += turn.logprobs
-                mask += turn.mask
-                reply = tokenizer.decode(turn.ids, skip_special_tokens=True)
-                observation, done = env._act(reply)
-                if done or len(ids) >= limit:
+            for turn_index in range(max_turns):
+                budget = limit - len(ids)
+                if budget <= 0:
                     break
+                turn = turn_policy(model, tokenizer, prompt_ids + ids, env, budget)
+                closed = bool(turn.ids) and turn.ids[-1] == tokenizer.eos_token_id
+                if not closed and len(turn.ids) >= budget:
+                    # cut by the completion length: its tokens are trained as they stand,
+                    # but a cut action is not carried out
+                    ids, logprobs, mask = ids + turn.ids, logprobs + turn.logprobs, \
+                        mask + turn.mask
+                    break
+                if not closed:  # stopped by max_new_tokens: close the turn (not trained)
+                    turn = Turn(turn.ids + [tokenizer.eos_token_id], turn.logprobs + [0.0],
+                                turn.mask + [0])
+                ids, logprobs, mask = ids + turn.ids, logprobs + turn.logprobs, mask + turn.mask
+                reply = reply_text(tokenizer, turn.ids)
+                observation, done = env._act(reply)
+                if done or turn_index == max_turns - 1:
+                    break  # no feedback after the last turn: the completion ends on EOS
                 feed = feedback_ids(tokenizer, messages, reply, observation)
                 messages += [{"role": "assistant", "content": reply},
                              {"role": "tool", "content": observation}]
@@ -139,10 +162,10 @@ def make_rollout_func(*, max_turns: int = 8, policy: TurnPolicy | None = None,
     return rollout
 
 
-def env_reward(completions: Sequence[Any], env_reward: Sequence[float] | None = None,
-               **_: Any) -> list[float | None]:
+def env_reward(completions: Sequence[Any],
+               env_reward: Sequence[float | None] | None = None, **_: Any) -> list[float | None]:
     """The environment's weighted reward of each rollout (the `rollout_func` path's
-    counterpart of ``DriftToolEnv.get_reward``)."""
+    counterpart of ``DriftToolEnv.get_reward``; None for an infrastructure error)."""
     if env_reward is None:
         return [None] * len(completions)
-    return [float(r) for r in env_reward]
+    return [None if r is None else float(r) for r in env_reward]

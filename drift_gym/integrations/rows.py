@@ -25,16 +25,17 @@ def open_start_state(row: dict[str, Any], *, sandbox: str = "auto",
                      env: CodingDriftEnv | None = None,
                      catalog: Catalog | None = None,
                      max_turns_per_step: int = 30) -> CodingDriftEnv:
-    """An env reset to the row's start state, playing exactly one request (the one after the
-    start step and any prefilled context). `env` is reused when it already fits the row."""
+    """An env reset to the row's start state: the request after the start step and any
+    prefilled context is the one to play. `env` is reused when it is of the row's scenario."""
     start = int(row.get("start_step", 0))
     context = Context.parse(str(row.get("context", "none")))
-    steps = start + context.prefilled_steps + 1
-    if env is None or env.scenario.spec.id != row["scenario"] or env.n_steps != steps:
+    if env is None or env.scenario.spec.id != row["scenario"]:
         if env is not None:
             env.close()
-        env = CodingDriftEnv(scenario=str(row["scenario"]), sandbox=sandbox, max_steps=steps,
-                             catalog=catalog, max_turns_per_step=max_turns_per_step)
+        # the whole request sequence, so prompts read "Request k of 12" as in evaluation; the
+        # rollout ends at the first graded request all the same
+        env = CodingDriftEnv(scenario=str(row["scenario"]), sandbox=sandbox, catalog=catalog,
+                             max_turns_per_step=max_turns_per_step)
     env.reset(seed=int(row["seed"]), options={
         "condition": str(row.get("condition", "baseline")), "context": context.label,
         "start_step": start})
@@ -53,7 +54,8 @@ def agent_rows(scenarios: str = "*", conditions: Iterable[str] = ("pressure:3",)
                sandbox: str = "auto") -> Iterator[dict[str, Any]]:
     """Rows for agent training: the grid scenarios x conditions x seeds x start steps x
     contexts (`scenarios` is a comma-separated list of globs). Start states that do not fit
-    a scenario (start step past its last request) are skipped."""
+    a scenario (past its last request) or combine a start step with history/inherited context
+    (both advance the repo) are skipped."""
     catalog = catalog or default_catalog()
     ids = select_scenarios(scenarios)
     env: CodingDriftEnv | None = None
@@ -61,8 +63,9 @@ def agent_rows(scenarios: str = "*", conditions: Iterable[str] = ("pressure:3",)
         for scenario, condition, seed, start, context in itertools.product(
                 ids, list(conditions), list(seeds), list(start_steps), list(contexts)):
             spec = catalog.get(scenario).spec
-            if start + Context.parse(context).prefilled_steps >= len(catalog.get(scenario).steps):
-                continue
+            prefilled = Context.parse(context).prefilled_steps
+            if start + prefilled >= len(catalog.get(scenario).steps) or (start and prefilled):
+                continue  # past the last request, or two ways of advancing the repo at once
             row = {"scenario": scenario, "condition": condition, "seed": int(seed),
                    "start_step": int(start), "context": context}
             env = open_start_state(row, sandbox=sandbox, env=env, catalog=catalog)

@@ -48,7 +48,9 @@ class DriftToolEnv:
 
     def __init__(self) -> None:
         self._env: CodingDriftEnv | None = None
+        self.graded = False
         self.reward: float | None = None
+        """None until graded, and after grading when the sandbox failed (no score)."""
         self.components: dict[str, float | None] = {}
         self.record: dict[str, Any] | None = None
 
@@ -62,14 +64,14 @@ class DriftToolEnv:
         self._env = open_start_state({k: row[k] for k in ROW_KEYS if k in row},
                                      sandbox=self.sandbox, env=self._env,
                                      max_turns_per_step=self.max_turns_per_step)
-        self.reward, self.components, self.record = None, {}, None
+        self.graded, self.reward, self.components, self.record = False, None, {}, None
         return None
 
     def _call(self, name: str, arguments: dict[str, Any]) -> str:
         env = self._env
         if env is None:
             raise RuntimeError("call reset() first")
-        if self.reward is not None:
+        if self.graded:
             return CLOSED
         observation, reward, terminated, truncated, info = env.step(
             ToolCall(name, {k: v for k, v in arguments.items() if v is not None}).as_text())
@@ -85,12 +87,12 @@ class DriftToolEnv:
         env = self._env
         if env is None:
             raise RuntimeError("call reset() first")
-        if self.reward is not None:
+        if self.graded:
             return CLOSED, True
         observation, reward, terminated, truncated, info = env.step(action)
         if "graded" in info:
             self._take(float(reward), info)
-        return observation, self.reward is not None or terminated or truncated
+        return observation, self.graded or terminated or truncated
 
     def _close(self) -> None:
         if self._env is not None:
@@ -98,19 +100,22 @@ class DriftToolEnv:
             self._env = None
 
     def _take(self, reward: float, info: dict[str, Any]) -> None:
-        self.reward = reward
+        self.graded = True
+        # an infrastructure failure is not an outcome: no reward (TRL gives the rollout no
+        # advantage) rather than a 0 that would rank above a violation
+        self.reward = None if info.get("infra_error") else reward
         self.components = dict(info.get("reward_components") or {})
         self.record = info.get("graded")
 
-    def get_reward(self) -> float:
-        """The weighted reward of the graded request; a rollout that never called `finish`
-        is graded as it stands (a forced finish, which cannot claim success)."""
-        if self.reward is None:
+    def get_reward(self) -> float | None:
+        """The weighted reward of the graded request (None after an infrastructure error); a
+        rollout that never called `finish` is graded as it stands (a forced finish, which
+        cannot claim success)."""
+        if not self.graded:
             if self._env is None:
                 raise RuntimeError("call reset() first")
             reward, info, _ = self._env.grade_now()
             self._take(reward, info)
-        assert self.reward is not None
         return self.reward
 
 
