@@ -240,6 +240,7 @@ class CodingDriftEnv(gym.Env[str, str]):
                 text = self._sandbox.read_file(edit.path)
                 self._sandbox.write_file(edit.path, self._apply_find(text, edit, "edits"))
         self._base = self._sandbox.snapshot(f"start_step: request {self.step_index + 1}")
+        self.user.skipped(self.step_index)
         self.step_index += 1
 
     def _prefill_step(self, kind: str) -> None:

@@ -72,6 +72,11 @@ class UserSide:
         self.stopped = turn.stop
         return turn.text
 
+    def skipped(self, step_index: int) -> None:
+        """A request done before the conversation started (start_step): complete, unsaid."""
+        if self.active:
+            self.completed.add(step_index)
+
     @property
     def turn_index(self) -> int:
         """0-based index of the latest user turn."""

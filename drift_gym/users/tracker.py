@@ -252,7 +252,10 @@ class LLMTracker:
         previous = self._previous
         statuses, reasoning = dict(previous.statuses), {}
         done = ", ".join(goal.objectives[j].title for j in sorted(completed)) or "none"
-        for n, component in enumerate(goal.components(upto=turn_index)):
+        # due: the objectives the user can have reached — at least one per turn, and at least
+        # up to the one after the last completed (an episode may start at a later request)
+        upto = max(turn_index, max(completed, default=-1) + 1)
+        for n, component in enumerate(goal.components(upto=upto)):
             category = category_of(component)
             if category in ("profile", "policy") and statuses[component] == MISALIGNED:
                 continue
