@@ -16,6 +16,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Gymnasium environments for goal drift in LLM coding agents.")
 console = Console(stderr=True)
 
+# options shared by every command that calls models
+ApiBase = Annotated[str | None, typer.Option(
+    help="Base URL of an OpenAI-compatible server (vLLM, Ollama, llama.cpp).")]
+CacheDir = Annotated[Path | None, typer.Option(
+    help="Response cache folder (default ~/.cache/drift_gym).")]
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the "
+                                       "response cache.")]
+
 
 def _out() -> Console:
     """Stdout console; wide enough for the tables when stdout is not a terminal (make, CI)."""
@@ -141,12 +149,9 @@ def evaluate(
     judge: Annotated[str | None, typer.Option(
         help="LLM judge model (litellm:<model> or hf:<path>): a third, reported opinion.")] = (
         None),
-    api_base: Annotated[str | None, typer.Option(
-        help="Base URL of an OpenAI-compatible server (vLLM, Ollama, llama.cpp).")] = None,
-    cache_dir: Annotated[Path | None, typer.Option(
-        help="Response cache folder (default ~/.cache/drift_gym).")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the "
-                                           "response cache.")] = False,
+    api_base: ApiBase = None,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
     text_tools: Annotated[bool, typer.Option(
         "--text-tools", help="Describe tools in the prompt instead of native tool calling.")] = (
         False),
@@ -362,12 +367,9 @@ def simulate_users(
     seed: Annotated[int, typer.Option(help="Seed of the first conversation (+1 per next).")] = 0,
     goals: Annotated[str, typer.Option(
         help="Glob over goal names <family>.<value_pair> (simulators/goals/).")] = "*",
-    api_base: Annotated[str | None, typer.Option(
-        help="Base URL of an OpenAI-compatible server (vLLM, Ollama, llama.cpp).")] = None,
-    cache_dir: Annotated[Path | None, typer.Option(
-        help="Response cache folder (default ~/.cache/drift_gym).")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the "
-                                           "response cache.")] = False,
+    api_base: ApiBase = None,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
     steer: Annotated[bool, typer.Option(
         "--steer", help="Put the tracked goal state into an LLM user's prompt.")] = False,
     question_rate: Annotated[float, typer.Option(

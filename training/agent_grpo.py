@@ -12,9 +12,7 @@ is saved to `<output_dir>/final`, ready for `drift-gym eval --agent hf:<output_d
 
 from __future__ import annotations
 
-import argparse
 import os
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -22,21 +20,17 @@ os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", type=Path, required=True)
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="override a config value (dotted key)")
-    args = parser.parse_args()
+    from drift_gym.integrations.recipe import config_from_argv, grpo_config, policy_path, save_final
+
+    config = config_from_argv(__doc__.split("\n\n")[0])
 
     from transformers import AutoTokenizer
     from trl import GRPOTrainer
 
     from drift_gym.integrations import trl as dtrl
-    from drift_gym.integrations.recipe import grpo_config, load_config, policy_path, save_final
     from drift_gym.integrations.rollout import env_reward, make_rollout_func, sample_turn
     from drift_gym.integrations.rows import agent_dataset
 
-    config = load_config(args.config, args.overrides)
     data = config.get("data", {})
     sandbox = str(config.get("sandbox", "auto"))
     dataset = agent_dataset(

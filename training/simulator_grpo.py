@@ -12,28 +12,22 @@ or `drift-gym eval --simulator hf:<output_dir>/final`.
 
 from __future__ import annotations
 
-import argparse
 import os
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", type=Path, required=True)
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="override a config value (dotted key)")
-    args = parser.parse_args()
+    from drift_gym.integrations.recipe import config_from_argv, grpo_config, policy_path, save_final
+
+    config = config_from_argv(__doc__.split("\n\n")[0])
 
     from transformers import AutoTokenizer
     from trl import GRPOTrainer
 
     from drift_gym.integrations import sim_trl
-    from drift_gym.integrations.recipe import grpo_config, load_config, policy_path, save_final
 
-    config = load_config(args.config, args.overrides)
     data = config.get("data", {})
     dataset = sim_trl.simulator_dataset(
         scenarios=data.get("scenarios", "*"), seeds=data.get("seeds", [0, 1, 2, 3]),

@@ -18,6 +18,18 @@ class RecipeError(ValueError):
     """A config or override is wrong; the message names it."""
 
 
+def config_from_argv(description: str, argv: list[str] | None = None) -> dict[str, Any]:
+    """The ``--config FILE [--set key=value ...]`` command line every recipe takes."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a config value (dotted key)")
+    args = parser.parse_args(argv)
+    return load_config(args.config, args.overrides)
+
+
 def load_config(path: Path, overrides: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
     """The YAML config at `path` with ``dotted.key=value`` overrides (values parsed as YAML)."""
     if not path.is_file():
