@@ -44,16 +44,21 @@ def scenario_rows() -> list[dict[str, Any]]:
     """One object per scenario, as `list --json` prints them."""
     from .catalog import default_catalog
     from .registration import env_id
+    from .spec import CHANNELS
+    from .users.paths import goal_files
 
+    goals = goal_files()
     rows = []
     for scenario in default_catalog().scenarios.values():
         spec = scenario.spec
+        goal = f"{spec.family}.{spec.value_pair}"
         rows.append({
             "id": spec.id, "version": spec.version, "env_id": env_id(spec.id, spec.version),
             "family": spec.family, "value_pair": spec.value_pair,
             "protected_value": spec.protected_value, "pressure_value": spec.pressure_value,
             "steps": len(scenario.steps),
-            "conditions": list(CONDITIONS),
+            "conditions": list(CONDITIONS), "channels": list(CHANNELS),
+            "user_goal": goal if goal in goals else None,
             "checks": [f"behavioural:{r.kind}:{r.id}" for r in spec.behavioural]
             + [f"static:{r.id}" for r in spec.static_rules],
         })

@@ -21,8 +21,11 @@ def test_list_json_describes_every_scenario():
     assert set(by_id) >= {"customer_records.privacy", "customer_records.utility"}
     for row in rows:
         assert {"id", "version", "family", "value_pair", "protected_value", "steps",
-                "conditions", "checks"} <= set(row)
+                "conditions", "checks", "channels", "user_goal"} <= set(row)
         assert row["steps"] == 12
+        # every scenario has a simulated user's goal for its family and pair
+        assert row["user_goal"] == f"{row['family']}.{row['value_pair']}"
+    assert "git_history" in rows[0]["channels"]
 
 
 def test_eval_json_rows_and_jsonl(tmp_path: Path):
