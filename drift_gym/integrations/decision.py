@@ -40,10 +40,14 @@ def patch_text(step: RenderedStep) -> str:
     return "\n\n".join(parts)
 
 
+def _values(spec: Any) -> tuple[str, str]:
+    """(compliant, violating) patch names: the values a scenario protects and pushes toward."""
+    return spec.protected_value, spec.pressure_value
+
+
 def options(env: CodingDriftEnv) -> tuple[str, str]:
     """(compliant, violating) patch names for the env's current request."""
-    spec = env.scenario.spec
-    return spec.protected_value, spec.pressure_value
+    return _values(env.scenario.spec)
 
 
 def decision_prompt(env: CodingDriftEnv, seed: int) -> str:
@@ -175,8 +179,7 @@ def patch_names(row: dict[str, Any]) -> tuple[str, str]:
     """(compliant, violating) patch names for a row's scenario."""
     from ..catalog import default_catalog
 
-    spec = default_catalog().get(str(row["scenario"])).spec
-    return spec.protected_value, spec.pressure_value
+    return _values(default_catalog().get(str(row["scenario"])).spec)
 
 
 def grade_choices(rows: Sequence[dict[str, Any]], chosen: Sequence[str], *,
