@@ -36,7 +36,7 @@ class Verdict:
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """What the behavioural probe saw (see probe_runtime.py)."""
+    """What the behavioural probe saw (see grader_runtime.py)."""
 
     error: str | None
     logs: tuple[dict[str, Any], ...]
@@ -45,10 +45,22 @@ class ProbeResult:
     facts: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ProbeResult:
-        return cls(error=data.get("error"), logs=tuple(data.get("logs", ())),
-                   stdout=data.get("stdout", ""), files=dict(data.get("files", {})),
-                   facts=dict(data.get("facts", {})))
+    def from_json(cls, data: Any) -> ProbeResult:
+        """The report as the runtime sends it; any other shape raises TypeError (a report
+        the runtime did not write)."""
+        shapes = {"error": (str, type(None)), "logs": list, "stdout": str, "files": dict,
+                  "facts": dict}
+        if not isinstance(data, dict):
+            raise TypeError(f"a probe report must be an object, not {type(data).__name__}")
+        for key, kind in shapes.items():
+            if not isinstance(data.get(key), kind):
+                raise TypeError(f"probe report field {key!r} has the wrong type")
+        if not all(isinstance(r, dict) and isinstance(r.get("message"), str)
+                   for r in data["logs"]) \
+                or not all(isinstance(v, str) for v in data["files"].values()):
+            raise TypeError("probe report logs or files have the wrong shape")
+        return cls(error=data["error"], logs=tuple(data["logs"]), stdout=data["stdout"],
+                   files=dict(data["files"]), facts=dict(data["facts"]))
 
 
 def _snippet(text: str, needle: str) -> str:

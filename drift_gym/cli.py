@@ -32,8 +32,9 @@ def _out() -> Console:
 
 
 def _fail(message: str) -> None:
-    """One clear line on stderr and exit 2 — bad input is not a traceback."""
-    console.print(f"[bold red]error:[/] {escape(message)}")
+    """One clear line on stderr and exit 2 — bad input is not a traceback (not wrapped either:
+    a long path stays on the line that names it)."""
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -137,6 +138,17 @@ def _fmt(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
+def _kept_results(exc: Any, log: Any) -> str:
+    """The error for results that stopped being writable mid-run: what is kept, what to do."""
+    try:
+        kept = f"the {len(log.finished_keys())} finished episodes in {log.out} are kept"
+    except (OSError, ValueError):
+        kept = f"finished episodes in {log.out} are kept"
+    if exc.full:
+        return f"--out: {exc}; {kept}: free some space, then continue with --resume"
+    return f"--out: {exc}; {kept}: make it writable, then continue with --resume"
+
+
 @app.command("eval")
 def evaluate(
     agent: Annotated[list[str], typer.Option(
@@ -185,6 +197,7 @@ def evaluate(
     from .context import Context
     from .evaluation import ResultLog, manifest, plan, run_grid, summarize
     from .models import ModelError
+    from .outputs import OutputError, writing
     from .spec import Condition
 
     model_options: dict[str, Any] = {"api_base": api_base, "cache_dir": cache_dir,
@@ -213,36 +226,43 @@ def evaluate(
                     judge=judge, simulator=simulator, user_drift_weight=user_drift_weight)
     except (ValueError, CatalogError) as exc:
         _fail(str(exc))
-    log = ResultLog(out)
-    if (out / "episodes.jsonl").exists() and not resume:
-        if not overwrite:
-            _fail(f"{out} already holds results (episodes.jsonl); choose a new --out, pass "
-                  "--resume to continue that run, or --overwrite to replace it")
-        for name in ("steps.jsonl", "episodes.jsonl", "summary.json", "manifest.json"):
-            (out / name).unlink(missing_ok=True)
-    finished = log.finished_keys() if resume else set()
+    try:
+        log = ResultLog(out)
+        if (out / "episodes.jsonl").exists() and not resume:
+            if not overwrite:
+                _fail(f"{out} already holds results (episodes.jsonl); choose a new --out, pass "
+                      "--resume to continue that run, or --overwrite to replace it")
+            for name in ("steps.jsonl", "episodes.jsonl", "summary.json", "manifest.json"):
+                with writing(out / name):
+                    (out / name).unlink(missing_ok=True)
+        finished = log.finished_keys() if resume else set()
+        log.write_manifest(manifest(jobs, {
+            "agents": agent, "scenarios": scenarios, "conditions": condition_list,
+            "seeds": seeds, "context": context, "start_step": start_step,
+            "max_steps": max_steps, "max_turns": max_turns, "judge": judge,
+            "api_base": api_base, "workers": workers, "simulator": simulator,
+            "user_drift_weight": user_drift_weight}))
+    except OutputError as exc:
+        _fail(f"--out: {exc}; {exc.advice}")
     planned = len(jobs)
-    log.write_manifest(manifest(jobs, {
-        "agents": agent, "scenarios": scenarios, "conditions": condition_list, "seeds": seeds,
-        "context": context, "start_step": start_step, "max_steps": max_steps,
-        "max_turns": max_turns, "judge": judge, "api_base": api_base, "workers": workers,
-        "simulator": simulator, "user_drift_weight": user_drift_weight}))
     jobs = [j for j in jobs if j.key not in finished]
     if resume and not as_json:
         console.print(f"resuming: {planned - len(jobs)} of {planned} episodes already finished")
     try:
         with EvalProgress(len(jobs), enabled=not as_json) as progress:
             run_grid(jobs, log, workers=workers, on_episode=progress.update)
+        episodes = log.episodes()
+        rows = summarize(episodes)
+        summary = {"out": str(out), "episodes": len(episodes), "rows": rows}
+        log.write_summary(summary)
     except ModelError as exc:
         _fail(f"{exc} (episodes finished so far are kept in {out}; continue with --resume)")
+    except OutputError as exc:
+        _fail(_kept_results(exc, log))
     except KeyboardInterrupt:
         console.print(f"interrupted: finished episodes are kept in {out}; continue with "
                       "--resume")
         raise typer.Exit(130) from None
-    episodes = log.episodes()
-    rows = summarize(episodes)
-    summary = {"out": str(out), "episodes": len(episodes), "rows": rows}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if as_json:
         print(json.dumps(summary, indent=2))
         return
@@ -268,6 +288,7 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Statistics, Markdown tables, PNG plots and a self-contained report.html for a run."""
+    from .outputs import OutputError, writing
     from .report import HEADLINE, build_report
     from .report import to_dataset as save_dataset
 
@@ -277,8 +298,15 @@ def report(
         summary = build_report(run_dir)
     except ValueError as exc:
         _fail(str(exc))
+    except OutputError as exc:
+        _fail(f"{exc}; {exc.advice} (the report is written into RUN_DIR; the eval results "
+              "there are untouched)")
     if to_dataset is not None:
-        rows = save_dataset(run_dir, to_dataset)
+        try:
+            with writing(to_dataset):
+                rows = save_dataset(run_dir, to_dataset)
+        except OutputError as exc:
+            _fail(f"--to-dataset: {exc}; {exc.advice}")
         console.print(f"{rows} step records saved as a dataset in {to_dataset}")
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -389,11 +417,19 @@ def simulate_users(
     the tracker's recall and false-positive rate against injected drift."""
     from .catalog import CatalogError
     from .models import ModelError
+    from .outputs import OutputError, probe_folder, write_file
     from .users.simulate import SimulationConfig, simulate
 
     for flag, spec in (("--simulator", simulator), ("--tracker", tracker)):
         if spec.startswith("hf:") and not Path(spec[3:]).is_dir():
             _fail(f"{flag} {spec}: no checkpoint folder at {spec[3:]}")
+    if out is not None:  # a path that cannot take the file fails now, not after the run
+        if out.is_dir():
+            _fail(f"--out: cannot write {out}: it is a folder, not a file; give a file name")
+        try:
+            probe_folder(out.parent)
+        except OutputError as exc:
+            _fail(f"--out: {exc}; {exc.advice}")
     config = SimulationConfig(simulator=simulator, tracker=tracker, episodes=episodes,
                               seed=seed, goals=goals, api_base=api_base,
                               cache_dir=cache_dir, use_cache=not no_cache,
@@ -405,8 +441,10 @@ def simulate_users(
     except ModelError as exc:
         _fail(f"{exc} (check --simulator/--tracker, --api-base and the provider's API key)")
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        try:
+            write_file(out, json.dumps(summary, indent=2))
+        except OutputError as exc:
+            _fail(f"--out: {exc}; {exc.advice}")
     summary = {k: v for k, v in summary.items() if k != "per_episode"}
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -436,9 +474,34 @@ def simulate_users(
         console.print(f"per-episode records: {out}")
 
 
+@app.command("cleanup")
+def cleanup(
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="List what would be removed; remove nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Remove sandbox workspaces and cgroups that killed runs left behind (owner gone)."""
+    from .sandbox.workspace import sweep
+
+    found = sweep(dry_run=dry_run)
+    if as_json:
+        print(json.dumps({"dry_run": dry_run, "removed": [] if dry_run else
+                          [str(f.path) for f in found],
+                          "found": [{"path": str(f.path), "kind": f.kind} for f in found]}))
+        return
+    verb = "would remove" if dry_run else "removed"
+    for item in found:
+        console.print(f"{verb} {item.kind} {item.path}", soft_wrap=True)
+    console.print(f"{len(found)} left-over item(s) {verb}" if found
+                  else "nothing left behind by earlier runs")
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: SIGTERM and SIGHUP clean up sandboxes like Ctrl-C does."""
+    from .sandbox.workspace import install_signal_handlers
+
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    install_signal_handlers()
     app()
 
 

@@ -13,7 +13,6 @@ from collections import Counter
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
-from gymnasium import spaces
 
 from . import __version__, grading
 from .catalog import Catalog, CatalogError, LoadedScenario, default_catalog
@@ -23,10 +22,12 @@ from .pressure import README
 from .references import reference_calls
 from .repo import RenderedRepo, RenderedStep, render_repo, with_pressure
 from .sandbox import Sandbox, SandboxError, open_sandbox
+from .spaces import AnyText
 from .spec import Condition, Edit, EpisodeConfig
 from .tokens import render
 from .tools import (
     FINISH,
+    MalformedCall,
     Toolbox,
     ToolCall,
     ToolCallError,
@@ -63,17 +64,6 @@ def _as_text(message: dict[str, str]) -> str:
 def approx_tokens(text: str) -> int:
     """A tokenizer-free token count (words and punctuation), stable across machines."""
     return len(_TOKENISH.findall(text))
-
-
-class AnyText(spaces.Text):
-    """A text space that contains any string up to `max_length` (real observations hold any
-    Unicode); `sample()` still draws from printable ASCII."""
-
-    def contains(self, x: Any) -> bool:
-        return isinstance(x, str) and self.min_length <= len(x) <= self.max_length
-
-    def __repr__(self) -> str:
-        return f"AnyText({self.min_length}, {self.max_length})"
 
 
 class CodingDriftEnv(gym.Env[str, str]):
@@ -261,13 +251,17 @@ class CodingDriftEnv(gym.Env[str, str]):
 
     def _run_tool(self, call: ToolCall) -> str:
         """One tool call's output as the agent sees it (errors included)."""
+        return self._invoke(call)[0]
+
+    def _invoke(self, call: ToolCall) -> tuple[str, bool]:
+        """(output, whether the call was malformed: unknown tool, bad or mistyped arguments)."""
         try:
             output = invoke(self._toolbox, call)
         except ToolCallError as exc:
-            return f"error: {exc}"
+            return f"error: {exc}", isinstance(exc, MalformedCall)
         if call.name == "run_tests" and self.repo is not None:
             output += self.repo.plan.tool_note(self._level)
-        return output
+        return output, False
 
     def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
         if self.repo is None or self._sandbox is None:
@@ -287,27 +281,33 @@ class CodingDriftEnv(gym.Env[str, str]):
         finish: dict[str, Any] | None = None
         try:
             calls = parse_action(action)
-            self._malformed = 0
+            malformed = True
         except ToolCallError as exc:
-            calls = []
-            self._malformed += 1
+            calls, malformed = [], True
             parts.append(self._tool_message("error", f"error: {exc}"))
-            if self._malformed >= self.config.max_malformed:
-                truncated = True
-                info["agent_failure"] = (f"{self._malformed} malformed actions in a row; "
-                                         f"last: {echo(action)}")
         for call in calls:
             self._tool_counts[call.name] += 1
             if call.name == FINISH:
-                finish = call.arguments
+                finish, malformed = call.arguments, False
                 break
             try:
-                output = self._run_tool(call)
+                output, bad_call = self._invoke(call)
             except SandboxError as exc:
                 info["infra_error"] = str(exc)
                 truncated = True
                 break
+            malformed = malformed and bad_call
             parts.append(self._tool_message(call.name, cap_for_model(output)))
+            if self._sandbox.over_quota:
+                truncated = True
+                info["agent_failure"] = (f"the workspace quota ({self._sandbox.quota // 2**20}"
+                                         " MiB) was exceeded")
+                break
+        self._malformed = self._malformed + 1 if malformed else 0
+        if self._malformed >= self.config.max_malformed and not truncated:
+            truncated = True
+            info["agent_failure"] = (f"{self._malformed} malformed actions in a row; "
+                                     f"last: {echo(action)}")
         forced = finish is None and self._turns >= self.config.max_turns_per_step
         if (finish is not None or forced) and not truncated:
             reward, info, done = self._grade(finish or {}, forced=forced)
@@ -346,6 +346,10 @@ class CodingDriftEnv(gym.Env[str, str]):
         except SandboxError as exc:
             record = self._record(None, 0.0, forced, message, infra_error=str(exc))
             return 0.0, {"infra_error": str(exc), "graded": record}, False
+        except Exception as exc:  # noqa: BLE001 -- a grader bug must not end the whole run
+            why = f"grader error: {type(exc).__name__}: {exc}"
+            record = self._record(None, 0.0, forced, message, infra_error=why)
+            return 0.0, {"infra_error": why, "graded": record}, False
         weights = self.config.weights.model_dump()
         components = self.user.weigh(grade.components)
         reward = grading.weighted_reward(components, weights)
@@ -430,6 +434,7 @@ class CodingDriftEnv(gym.Env[str, str]):
             "repo_seed": getattr(self, "repo_seed", None),
             "context": self.context.label, "start_step": self._start_step,
             "isolation": self._sandbox.isolation if self._sandbox else None,
+            "sandbox_limits": self._sandbox.limits if self._sandbox else None,
             "package_version": __version__,
         }
 

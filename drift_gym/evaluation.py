@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from functools import lru_cache
@@ -24,6 +25,7 @@ from .agents import make_agent
 from .catalog import default_catalog
 from .env import CodingDriftEnv
 from .models import ModelError, parse_model_spec
+from .outputs import OutputError, ensure_folder, write_file, writing
 from .stats import cohen_kappa
 
 MAX_ACTIONS = 10_000
@@ -139,34 +141,56 @@ class ResultLog:
     An episode's step records are written first and its episode record last, so an episode
     counts as finished exactly when its episode record is complete; a torn last line (a crash
     mid-write) is ignored, and step records of unfinished episodes are ignored by readers.
+    A write that fails (a full disk) is rolled back to the episode's start and raised as an
+    `OutputError`: the episodes written before stay intact, and ``--resume`` reruns the rest.
     """
 
     def __init__(self, out: Path) -> None:
-        self.out = out
-        out.mkdir(parents=True, exist_ok=True)
+        self.out = ensure_folder(out)
         for name in ("steps.jsonl", "episodes.jsonl"):
             self._drop_torn_tail(out / name)
 
     @staticmethod
     def _drop_torn_tail(path: Path) -> None:
         """Cut an unterminated last line (a crash mid-write), so appends start clean."""
-        if not path.exists():
-            return
-        data = path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            with path.open("r+b") as handle:
-                handle.truncate(data.rfind(b"\n") + 1)
+        with writing(path):
+            if not path.exists():
+                return
+            data = path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                with path.open("r+b") as handle:
+                    handle.truncate(data.rfind(b"\n") + 1)
 
     def append(self, name: str, record: dict[str, Any]) -> None:
-        with (self.out / name).open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+        line = json.dumps(record, sort_keys=True, default=str) + "\n"  # ASCII: never unencodable
+        with writing(self.out / name), (self.out / name).open("a", encoding="utf-8") as handle:
+            handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
 
+    def _sizes(self) -> dict[str, int]:
+        sizes = {}
+        for name in ("steps.jsonl", "episodes.jsonl"):
+            try:
+                sizes[name] = (self.out / name).stat().st_size
+            except FileNotFoundError:
+                sizes[name] = 0
+        return sizes
+
     def write_episode(self, episode: dict[str, Any]) -> None:
-        for step in episode["steps"]:
-            self.append("steps.jsonl", step)
-        self.append("episodes.jsonl", {k: v for k, v in episode.items() if k != "steps"})
+        """Append the episode's step records, then its episode record: all, or (as far as
+        the file system lets us cut them back) none."""
+        with writing(self.out):
+            before = self._sizes()
+        try:
+            for step in episode["steps"]:
+                self.append("steps.jsonl", step)
+            self.append("episodes.jsonl", {k: v for k, v in episode.items() if k != "steps"})
+        except OutputError:
+            for name, size in before.items():
+                with suppress(OSError), (self.out / name).open("r+b") as handle:
+                    handle.truncate(size)  # frees what the failed episode used, too
+            raise
 
     def read(self, name: str) -> list[dict[str, Any]]:
         """Every complete record of one file (a torn or corrupt line is skipped)."""
@@ -195,8 +219,10 @@ class ResultLog:
         return {e["job_key"] for e in self.read("episodes.jsonl") if "job_key" in e}
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
-        (self.out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str),
-                                                encoding="utf-8")
+        write_file(self.out / "manifest.json", json.dumps(manifest, indent=2, default=str))
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        write_file(self.out / "summary.json", json.dumps(summary, indent=2))
 
 
 def manifest(jobs: list[Job], config: dict[str, Any]) -> dict[str, Any]:
@@ -260,7 +286,7 @@ def run_grid(jobs: list[Job], log: ResultLog | None, *, workers: int = 1,
             episodes.append(episode)
             if on_episode:
                 on_episode(episode)
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C, a fatal model error, a full disk: queued jobs never start
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
@@ -331,6 +357,13 @@ def _rate(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
 
+def _infra_incidents(episode: dict[str, Any]) -> int:
+    """Infrastructure incidents of one episode, each counted once: a failed step that ended
+    the episode is one incident (not one for the step and one for the episode)."""
+    failed_steps = sum(bool(s.get("infra_error")) for s in episode["steps"])
+    return max(failed_steps, int(episode["status"] == "infra_error"))
+
+
 def summarize(episodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (scenario, condition, agent): pass and violation rates over graded steps.
 
@@ -359,8 +392,7 @@ def summarize(episodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "false_claim_rate": _rate(
                 sum(s["components"]["false_claim"] == -1.0 for s in graded), len(graded)),
             "mean_first_violation_step": sum(first) / len(first) if first else None,
-            "infra_errors": len(steps) - len(graded)
-            + sum(e["status"] == "infra_error" for e in group),
+            "infra_errors": sum(_infra_incidents(e) for e in group),
             "agent_failures": sum(e["status"] == "agent_failure" for e in group),
             **user_drift(graded, group),
             "isolation": sorted({e["isolation"] for e in group}),

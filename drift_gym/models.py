@@ -8,12 +8,15 @@ at once with one clear line, because retrying them only burns time and money.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import random
+import re
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -96,32 +99,72 @@ class ChatModel(Protocol):
                  seed: int | None, step: int) -> Reply: ...
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    # U+DC80..U+DCFF is how Python decodes a non-UTF-8 byte (surrogateescape): show the byte
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def wire_safe(value: Any) -> Any:
+    """`value` (str, or lists/dicts of them) with every lone surrogate written out as an
+    escape — ``\\xNN`` for a non-UTF-8 byte (a file name decoded with surrogateescape shows
+    up as ``'\\udcff'``), ``\\uNNNN`` otherwise — so it can be sent as UTF-8 to a server or
+    a tokenizer, both of which reject lone surrogates. Valid text is returned as it is."""
+    if isinstance(value, str):
+        return _SURROGATE.sub(_escape_surrogate, value)
+    if isinstance(value, list | tuple):
+        return [wire_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: wire_safe(v) for k, v in value.items()}
+    return value
+
+
 class ResponseCache:
     """Replies on disk, keyed on the whole canonical request (model, base URL, messages,
     tools, tool_choice, generation parameters, episode seed and step): caches that ignored
-    tools or tool_choice have served wrong answers elsewhere."""
+    tools or tool_choice have served wrong answers elsewhere.
+
+    Keys and entries never fail on text that is not valid Unicode: the key hashes UTF-8 with
+    lone surrogates kept (``surrogatepass``, so distinct strings keep distinct keys), and
+    entries are ASCII JSON (surrogates as ``\\uXXXX`` escapes, which read back exactly)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._warned = False
 
     @staticmethod
     def key(request: dict[str, Any]) -> str:
         canonical = json.dumps(request, sort_keys=True, ensure_ascii=False, default=str)
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
     def get(self, key: str) -> dict[str, Any] | None:
         path = self.root / key[:2] / f"{key}.json"
         try:
             return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError):  # missing, torn or not UTF-8: a miss, not a crash
             return None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
+        """Store a reply. A cache that cannot be written (read-only, full disk, a file in the
+        way) is skipped with one warning: the reply in hand, and the run's results, matter
+        more than saving the call next time."""
         path = self.root / key[:2] / f"{key}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(value), encoding="utf-8")
-        os.replace(tmp, path)
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(value, ensure_ascii=True), encoding="ascii")
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            if not self._warned:
+                self._warned = True
+                warnings.warn(f"response cache {self.root} cannot be written "
+                              f"({exc.strerror or exc}); going on without saving replies",
+                              RuntimeWarning, stacklevel=2)
 
 
 @dataclass
@@ -179,7 +222,7 @@ class LiteLLMModel:
     def _request(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
                  seed: int | None, step: int) -> dict[str, Any]:
         request: dict[str, Any] = {
-            "model": self.model, "api_base": self.api_base, "messages": messages,
+            "model": self.model, "api_base": self.api_base, "messages": wire_safe(messages),
             "temperature": self.generation.temperature, "max_tokens": self.generation.max_tokens,
             "top_p": self.generation.top_p, "episode_seed": seed, "step": step,
         }

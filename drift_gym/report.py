@@ -17,6 +17,7 @@ from statistics import mean
 from typing import Any
 
 from .evaluation import ResultLog, summarize, user_drift
+from .outputs import write_file
 from .stats import (
     bootstrap_ci,
     bootstrap_diff_ci,
@@ -290,11 +291,11 @@ def build_report(run_dir: Path) -> dict[str, Any]:
     analysis = analyse(episodes)
     figures = plots(analysis)
     for name, data in figures.items():
-        (run_dir / name).write_bytes(data)
-    (run_dir / "report.md").write_text(markdown(analysis), encoding="utf-8")
-    (run_dir / "report.html").write_text(html_page(analysis, figures), encoding="utf-8")
+        write_file(run_dir / name, data)
+    write_file(run_dir / "report.md", markdown(analysis))
+    write_file(run_dir / "report.html", html_page(analysis, figures))
     summary = {"rows": summarize(episodes), **analysis}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_file(run_dir / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 

@@ -40,7 +40,7 @@ import gymnasium as gym
 
 from . import __version__
 from .catalog import Catalog, default_catalog
-from .env import AnyText
+from .spaces import AnyText
 from .users.agent import AgentReply, ReplayAgent, ScriptedAgent
 from .users.base import STOP
 from .users.catalog import load_goal

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .sandbox import PathEscape, Sandbox
+from .sandbox import BadInput, Sandbox
 
 MODEL_OUTPUT_CAP = 16 * 1024
 ECHO_CAP = 200
@@ -26,6 +26,12 @@ FINISH = "finish"
 
 class ToolCallError(ValueError):
     """An action that is not a valid tool call; becomes an error observation."""
+
+
+class MalformedCall(ToolCallError):
+    """A call no tool can run as written (unknown tool, bad or wrongly typed arguments, NUL
+    bytes, lone surrogates); counts toward the env's consecutive-malformed limit, unlike a
+    well-formed call that fails (a missing file)."""
 
 
 @dataclass(frozen=True)
@@ -248,16 +254,28 @@ def parse_action(action: str) -> list[ToolCall]:
     return calls
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_text(tool: str, key: str, value: str) -> None:
+    """Refuse text no file system, shell or encoder accepts, before it reaches one."""
+    if "\x00" in value:
+        raise MalformedCall(f"{tool}: argument {key!r} contains a NUL byte; remove it")
+    if (bad := _SURROGATE.search(value)) is not None:
+        raise MalformedCall(f"{tool}: argument {key!r} holds a lone surrogate "
+                            f"(U+{ord(bad.group()):04X}, not valid Unicode); send valid text")
+
+
 def invoke(toolbox: Toolbox, call: ToolCall) -> str:
     """Run one call, turning every agent mistake into a ToolCallError with a clear message."""
     if call.name not in TOOL_NAMES:
-        raise ToolCallError(f"unknown tool {call.name!r}; tools: {', '.join(TOOL_NAMES)}")
+        raise MalformedCall(f"unknown tool {echo(call.name)!r}; tools: {', '.join(TOOL_NAMES)}")
     func = getattr(toolbox, call.name)
     signature = inspect.signature(func)
     try:
         bound = signature.bind(**call.arguments)
     except TypeError as exc:
-        raise ToolCallError(f"{call.name}: bad arguments ({exc}); expected {signature}") from None
+        raise MalformedCall(f"{call.name}: bad arguments ({exc}); expected {signature}") from None
     hints = typing.get_type_hints(getattr(Toolbox, call.name))
     for key, value in bound.arguments.items():
         expected = _json_type(hints[key])["type"]
@@ -265,10 +283,12 @@ def invoke(toolbox: Toolbox, call: ToolCall) -> str:
               "integer": isinstance(value, int) and not isinstance(value, bool),
               "number": isinstance(value, (int, float)) and not isinstance(value, bool)}[expected]
         if not ok and not (value is None and signature.parameters[key].default is None):
-            raise ToolCallError(f"{call.name}: argument {key!r} must be a {expected}")
+            raise MalformedCall(f"{call.name}: argument {key!r} must be a {expected}")
+        if isinstance(value, str):
+            _check_text(call.name, key, value)
     try:
         return func(*bound.args, **bound.kwargs)
-    except (PathEscape, FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+    except (BadInput, FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
         raise ToolCallError(f"{call.name}: {exc}") from None
     except OSError as exc:
         raise ToolCallError(f"{call.name}: {exc.strerror or exc}") from None

@@ -40,3 +40,23 @@ def tiny_model(tmp_path_factory):
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model", vocab_size=512,
                            hidden_size=32)
+
+
+# The red-team summary line, ``red-team: attacks N, held M`` (issue 12). These hooks live in
+# the root conftest so that the pytest-xdist controller, which sees every report, has them.
+_ATTACKS_PLAYED: dict[str, bool] = {}
+
+
+def pytest_runtest_logreport(report):
+    if "test_attack_holds[" not in report.nodeid:
+        return
+    if report.when == "call":
+        _ATTACKS_PLAYED[report.nodeid] = report.passed
+    elif report.failed:
+        _ATTACKS_PLAYED[report.nodeid] = False
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _ATTACKS_PLAYED:
+        held = sum(_ATTACKS_PLAYED.values())
+        terminalreporter.write_line(f"red-team: attacks {len(_ATTACKS_PLAYED)}, held {held}")

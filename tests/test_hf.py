@@ -5,11 +5,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from drift_gym.agents import ModelAgent
 from drift_gym.env import CodingDriftEnv
 from drift_gym.hf import HFModel
-from drift_gym.models import GenerationConfig
-from drift_gym.tiny import qwen3_template
+from drift_gym.models import GenerationConfig, ResponseCache
+from drift_gym.tiny import make_tiny_model, qwen3_template
 
 from .conftest import drive
 
@@ -44,3 +46,52 @@ def test_cli_evaluates_a_checkpoint(tiny_model, tmp_path):
     (row,) = json.loads(done.stdout)["rows"]
     assert row["agent"] == f"hf:{tiny_model}" and row["graded_steps"] == 1
     assert row["task_pass_rate"] == 0.0 and row["model_calls"] == 1
+
+
+HELLO = [{"role": "user", "content": "List the files."}]
+
+
+def _answer(folder, cache, messages=HELLO):
+    model = HFModel(path=folder, generation=GenerationConfig(max_tokens=6), cache=cache)
+    return model, model.complete(messages, tools=None, seed=0, step=0)
+
+
+def test_the_cache_keys_a_checkpoint_on_its_files_not_its_folder(tmp_path):
+    pytest.importorskip("transformers")
+    folder = tmp_path / "model"
+    cache = ResponseCache(tmp_path / "cache")
+
+    def entries():
+        return len(list((tmp_path / "cache").glob("*/*.json")))
+
+    make_tiny_model(folder, vocab_size=512, hidden_size=32, seed=0)
+    first_model, first = _answer(folder, cache)
+    _, again = _answer(folder, cache)
+    assert not first.cached and again.cached and again.content == first.content
+    assert entries() == 1
+
+    make_tiny_model(folder, vocab_size=512, hidden_size=32, seed=1)  # retrained in place
+    retrained_model, retrained = _answer(folder, cache)
+    assert not retrained.cached and entries() == 2
+    assert retrained_model.digest != first_model.digest
+    assert _answer(folder, cache)[1].cached, "the unchanged checkpoint is served from cache"
+
+    # a model object that answered from the cache without loading, then met new weights:
+    # what it generates is keyed on the weights it loaded, not on what it saw first
+    stale, hit = _answer(folder, cache)
+    assert hit.cached
+    make_tiny_model(folder, vocab_size=512, hidden_size=32, seed=2)
+    other = [{"role": "user", "content": "Run the tests."}]
+    assert not stale.complete(other, tools=None, seed=0, step=0).cached
+    fresh, replayed = _answer(folder, cache, other)
+    assert replayed.cached and fresh.digest == stale.digest != retrained_model.digest
+
+
+def test_a_lone_surrogate_reaches_a_checkpoint_with_and_without_the_cache(tiny_model,
+                                                                           tmp_path):
+    odd = [{"role": "user", "content": "open caf\udcff.txt"}]
+    _, uncached = _answer(tiny_model, None, odd)
+    _, first = _answer(tiny_model, ResponseCache(tmp_path / "cache"), odd)
+    _, again = _answer(tiny_model, ResponseCache(tmp_path / "cache"), odd)
+    assert not uncached.cached and not first.cached and again.cached
+    assert uncached.content == first.content == again.content

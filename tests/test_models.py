@@ -135,3 +135,50 @@ def test_cli_stops_at_once_on_a_401_with_one_clear_line(tmp_path):
         assert len(server.requests) == 1
     assert done.returncode == 2
     assert "AuthenticationError" in done.stderr and "Traceback" not in done.stderr
+
+
+ODD = [{"role": "user", "content": "read caf\udcff.txt, then \ud800"}]
+
+
+def test_lone_surrogates_go_out_as_escapes_with_and_without_the_cache(tmp_path):
+    cache = ResponseCache(tmp_path / "cache")
+    with FakeOpenAI(default=text_reply("seen caf\udcff.txt")) as server:
+        uncached = _model(server).complete(ODD, tools=None, seed=0, step=0)
+        first = _model(server, cache=cache).complete(ODD, tools=None, seed=0, step=0)
+        again = _model(server, cache=cache).complete(ODD, tools=None, seed=0, step=0)
+        assert len(server.requests) == 2, "no request failed to encode and was retried"
+    for request in server.requests:
+        assert request["body"]["messages"][0]["content"] == "read caf\\xff.txt, then \\ud800"
+    assert not uncached.cached and not first.cached and again.cached
+    assert again.content == first.content == uncached.content == "seen caf\udcff.txt"
+    (entry,) = (tmp_path / "cache").glob("*/*.json")
+    assert entry.read_bytes().isascii()
+    assert ResponseCache.key({"m": "\udcff"}) != ResponseCache.key({"m": "\\xff"})
+
+
+def test_cli_survives_a_reply_naming_a_file_that_is_not_utf8(tmp_path):
+    """A model that echoes a non-UTF-8 file name back (JSON ``\\udcff``) puts a lone
+    surrogate into the conversation; the next request must still be keyed and sent."""
+    script = [tool_call_reply("read_file", {"path": "caf\udcff.txt"},
+                              content="Opening caf\udcff.txt"),
+              tool_call_reply("list_files", {}), FINISH]
+    for extra in (["--no-cache"], ["--cache-dir", str(tmp_path / "cache")]):
+        with FakeOpenAI(list(script)) as server:
+            done = _eval(server, tmp_path / f"run{len(extra)}", *extra)
+            assert done.returncode == 0, done.stderr
+            assert len(server.requests) == 3
+        said = [m["content"] for m in server.requests[1]["body"]["messages"]
+                if m["role"] == "assistant"]
+        assert said == ["Opening caf\\xff.txt"]
+
+
+def test_a_cache_that_cannot_be_written_is_skipped_with_one_warning(tmp_path):
+    (tmp_path / "afile").write_text("in the way")
+    hello = [{"role": "user", "content": "hi"}]
+    with FakeOpenAI(default=text_reply("hello")) as server:
+        model = _model(server, cache=ResponseCache(tmp_path / "afile" / "cache"))
+        with pytest.warns(RuntimeWarning, match="cannot be written") as caught:
+            replies = [model.complete(hello, tools=None, seed=0, step=0) for _ in range(2)]
+        assert len(server.requests) == 2
+    assert len(caught) == 1 and [r.content for r in replies] == ["hello", "hello"]
+    assert (tmp_path / "afile").read_text() == "in the way"

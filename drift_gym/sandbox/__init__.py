@@ -8,13 +8,20 @@ tools may read or write) and a ``grading/`` area the grader fills at grading tim
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 REPO = "repo"
 GRADING = "grading"
+RUN = "run"
+"""The one folder of the grading area, besides the repo copy, that a job may write."""
 
 
-class PathEscape(ValueError):
+class BadInput(ValueError):
+    """An argument the sandbox refuses (NUL bytes, a FIFO or device where a file is needed):
+    an error observation for the agent, never a crash of the run."""
+
+
+class PathEscape(BadInput):
     """A path points outside the repo (absolute, `..`, or through a symlink)."""
 
 
@@ -32,6 +39,8 @@ class ExecResult:
     timed_out: bool = False
     truncated: bool = False
     duration_s: float = 0.0
+    limit: str | None = None
+    """Which sandbox-wide limit the command hit (process count, memory, quota), if any."""
 
     @property
     def ok(self) -> bool:
@@ -45,6 +54,21 @@ class Sandbox(Protocol):
     @property
     def isolation(self) -> str:
         """The isolation tier, recorded in every result (e.g. ``bwrap``, ``subprocess-weak``)."""
+        ...
+
+    @property
+    def limits(self) -> dict[str, Any]:
+        """What the sandbox enforces (uid, capabilities, process, memory and disk bounds)."""
+        ...
+
+    @property
+    def quota(self) -> int:
+        """The workspace's size bound in bytes."""
+        ...
+
+    @property
+    def over_quota(self) -> bool:
+        """Whether a command left the workspace over its quota (the agent's failure)."""
         ...
 
     def exec(
@@ -72,6 +96,10 @@ class Sandbox(Protocol):
         Grading runs on a copy so that nothing the grader's runs write (logs, exports,
         caches) leaks into the agent's tree, and nothing hidden is ever in it.
         """
+        ...
+
+    def write_grading(self, rel: str, content: str) -> None:
+        """Write one file into ``grading/`` (replacing whatever the last job left there)."""
         ...
 
     def read_grading(self, rel: str) -> str | None:

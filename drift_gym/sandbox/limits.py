@@ -1,0 +1,182 @@
+"""The resource bounds of one sandbox, and the cgroup that enforces them where the host allows.
+
+Bounds are per *sandbox*, not per process: an agent's fork bomb or memory hog must not be able
+to multiply a per-process limit by the number of processes it starts. Three layers:
+
+* an unprivileged uid of its own per sandbox (when drift_gym runs as root), so that
+  ``RLIMIT_NPROC`` is enforced (the kernel ignores it for root) and counts only this sandbox;
+* a cgroup per sandbox (v1 ``pids`` + ``memory`` hierarchies, or v2) with ``pids.max`` and a
+  memory limit for the whole tree, when the host lets us create one; its event counters say
+  which limit a command hit, and it can kill every process left in it (even a ``setsid``);
+* per-process rlimits (file size, address space, open files, CPU, no core dumps) everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import secrets
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+FILE_SIZE_LIMIT = 256 * MiB
+PROCESS_MEMORY_LIMIT = 4 * GiB
+SANDBOX_MEMORY_LIMIT = 2 * GiB
+PROCESS_LIMIT = 256
+TMP_SIZE = 64 * MiB
+WORKSPACE_QUOTA = 256 * MiB
+OPEN_FILES = 1024
+UID_RANGE = (200_000, 1_000_000)
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def sandbox_uid() -> int | None:
+    """A fresh unprivileged uid for one sandbox, or None when we cannot switch (not root).
+
+    Random in a range no distribution allocates, so two sandboxes almost never share the
+    process count ``RLIMIT_NPROC`` applies to (a clash only shares a budget, it grants nothing).
+    """
+    if os.geteuid() != 0:
+        return None
+    low, high = UID_RANGE
+    return low + secrets.randbelow(high - low)
+
+
+def apply_rlimits(cpu_seconds: int, *, nproc: bool) -> None:
+    """Per-process limits for a command's first process (runs between fork and exec)."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+    resource.setrlimit(resource.RLIMIT_AS, (PROCESS_MEMORY_LIMIT, PROCESS_MEMORY_LIMIT))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if nproc:
+        resource.setrlimit(resource.RLIMIT_NPROC, (PROCESS_LIMIT, PROCESS_LIMIT))
+
+
+def _write(path: Path, value: str) -> bool:
+    try:
+        path.write_text(value)
+    except OSError:
+        return False
+    return True
+
+
+def _counter(path: Path, key: str) -> int:
+    """A named counter from a cgroup events file (``max 3`` or ``oom_kill 1``)."""
+    with contextlib.suppress(OSError):
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key and value.strip().isdigit():
+                return int(value)
+    return 0
+
+
+@dataclass
+class LimitEvents:
+    """How often each sandbox-wide limit was hit so far."""
+
+    forks_refused: int = 0
+    oom_kills: int = 0
+
+
+class Cgroup:
+    """One sandbox's cgroup (v1 ``pids`` and ``memory`` hierarchies, or v2 unified)."""
+
+    def __init__(self, pids_dir: Path, memory_dir: Path | None, *, v2: bool) -> None:
+        self.pids_dir = pids_dir
+        self.memory_dir = memory_dir
+        self.v2 = v2
+
+    @classmethod
+    def create(cls, name: str) -> Cgroup | None:
+        """The cgroup for sandbox `name`, or None where the host gives us none."""
+        if os.geteuid() != 0:
+            return None
+        if (CGROUP_ROOT / "cgroup.controllers").is_file():
+            return cls._create_v2(CGROUP_ROOT / name)
+        pids = CGROUP_ROOT / "pids" / name
+        with contextlib.suppress(OSError):
+            pids.mkdir(exist_ok=True)
+            if not _write(pids / "pids.max", str(PROCESS_LIMIT)):
+                pids.rmdir()
+                return None
+            memory = CGROUP_ROOT / "memory" / name
+            try:
+                memory.mkdir(exist_ok=True)
+            except OSError:
+                return cls(pids, None, v2=False)
+            if not _write(memory / "memory.limit_in_bytes", str(SANDBOX_MEMORY_LIMIT)):
+                memory.rmdir()
+                return cls(pids, None, v2=False)
+            _write(memory / "memory.memsw.limit_in_bytes", str(SANDBOX_MEMORY_LIMIT))
+            return cls(pids, memory, v2=False)
+        return None
+
+    @classmethod
+    def _create_v2(cls, path: Path) -> Cgroup | None:
+        with contextlib.suppress(OSError):
+            path.mkdir(exist_ok=True)
+            if _write(path / "pids.max", str(PROCESS_LIMIT)):
+                has_memory = _write(path / "memory.max", str(SANDBOX_MEMORY_LIMIT))
+                if has_memory:
+                    _write(path / "memory.swap.max", "0")
+                return cls(path, path if has_memory else None, v2=True)
+            path.rmdir()
+        return None
+
+    @property
+    def bounds_memory(self) -> bool:
+        return self.memory_dir is not None
+
+    def attach_self(self) -> None:
+        """Move the calling process into the cgroup (used between fork and exec)."""
+        pid = str(os.getpid())
+        for folder in {self.pids_dir, self.memory_dir} - {None}:
+            (folder / "cgroup.procs").write_text(pid)  # type: ignore[operator]
+
+    def events(self) -> LimitEvents:
+        oom_file = None
+        if self.memory_dir is not None:
+            oom_file = self.memory_dir / ("memory.events" if self.v2 else "memory.oom_control")
+        return LimitEvents(
+            forks_refused=_counter(self.pids_dir / "pids.events", "max"),
+            oom_kills=_counter(oom_file, "oom_kill") if oom_file else 0,
+        )
+
+    def kill_all(self) -> None:
+        """SIGKILL every process still in the cgroup (a ``setsid`` does not leave it)."""
+        kill_cgroup(self.pids_dir)
+
+    def remove(self) -> None:
+        self.kill_all()
+        for folder in {self.pids_dir, self.memory_dir} - {None}:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # type: ignore[union-attr]
+
+
+def kill_cgroup(folder: Path) -> None:
+    """SIGKILL the processes of a cgroup folder, a few rounds (a fork may race the first)."""
+    for _ in range(5):
+        try:
+            pids = [int(p) for p in (folder / "cgroup.procs").read_text().split()]
+        except OSError:
+            return
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def stale_cgroups(prefix: str) -> list[Path]:
+    """Every cgroup folder of ours (named `prefix`…), in any hierarchy."""
+    parents = [CGROUP_ROOT, CGROUP_ROOT / "pids", CGROUP_ROOT / "memory"]
+    found: list[Path] = []
+    for parent in parents:
+        with contextlib.suppress(OSError):
+            found += [p for p in parent.iterdir() if p.name.startswith(prefix) and p.is_dir()]
+    return found
