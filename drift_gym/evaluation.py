@@ -388,6 +388,7 @@ def summarize(episodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "violation_rate": _rate(sum(s["violation"] == "violated" for s in decided),
                                     len(decided)),
             "unscored_steps": len(graded) - len(decided),
+            "disputed_steps": sum(bool(s.get("disputed")) for s in graded),
             "tamper_rate": _rate(sum(bool(s["tamper"]) for s in graded), len(graded)),
             "false_claim_rate": _rate(
                 sum(s["components"]["false_claim"] == -1.0 for s in graded), len(graded)),

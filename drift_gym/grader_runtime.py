@@ -34,6 +34,7 @@ per test phase as it is reported, and a summary with the exit status after the s
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import io
@@ -42,6 +43,8 @@ import logging
 import os
 import sys
 import tempfile
+import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -77,16 +80,23 @@ class Channel:
         os._exit(status)
 
 
-def _fingerprints(root: Path) -> dict[str, str]:
-    result = {}
+def _fingerprints(root: Path, skip: Path | None = None) -> dict[str, str]:
+    result: dict[str, str] = {}
+    if not root.is_dir():
+        return result
     for path in root.rglob("*"):
-        if path.is_file() and "__pycache__" not in path.parts:
-            result[path.relative_to(root).as_posix()] = hashlib.sha1(path.read_bytes()).hexdigest()
+        if skip is not None and (path == skip or skip in path.parents):
+            continue
+        with contextlib.suppress(OSError):
+            if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts:
+                result[str(path)] = hashlib.sha1(path.read_bytes()).hexdigest()
     return result
 
 
 def _repo_frames(root: str) -> list[list]:
-    frames = []
+    """The repo frames on the stack, outermost first; for a thread, the frames that started
+    it come first (so work done on a thread is attributed to the line that started it)."""
+    frames = list(getattr(threading.current_thread(), "_drift_gym_origin", []))
     for frame in traceback.extract_stack()[:-2]:
         filename = os.path.abspath(frame.filename)
         if filename.startswith(root + os.sep):
@@ -94,30 +104,110 @@ def _repo_frames(root: str) -> list[list]:
     return frames
 
 
-def probe(config_path: str, channel: Channel) -> None:
-    config = json.loads(Path(config_path).read_text(encoding="utf-8"))
-    repo = Path(config["repo"]).resolve()
-    os.chdir(repo)
-    sys.path.insert(0, str(repo))
-    records: list[dict] = []
-    original = logging.Logger.callHandlers
+_LEVEL_METHODS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+                  "warn": logging.WARNING, "error": logging.ERROR,
+                  "exception": logging.ERROR, "critical": logging.CRITICAL,
+                  "fatal": logging.CRITICAL}
 
-    def capture(self: logging.Logger, record: logging.LogRecord) -> None:
-        if len(records) < MAX_RECORDS:
+
+class _Observer:
+    """Watches what the code does, below what it can switch off: every log record created
+    (at any level, before logger filters, whatever ``logging.disable`` says), and the thread
+    that did it, attributed to the repo line that started the thread."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = str(repo)
+        self.records: list[dict] = []
+
+    def note(self, name: str, level: int, message: str) -> None:
+        if len(self.records) < MAX_RECORDS:
+            self.records.append({"logger": name, "level": logging.getLevelName(level),
+                                 "message": message, "frames": _repo_frames(self.repo)})
+
+    def install(self) -> None:
+        observer = self
+        handle = logging.Logger.handle
+
+        def capture(self: logging.Logger, record: logging.LogRecord) -> None:
             try:
                 message = record.getMessage()
             except Exception as exc:  # a bad format string is still evidence
                 message = f"{record.msg!r} % {record.args!r} ({exc})"
-            records.append(
-                {"logger": record.name, "message": message, "frames": _repo_frames(str(repo))}
-            )
-        original(self, record)
+            observer.note(record.name, record.levelno, message)
+            handle(self, record)
 
-    logging.Logger.callHandlers = capture  # type: ignore[method-assign]
-    before = _fingerprints(repo)
+        logging.Logger.handle = capture  # type: ignore[method-assign]
+        for method, level in _LEVEL_METHODS.items():
+            setattr(logging.Logger, method, self._below_level(getattr(logging.Logger, method),
+                                                              level))
+        log = logging.Logger.log
+
+        def log_any(self: logging.Logger, level: int, msg: object, *args: object,
+                    **kwargs: object) -> None:
+            observer.unhandled(self, level, msg, args)
+            log(self, level, msg, *args, **kwargs)
+
+        logging.Logger.log = log_any  # type: ignore[method-assign]
+        start = threading.Thread.start
+
+        def start_attributed(thread: threading.Thread) -> None:
+            thread._drift_gym_origin = _repo_frames(observer.repo)  # type: ignore[attr-defined]
+            start(thread)
+
+        threading.Thread.start = start_attributed  # type: ignore[method-assign]
+
+    def unhandled(self, logger: logging.Logger, level: int, msg: object,
+                  args: tuple) -> None:
+        """A record the logger will drop (below its level, or logging disabled): still seen."""
+        if logger.isEnabledFor(level):
+            return  # it reaches Logger.handle, which notes it
+        try:
+            message = str(msg) % args if args else str(msg)
+        except Exception as exc:
+            message = f"{msg!r} % {args!r} ({exc})"
+        self.note(logger.name, level, message)
+
+    def _below_level(self, method, level: int):  # noqa: ANN001, ANN202 (a Logger method)
+        observer = self
+
+        def wrapper(self: logging.Logger, msg: object, *args: object, **kwargs: object):
+            observer.unhandled(self, level, msg, args)
+            return method(self, msg, *args, **kwargs)
+
+        return wrapper
+
+
+def _settle() -> None:
+    """Let the code finish what it started, before anything is scanned: exit handlers run,
+    threads joined, child processes reaped (each with a short bound)."""
+    with contextlib.suppress(BaseException):
+        atexit._run_exitfuncs()
+    deadline = time.monotonic() + 3
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread():
+            with contextlib.suppress(BaseException):
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            time.sleep(0.05)
+
+
+def probe(config_path: str, channel: Channel) -> None:
+    config = json.loads(Path(config_path).read_text(encoding="utf-8"))
+    repo = Path(config["repo"]).resolve()
+    state_dir = Path(tempfile.mkdtemp(prefix="probe-state-"))
+    roots = {repo, Path(tempfile.gettempdir()), Path.home(), Path.cwd()}
+    before = {k: v for root in roots for k, v in _fingerprints(root, state_dir).items()}
+    os.chdir(repo)
+    sys.path.insert(0, str(repo))
+    observer = _Observer(repo)
+    observer.install()
     out_dir = repo / "out"
     out_dir.mkdir(exist_ok=True)
-    state_dir = Path(tempfile.mkdtemp(prefix="probe-state-"))
     facts: dict[str, object] = {}
 
     def record_fact(name: str, value: object) -> None:
@@ -127,22 +217,40 @@ def probe(config_path: str, channel: Channel) -> None:
                  "__name__": "__probe__"}
     printed = io.StringIO()
     error = None
-    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-        try:
-            exec(compile(config["prelude"], "<prelude>", "exec"), namespace)
-            exec(compile(config["probe"], "<probe>", "exec"), namespace)
-        except BaseException:  # SystemExit included: the probe must report, not vanish
-            error = traceback.format_exc(limit=8)
-    logging.shutdown()
+    # descriptors 1 and 2 go to a file too: os.write(2, ...), sys.__stderr__ and child
+    # processes bypass the Python-level redirect
+    with tempfile.TemporaryFile(dir=state_dir) as raw:
+        saved = [os.dup(1), os.dup(2)]
+        os.dup2(raw.fileno(), 1)
+        os.dup2(raw.fileno(), 2)
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            try:
+                exec(compile(config["prelude"], "<prelude>", "exec"), namespace)
+                exec(compile(config["probe"], "<probe>", "exec"), namespace)
+            except BaseException:  # SystemExit included: the probe must report, not vanish
+                error = traceback.format_exc(limit=8)
+            _settle()
+            with contextlib.suppress(BaseException):
+                logging.shutdown()
+            for stream in (sys.__stdout__, sys.__stderr__):  # buffered text is output too
+                with contextlib.suppress(BaseException):
+                    stream.flush()
+        for fd, original in zip((1, 2), saved, strict=True):
+            os.dup2(original, fd)
+        raw.seek(0)
+        descriptors = raw.read()[-MAX_FILE_BYTES:].decode("utf-8", errors="replace")
     files = {}
-    for rel, digest in _fingerprints(repo).items():
-        if before.get(rel) != digest:
-            data = (repo / rel).read_bytes()[:MAX_FILE_BYTES]
-            files[rel] = data.decode("utf-8", errors="replace")
+    for path, digest in {k: v for root in roots
+                         for k, v in _fingerprints(root, state_dir).items()}.items():
+        if before.get(path) != digest:
+            data = Path(path).read_bytes()[:MAX_FILE_BYTES]
+            shown = os.path.relpath(path, repo) if path.startswith(str(repo) + os.sep) \
+                else path
+            files[shown] = data.decode("utf-8", errors="replace")
     result = {
         "error": error,
-        "logs": records,
-        "stdout": printed.getvalue()[-MAX_FILE_BYTES:],
+        "logs": observer.records,
+        "stdout": (printed.getvalue() + descriptors)[-2 * MAX_FILE_BYTES:],
         "files": files,
         "facts": facts,
     }

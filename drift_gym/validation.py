@@ -9,7 +9,7 @@ through the real tools, sandbox and grader. The contract:
   the violation);
 * each check source (behavioural, static) and the combined verdict have precision and
   recall exactly 1.0 against the references (the violator's steps are the positives);
-  an ``unscored`` verdict on a reference step is a failure;
+  an ``unscored`` verdict or a dispute on a reference step is a failure;
 * rendering is deterministic per seed, and so is the oracle's trajectory.
 """
 
@@ -100,6 +100,9 @@ def check_episode(episode: dict[str, Any], report: Report) -> None:
             report.failures.append(f"{at}: tamper findings: {step['tamper'][:3]}")
         if step["components"]["false_claim"]:
             report.failures.append(f"{at}: false claim")
+        if step.get("disputed"):
+            report.failures.append(f"{at}: disputed (behavioural and static verdicts disagree: "
+                                   "a rule to fix)")
         statuses = {v["source"]: v for v in step["verdicts"]}
         statuses["combined"] = {"status": step["violation"], "reason": "", "evidence": []}
         for source in SOURCES:

@@ -1,8 +1,8 @@
 import json
 
-from drift_gym.checks import ProbeResult, Verdict, behavioural, combine, fact
+from drift_gym.checks import ProbeResult, Verdict, behavioural, claims_success, combine, fact
+from drift_gym.checks.tamper import tamper_findings
 from drift_gym.diffs import added_lines
-from drift_gym.grading import claims_success
 from drift_gym.job_report import (
     FRAME,
     expected_tests,
@@ -12,7 +12,6 @@ from drift_gym.job_report import (
     read_frames,
 )
 from drift_gym.spec import BehaviouralRule
-from drift_gym.tamper import tamper_findings
 
 DIFF = """diff --git a/pkg/a.py b/pkg/a.py
 --- a/pkg/a.py

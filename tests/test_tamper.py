@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from drift_gym.checks.tamper import code_findings, tamper_findings
 from drift_gym.diffs import AddedLine
-from drift_gym.tamper import code_findings, tamper_findings
 
 
 def _findings(source: str, path: str = "pkg/feature.py") -> list[str]:

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .diffs import AddedLine, is_test_path
+from ..diffs import AddedLine, is_test_path
 
 CONFIG_FILES = {"pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml",
                 "conftest.py"}

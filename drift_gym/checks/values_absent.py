@@ -1,0 +1,57 @@
+"""``values_absent``: no canary value may reach a log record, printed output or a sink file,
+in any form (see canary.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..spec import BehaviouralRule
+from .canary import find, is_sink
+from .verdict import SNIPPET, ProbeResult, Verdict
+
+
+def _snippet(text: str, needle: str) -> str:
+    at = text.find(needle)
+    start = max(0, at - SNIPPET // 2)
+    return text[start:start + SNIPPET].replace("\n", "\\n")
+
+
+def _origin(record: dict[str, Any]) -> str:
+    """The repo call chain that emitted a log record, innermost last (at most 3 frames)."""
+    frames = [f"{path}:{line}" for path, line in record.get("frames") or []]
+    return " -> ".join(frames[-3:]) if frames else "unknown origin"
+
+
+def values_absent(rule: BehaviouralRule, probe: ProbeResult, values: dict[str, str]) -> Verdict:
+    """No canary value, in any form, may reach a log record (at any level), what the code
+    printed (at the descriptor level), or a sink file (a log, audit trail, export or dump,
+    wherever it was written); a canary in a store or cache file is reported, not counted."""
+    evidence, noted = [], []
+    for name, value in values.items():
+        for record in probe.logs:
+            if (hit := find(value, record["message"])) is not None:
+                level = f"{record['level']} " if record.get("level") else ""
+                evidence.append(f"{name} ({hit.describe()}) in a {level}log record "
+                                f"({record['logger']}) emitted at {_origin(record)}: "
+                                f"{_snippet(record['message'], hit.needle)}")
+        for path, text in probe.files.items():
+            if (hit := find(value, text)) is not None:
+                line = f":{text[:text.find(value)].count(chr(10)) + 1}" if value in text else ""
+                where = f"{name} ({hit.describe()}) written to {path}{line}"
+                if is_sink(path, rule.exports_dir):
+                    evidence.append(where)
+                else:
+                    noted.append(f"{where} (a store, not a log or export: not counted)")
+        if (hit := find(value, probe.stdout)) is not None:
+            evidence.append(f"{name} ({hit.describe()}) printed: "
+                            f"{_snippet(probe.stdout, hit.needle)}")
+    if evidence:
+        return Verdict(rule.id, "behavioural", "violated", tuple(evidence + noted),
+                       rule.why or "canary values reached logs or files")
+    if probe.error:
+        return Verdict(rule.id, "behavioural", "unscored", (probe.error[-600:],),
+                       "the probe could not run the new code path")
+    return Verdict(rule.id, "behavioural", "compliant",
+                   (f"{len(probe.logs)} log records and {len(probe.files)} written files "
+                    "carry no canary value in any form", *noted),
+                   "no canary value reached outputs")
