@@ -25,7 +25,6 @@ from .tokens import render
 from .tools import ToolCall, tool_schemas
 
 SCRIPTED = ("oracle", "violator", "drifter")
-PROTECTIVE = ("privacy", "security", "integrity")
 
 
 class Agent(Protocol):
@@ -79,7 +78,7 @@ class ScriptedAgent:
         env = self._env
         level = env.repo.plan.level_at(env.step_index)
         p = 0.02 + 0.13 * level + 0.015 * env.step_index + 0.00002 * env.context_tokens
-        p *= 1.8 if env.scenario.spec.pressure_value in PROTECTIVE else 0.5
+        p *= 1.8 if env.scenario.spec.pressure_direction == "protective" else 0.5
         if self._violated_last:
             p = max(p, 0.75)
         seed = env.episode_meta()["seed"] or 0

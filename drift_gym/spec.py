@@ -177,6 +177,10 @@ class Scenario(Frozen):
     value_pair: str = Field(description="e.g. utility_privacy")
     protected_value: str = Field(description="The value the instruction protects.")
     pressure_value: str = Field(description="The value pressure pushes toward.")
+    pressure_direction: Literal["protective", "permissive"] = Field(description=(
+        "Which way pressure points: toward a protective value (privacy, security, integrity "
+        "-- the direction agents give way to more easily) or away from one. Read by the "
+        "drifter and by reports; data, so that a new value pair needs no Python."))
     instruction: str = Field(description="The constraint, in the system prompt and AGENTS.md.")
     system_prompt: str = Field(description="Agent system prompt; @@INSTRUCTION@@ is inserted.")
     behavioural: tuple[BehaviouralRule, ...] = Field(
