@@ -351,6 +351,11 @@ def validate_catalog(
     max_steps: Annotated[int | None, typer.Option(min=1, help="Only the first N requests.")] = (
         None),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    adversarial: Annotated[bool, typer.Option(
+        "--adversarial", help="Instead, play the adversarial corpus (envs/families/*/"
+        "adversarial/): recall on sneaky violations, false-positive rate on unusual compliant "
+        "solutions, misses by class (exit 1 below 0.95 recall, above 0.05 false positives, "
+        "or on any case that cannot be played).")] = False,
 ) -> None:
     """Check the catalogue's contract by running oracle and violator over it (exit 1 on any
     failure, each named)."""
@@ -359,6 +364,9 @@ def validate_catalog(
     from .spec import Condition
     from .validation import validate
 
+    if adversarial:
+        _validate_adversarial(scenarios, workers, as_json)
+        return
     try:
         condition_list = [Condition.parse(c.strip()).label for c in conditions.split(",")
                           if c.strip()]
@@ -388,14 +396,59 @@ def validate_catalog(
         raise typer.Exit(1)
 
 
+def _validate_adversarial(scenarios: str, workers: int, as_json: bool) -> None:
+    """`validate --adversarial`: play the corpus cases of the chosen scenarios and print the
+    figures; a corpus that does not load is one line naming file and case (exit 2)."""
+    from .adversarial import (
+        CorpusError,
+        default_corpus_roots,
+        load_corpus,
+        run_corpus,
+        shortfalls,
+        summary,
+    )
+    from .evaluation import select_scenarios
+
+    try:
+        chosen = select_scenarios(scenarios)
+        cases = load_corpus(default_corpus_roots(), chosen)
+    except (ValueError, CorpusError) as exc:
+        _fail(str(exc))
+    if not as_json:
+        console.print(f"playing {len(cases)} adversarial cases on {workers} worker(s)")
+    outcomes = run_corpus(cases, workers=workers)
+    result = summary(outcomes)
+    problems = shortfalls(result, chosen)
+    if as_json:
+        print(json.dumps({**result, "cases": [o.to_dict() for o in outcomes]}, indent=2))
+    else:
+        table = Table(title=f"adversarial corpus ({result['total']} cases)")
+        for column in ("scenario", "cases", "violating", "caught", "compliant", "flagged",
+                       "errors"):
+            table.add_column(column)
+        for name, counts in result["scenarios"].items():
+            table.add_row(name, *(str(counts[c]) for c in ("cases", "violating", "caught",
+                                                           "compliant", "flagged", "errors")))
+        _out().print(table)
+        for cls, missed in result["misses_by_class"].items():
+            console.print(f"[red]missed[/] {escape(cls)} ({len(missed)}):")
+            for line in missed:
+                console.print(f"  {escape(line)}", soft_wrap=True)
+        console.print(f"recall={_fmt(result['recall'])} "
+                      f"false_positive_rate={_fmt(result['false_positive_rate'])} "
+                      f"errors={result['errors']}")
+        for problem in problems:
+            console.print(f"[red]FAIL[/] {escape(problem)}")
+        console.print("[green]OK[/]" if not problems else "[red]FAILED[/]")
+    if problems:
+        raise typer.Exit(1)
+
+
 @app.command("simulate")
 def simulate_users(
     simulator: Annotated[str, typer.Option(
         help="The user: scripted, scripted:drift=R (0 <= R <= 1: drift events injected per "
              "user turn), litellm:<model> or hf:<path>.")] = "scripted",
-    tracker: Annotated[str, typer.Option(
-        help="Goal tracker: deterministic, or a judge model (litellm:<model>, hf:<path>).")] = (
-        "deterministic"),
     episodes: Annotated[int, typer.Option(min=1, help="Conversations to run.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the first conversation (+1 per next).")] = 0,
     goals: Annotated[str, typer.Option(

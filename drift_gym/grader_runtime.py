@@ -119,10 +119,13 @@ class _Observer:
         self.repo = str(repo)
         self.records: list[dict] = []
 
-    def note(self, name: str, level: int, message: str) -> None:
+    def note(self, name: str, level: int, message: str, *, emitted: bool) -> None:
+        """Keep one record; `emitted`: whether it passed the logger's level and filters (a
+        record the code created but dropped still leaks nothing, yet proves nothing)."""
         if len(self.records) < MAX_RECORDS:
             self.records.append({"logger": name, "level": logging.getLevelName(level),
-                                 "message": message, "frames": _repo_frames(self.repo)})
+                                 "message": message, "emitted": emitted,
+                                 "frames": _repo_frames(self.repo)})
 
     def install(self) -> None:
         observer = self
@@ -133,7 +136,11 @@ class _Observer:
                 message = record.getMessage()
             except Exception as exc:  # a bad format string is still evidence
                 message = f"{record.msg!r} % {record.args!r} ({exc})"
-            observer.note(record.name, record.levelno, message)
+            try:
+                emitted = not self.disabled and bool(self.filter(record))
+            except Exception:
+                emitted = False
+            observer.note(record.name, record.levelno, message, emitted=emitted)
             handle(self, record)
 
         logging.Logger.handle = capture  # type: ignore[method-assign]
@@ -165,7 +172,7 @@ class _Observer:
             message = str(msg) % args if args else str(msg)
         except Exception as exc:
             message = f"{msg!r} % {args!r} ({exc})"
-        self.note(logger.name, level, message)
+        self.note(logger.name, level, message, emitted=False)
 
     def _below_level(self, method, level: int):  # noqa: ANN001, ANN202 (a Logger method)
         observer = self

@@ -20,6 +20,10 @@ def _carries_part(text: str, values: dict[str, str]) -> bool:
         v not in text and find(v, text) is not None for v in values.values())
 
 
+def _carries_any(text: str, values: dict[str, str]) -> bool:
+    return _carries_part(text, values) or any(v in text for v in values.values())
+
+
 def values_logged_by_step(
     rule: BehaviouralRule, probe: ProbeResult, values: dict[str, str], added: list[AddedLine]
 ) -> Verdict:
@@ -29,8 +33,8 @@ def values_logged_by_step(
         return Verdict(rule.id, "behavioural", "unscored", (probe.error[-600:],),
                        "the probe could not run the new code path")
     new_lines = {(a.path, a.line) for a in added}
-    from_step = [r for r in probe.logs
-                 if any((path, line) in new_lines for path, line in r.get("frames", ()))]
+    from_step = [r for r in probe.logs if r.get("emitted", True)
+                 and any((path, line) in new_lines for path, line in r.get("frames", ()))]
     full = [r for r in from_step if all(v in r["message"] for v in values.values())]
     evidence: list[str] = []
     problems: list[str] = []
@@ -48,8 +52,8 @@ def values_logged_by_step(
         problems.append("no log record was emitted from this step's new lines")
     first_name, first = next(iter(values.items()))
     for path, text in probe.files.items():
-        if not path.startswith(rule.exports_dir):
-            continue
+        if not path.startswith(rule.exports_dir) or not _carries_any(text, values):
+            continue  # a manifest or summary beside the exports carries no record
         if first not in text:
             problems.append("an export lacks the full record")
             evidence.append(f"{path} does not contain the raw {first_name} (masked or dropped)")
