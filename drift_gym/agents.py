@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .env import CodingDriftEnv
+from .harnesses import make_harness, split_spec
 from .models import ChatModel, parse_model_spec
 from .references import reference_calls
 from .spec import Edit
@@ -141,15 +142,27 @@ def _paired(before: tuple[Edit, ...], after: tuple[Edit, ...]) -> list[tuple[Edi
     return pairs
 
 
+AGENT_SPECS = ("oracle, violator, drifter, litellm:<model>, hf:<path> or "
+               "opencode:<model spec> (an external harness with its model behind drift_gym's "
+               "proxy)")
+
+
 def make_agent(spec: str, **model_options: Any) -> Agent:
-    """An agent from a spec: ``oracle``, ``violator``, ``litellm:<model>`` or ``hf:<path>``
-    (`model_options`: api_base, cache_dir, use_cache, native_tools)."""
+    """An agent from a spec: ``oracle``, ``violator``, ``drifter``, ``litellm:<model>``,
+    ``hf:<path>`` or ``<harness>:<model spec>`` (`model_options`: api_base, cache_dir,
+    use_cache, native_tools)."""
     if spec in SCRIPTED:
         return ScriptedAgent(spec)
     if spec.startswith(("litellm:", "hf:")):
         return ModelAgent(parse_model_spec(spec, **model_options))
-    raise ValueError(f"unknown agent spec {spec!r}: use oracle, violator, litellm:<model> or "
-                     "hf:<path>")
+    if (harness := split_spec(spec)) is not None:
+        from .harnesses.agent import HarnessAgent
+        from .harnesses.models import harness_model
+
+        name, model = harness
+        driver = make_harness(name)
+        return HarnessAgent(driver, harness_model(model, driver, **model_options))
+    raise ValueError(f"unknown agent spec {spec!r}: use {AGENT_SPECS}")
 
 
 TEXT_TOOLS_PROMPT = """

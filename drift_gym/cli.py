@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,8 +13,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .sandbox.registry import kinds_help
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Gymnasium environments for goal drift in LLM coding agents.")
+sandbox_app = typer.Typer(no_args_is_help=True, help="The sandbox backends' own resources.")
+app.add_typer(sandbox_app, name="sandbox")
 console = Console(stderr=True)
 
 # options shared by every command that calls models
@@ -149,10 +154,48 @@ def _kept_results(exc: Any, log: Any) -> str:
     return f"--out: {exc}; {kept}: make it writable, then continue with --resume"
 
 
+TRACKER_HELP = ("Who judges the simulated user's goal state: auto (scripted for a scripted "
+                "user, lexical otherwise), scripted, lexical or llm:<model> (a judge model; "
+                "--api-base applies).")
+
+
+def _tracker_note(simulator: str | None, tracker: str,
+                  model_options: dict[str, Any]) -> str | None:
+    """Check --simulator and --tracker before any job runs (ValueError with what to do);
+    the warning line for an LLM user judged by the lexical tracker, if that is the pair."""
+    from .users.tracker import canonical, judging_note, resolve
+
+    spec = canonical(tracker)
+    model = spec.removeprefix("llm:")
+    if model.startswith("hf:") and not Path(model[3:]).is_dir():
+        raise ValueError(f"--tracker {tracker}: no checkpoint folder at {model[3:]}")
+    if not simulator:
+        return None
+    from .users import make_simulator
+
+    make_simulator(simulator, **model_options)  # a bad spec fails here, not per job
+    return judging_note(simulator, resolve(spec, simulator))
+
+
+def _print_plan(jobs: list[Any], as_json: bool) -> None:
+    """--dry-run: the planned episodes, one per line (or one JSON object)."""
+    rows = [{"scenario": j.scenario, "condition": j.condition, "seed": j.seed, "agent": j.agent,
+             "max_steps": j.max_steps} for j in jobs]
+    if as_json:
+        print(json.dumps({"episodes": len(rows), "plan": rows}, indent=1))
+        return
+    for row in rows:
+        print(f"{row['scenario']}  {row['condition']}  seed {row['seed']}  {row['agent']}  "
+              f"steps {row['max_steps'] or 'all'}")
+    console.print(f"{len(rows)} episodes planned (dry run: nothing was run)")
+
+
 @app.command("eval")
 def evaluate(
     agent: Annotated[list[str], typer.Option(
-        help="Agent spec (repeatable): oracle, violator, litellm:<model>, hf:<path>.")],
+        help="Agent spec (repeatable): oracle, violator, drifter, litellm:<model>, hf:<path>, "
+             "opencode:<model spec> (the OpenCode CLI, its model behind drift_gym's proxy; "
+             "install it with `make opencode`).")],
     scenarios: Annotated[str, typer.Option(help="Scenario id glob(s), comma-separated.")] = "*",
     conditions: Annotated[str, typer.Option(
         help="Comma-separated: baseline, pressure, pressure:1..3.")] = "baseline,pressure",
@@ -162,7 +205,13 @@ def evaluate(
     workers: Annotated[int, typer.Option(min=1, help="Parallel episode processes.")] = 1,
     max_steps: Annotated[int | None, typer.Option(
         min=1, help="Only the first N requests of each scenario (quick runs).")] = None,
-    sandbox: Annotated[str, typer.Option(help="auto, bwrap or subprocess.")] = "auto",
+    sandbox: Annotated[str, typer.Option(help=kinds_help())] = "auto",
+    executor: Annotated[str, typer.Option(
+        help="Where episodes run: local (a pool of --workers processes) or ray (Ray tasks; "
+             "a local cluster of --workers CPUs, or the one at --ray-address).")] = "local",
+    ray_address: Annotated[str | None, typer.Option(
+        help="A running Ray cluster for --executor ray: auto (this node's), host:6379 or "
+             "ray://host:10001.")] = None,
     judge: Annotated[str | None, typer.Option(
         help="LLM judge model (litellm:<model> or hf:<path>): a third, reported opinion.")] = (
         None),
@@ -189,20 +238,43 @@ def evaluate(
     user_drift_weight: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Weight of the violation penalty on steps where the simulated "
         "user itself pushed toward the violation (0 masks it).")] = 0.0,
+    tracker: Annotated[str, typer.Option(
+        help=TRACKER_HELP)] = "auto",
+    preset: Annotated[str | None, typer.Option(
+        help="A named experiment that sets --scenarios, --conditions, --seeds and --max-steps: "
+             "asymmetric-drift-2026 (3 value pairs x 2 directions x baseline/comment pressure, "
+             "12 steps, 10 runs per cell).")] = None,
+    runs: Annotated[int | None, typer.Option(
+        min=1, help="Runs per cell with --preset (default: the preset's).")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the planned episodes and run nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Evaluate agents over scenarios x conditions x seeds; write per-step JSONL under --out."""
-    from .agents import SCRIPTED
+    from .agents import AGENT_SPECS, SCRIPTED
     from .catalog import CatalogError
     from .context import Context
     from .evaluation import ResultLog, manifest, plan, run_grid, summarize
+    from .executors import ExecutorSpec
+    from .harnesses import split_spec
+    from .harnesses.check import check_harness_spec
     from .models import ModelError
     from .outputs import OutputError, writing
+    from .presets import get_preset
+    from .sandbox.registry import checked_kind, unavailable
     from .spec import Condition
+
+    os.environ.setdefault("DRIFT_GYM_RUN_ID", uuid.uuid4().hex)  # labels its containers
 
     model_options: dict[str, Any] = {"api_base": api_base, "cache_dir": cache_dir,
                                      "use_cache": not no_cache, "native_tools": not text_tools}
     try:
+        if preset is not None:
+            chosen = get_preset(preset)
+            scenarios, conditions = chosen.scenario_glob, ",".join(chosen.conditions)
+            seeds, max_steps = runs or chosen.runs, max_steps or chosen.max_steps
+        elif runs is not None:
+            raise ValueError("--runs goes with --preset; without one use --seeds")
         condition_list = [Condition.parse(c.strip()).label for c in conditions.split(",")
                           if c.strip()]
         for item in context.split(","):
@@ -210,22 +282,28 @@ def evaluate(
         if judge and not judge.startswith(("litellm:", "hf:")):
             raise ValueError(f"--judge {judge!r}: use litellm:<model> or hf:<path>")
         for spec in agent:
-            if spec not in SCRIPTED and not spec.startswith(("litellm:", "hf:")):
-                raise ValueError(f"unknown agent spec {spec!r}: use oracle, violator, "
-                                 "litellm:<model> or hf:<path>")
+            if split_spec(spec) is not None:
+                check_harness_spec(spec, dry_run=dry_run)
+            elif spec not in SCRIPTED and not spec.startswith(("litellm:", "hf:")):
+                raise ValueError(f"unknown agent spec {spec!r}: use {AGENT_SPECS}")
             if spec.startswith("hf:") and not Path(spec[3:]).is_dir():
                 raise ValueError(f"--agent {spec}: no checkpoint folder at {spec[3:]}")
-        if sandbox not in ("auto", "bwrap", "subprocess"):
-            raise ValueError(f"--sandbox {sandbox!r}: use auto, bwrap or subprocess")
-        if simulator:
-            from .users import make_simulator
-
-            make_simulator(simulator, **model_options)  # a bad spec fails here, not per job
+        checked_kind(sandbox)
+        executor_spec = ExecutorSpec(kind=executor, workers=workers, address=ray_address)
+        executor_spec.check()
+        # a remote cluster's nodes bring their own engines; everywhere else check it here
+        if not ray_address and (reason := unavailable(sandbox)) is not None:
+            raise ValueError(f"--sandbox {sandbox}: {reason}")
+        note = _tracker_note(simulator, tracker, model_options)
         jobs = plan(scenarios, condition_list, seeds, agent, sandbox, max_steps, context=context,
                     start_step=start_step, model_options=model_options, max_turns=max_turns,
-                    judge=judge, simulator=simulator, user_drift_weight=user_drift_weight)
+                    judge=judge, simulator=simulator, user_drift_weight=user_drift_weight,
+                    user_tracker=tracker)
     except (ValueError, CatalogError) as exc:
         _fail(str(exc))
+    if dry_run:
+        _print_plan(jobs, as_json)
+        return
     try:
         log = ResultLog(out)
         if (out / "episodes.jsonl").exists() and not resume:
@@ -241,16 +319,20 @@ def evaluate(
             "seeds": seeds, "context": context, "start_step": start_step,
             "max_steps": max_steps, "max_turns": max_turns, "judge": judge,
             "api_base": api_base, "workers": workers, "simulator": simulator,
-            "user_drift_weight": user_drift_weight}))
+            "user_drift_weight": user_drift_weight, "user_tracker": tracker,
+            "sandbox": sandbox, "executor": executor, "preset": preset,
+            "ray_address": ray_address, "run_id": os.environ["DRIFT_GYM_RUN_ID"]}))
     except OutputError as exc:
         _fail(f"--out: {exc}; {exc.advice}")
+    if note:
+        console.print(f"[yellow]warning:[/] {escape(note)}", soft_wrap=True)
     planned = len(jobs)
     jobs = [j for j in jobs if j.key not in finished]
     if resume and not as_json:
         console.print(f"resuming: {planned - len(jobs)} of {planned} episodes already finished")
     try:
         with EvalProgress(len(jobs), enabled=not as_json) as progress:
-            run_grid(jobs, log, workers=workers, on_episode=progress.update)
+            run_grid(jobs, log, on_episode=progress.update, executor=executor_spec)
         episodes = log.episodes()
         rows = summarize(episodes)
         summary = {"out": str(out), "episodes": len(episodes), "rows": rows}
@@ -289,7 +371,7 @@ def report(
 ) -> None:
     """Statistics, Markdown tables, PNG plots and a self-contained report.html for a run."""
     from .outputs import OutputError, writing
-    from .report import HEADLINE, build_report
+    from .report import HEADLINE, STUDY, build_report
     from .report import to_dataset as save_dataset
 
     if not run_dir.is_dir():
@@ -319,6 +401,13 @@ def report(
         table.add_row(*(_fmt(row[c]) if not isinstance(row[c], list) else
                         "[" + ", ".join(_fmt(v) for v in row[c]) + "]" for c in columns))
     _out().print(table)
+    study = Table(title="study table: violation rate per pair x protected value x condition")
+    for column in STUDY:
+        study.add_column(column)
+    for row in summary["study"]:
+        study.add_row(*(_fmt(row[c]) if not isinstance(row[c], list) else
+                        "[" + ", ".join(_fmt(v) for v in row[c]) + "]" for c in STUDY))
+    _out().print(study)
     for item in summary["asymmetry"]:
         console.print(f"asymmetry {item['agent']} {item['value_pair']} {item['condition']} "
                       f"{item['context']}: {_fmt(item['asymmetry_index'])} "
@@ -449,6 +538,7 @@ def simulate_users(
     simulator: Annotated[str, typer.Option(
         help="The user: scripted, scripted:drift=R (0 <= R <= 1: drift events injected per "
              "user turn), litellm:<model> or hf:<path>.")] = "scripted",
+    tracker: Annotated[str, typer.Option(help=TRACKER_HELP)] = "auto",
     episodes: Annotated[int, typer.Option(min=1, help="Conversations to run.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the first conversation (+1 per next).")] = 0,
     goals: Annotated[str, typer.Option(
@@ -473,9 +563,12 @@ def simulate_users(
     from .outputs import OutputError, probe_folder, write_file
     from .users.simulate import SimulationConfig, simulate
 
-    for flag, spec in (("--simulator", simulator), ("--tracker", tracker)):
-        if spec.startswith("hf:") and not Path(spec[3:]).is_dir():
-            _fail(f"{flag} {spec}: no checkpoint folder at {spec[3:]}")
+    if simulator.startswith("hf:") and not Path(simulator[3:]).is_dir():
+        _fail(f"--simulator {simulator}: no checkpoint folder at {simulator[3:]}")
+    try:
+        _tracker_note(None, tracker, {})
+    except ValueError as exc:
+        _fail(str(exc))
     if out is not None:  # a path that cannot take the file fails now, not after the run
         if out.is_dir():
             _fail(f"--out: cannot write {out}: it is a folder, not a file; give a file name")
@@ -493,6 +586,8 @@ def simulate_users(
         _fail(f"{exc}")
     except ModelError as exc:
         _fail(f"{exc} (check --simulator/--tracker, --api-base and the provider's API key)")
+    if summary["tracker_note"]:
+        console.print(f"[yellow]warning:[/] {escape(summary['tracker_note'])}", soft_wrap=True)
     if out is not None:
         try:
             write_file(out, json.dumps(summary, indent=2))
@@ -510,7 +605,7 @@ def simulate_users(
     for key in ("ugst_mean", "prompt_to_line", "line_to_line", "qa_consistency",
                 "injected_events", "detected_events", "tracker_recall",
                 "tracker_false_positive_rate", "label_agreement", "stopped_early",
-                "toward_violation_turns"):
+                "toward_violation_turns", "unscored_lines"):
         table.add_row(key, _fmt(summary[key]))
     for category, value in summary["ugst_categories"].items():
         table.add_row(f"ugst.{category}", _fmt(value))
@@ -527,16 +622,77 @@ def simulate_users(
         console.print(f"per-episode records: {out}")
 
 
+@app.command("tracker-eval")
+def tracker_eval(
+    tracker: Annotated[str, typer.Option(
+        help="The tracker to measure: scripted, lexical or llm:<model>.")] = "lexical",
+    split: Annotated[str, typer.Option(
+        help="Corpus half: dev (the lexical frames were written from it), heldout, or all.")] = (
+        "all"),
+    api_base: ApiBase = None,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Measure a goal tracker on the labelled corpus (simulators/validation/): recall,
+    false-positive rate and Cohen's kappa, overall, per drift kind and per hard case."""
+    from .catalog import CatalogError
+    from .models import ModelError
+    from .users.tracker import canonical, make_tracker
+    from .users.tracker_eval import evaluate
+
+    try:
+        spec = canonical(tracker)
+        if spec == "auto":
+            raise ValueError("--tracker auto picks by simulator; name one: scripted, lexical "
+                             "or llm:<model>")
+        _tracker_note(None, spec, {})
+        judge = make_tracker(spec, api_base=api_base, cache_dir=cache_dir,
+                             use_cache=not no_cache)
+        result = evaluate(judge, split)
+    except (ValueError, CatalogError) as exc:
+        _fail(str(exc))
+    except ModelError as exc:
+        _fail(f"{exc} (check --tracker, --api-base and the provider's API key)")
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    sections = {f"{half} half": r for half, r in result["halves"].items()}
+    if len(sections) > 1:
+        sections["both halves"] = result["all"]
+    table = Table(title=f"drift_gym tracker-eval: {result['tracker']}")
+    for column in ("corpus", "turns", "recall", "false_positive_rate", "hard_case_fpr",
+                   "kappa", "unscored"):
+        table.add_column(column)
+    for name, r in sections.items():
+        o = r["overall"]
+        table.add_row(name, str(o["turns"]), _fmt(o["recall"]), _fmt(o["false_positive_rate"]),
+                      _fmt(r["hard_consistent"]["false_positive_rate"]), _fmt(o["kappa"]),
+                      str(o["unscored"]))
+    _out().print(table)
+    detail = Table(title="per drift kind (recall) and per consistent case (false-positive rate)")
+    detail.add_column("class")
+    for name in sections:
+        detail.add_column(name)
+    for group, metric in (("by_drift_kind", "recall"), ("by_case", "false_positive_rate")):
+        for kind in result["all"][group]:
+            detail.add_row(kind, *(
+                f"{_fmt(r[group][kind][metric])} ({r[group][kind]['turns']})"
+                if kind in r[group] else "-" for r in sections.values()))
+    _out().print(detail)
+
+
 @app.command("cleanup")
 def cleanup(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="List what would be removed; remove nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Remove sandbox workspaces and cgroups that killed runs left behind (owner gone)."""
-    from .sandbox.workspace import sweep
+    """Remove sandbox workspaces, cgroups and containers that killed runs left behind (their
+    owner process is gone)."""
+    from .sandbox.registry import sweep_all
 
-    found = sweep(dry_run=dry_run)
+    found = sweep_all(dry_run=dry_run)
     if as_json:
         print(json.dumps({"dry_run": dry_run, "removed": [] if dry_run else
                           [str(f.path) for f in found],
@@ -547,6 +703,31 @@ def cleanup(
         console.print(f"{verb} {item.kind} {item.path}", soft_wrap=True)
     console.print(f"{len(found)} left-over item(s) {verb}" if found
                   else "nothing left behind by earlier runs")
+
+
+@sandbox_app.command("build-image")
+def build_image(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Build the Docker backend's image from this host's interpreter, libraries and tools
+    (no registry), and remove older ones; `--sandbox docker` builds it on first use too.
+    Python distributions besides pytest: DRIFT_GYM_SANDBOX_PACKAGES=name,name."""
+    from .sandbox import SandboxError
+    from .sandbox import docker as docker_backend
+    from .sandbox.image import build
+
+    if (reason := docker_backend.unavailable()) is not None:
+        _fail(reason)
+    try:
+        built = build(docker_backend.client(), prune=True)
+    except (SandboxError, OSError) as exc:
+        _fail(f"could not build the sandbox image: {exc}")
+    if as_json:
+        print(json.dumps({"tag": built.tag, "seconds": round(built.seconds, 2),
+                          "tar_bytes": built.tar_bytes, "files": built.files}))
+        return
+    console.print(f"built {built.tag}: {built.files} files, {built.tar_bytes / 2**20:.0f} MiB, "
+                  f"{built.seconds:.1f} s")
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from .pressure import README
 from .references import reference_calls
 from .repo import RenderedRepo, RenderedStep, render_repo, with_pressure
 from .sandbox import Sandbox, SandboxError, open_sandbox
+from .sandbox.registry import checked_kind
 from .spaces import AnyText
 from .spec import Condition, Edit, EpisodeConfig
 from .tokens import render
@@ -83,7 +84,7 @@ class CodingDriftEnv(gym.Env[str, str]):
         max_steps: int | None = None,
         judge: ChatModel | None = None,
         user: str | None = None,
-        user_tracker: str = "deterministic",
+        user_tracker: str = "auto",
         user_drift_weight: float = 0.0,
         user_options: dict[str, Any] | None = None,
         render_mode: str | None = None,
@@ -96,7 +97,7 @@ class CodingDriftEnv(gym.Env[str, str]):
             max_turns_per_step=max_turns_per_step, max_malformed=max_malformed,
             command_timeout=command_timeout,
         )
-        self._sandbox_kind = sandbox
+        self._sandbox_kind = checked_kind(sandbox)
         self.judge = judge
         self.user = UserSide(spec=user, tracker_spec=user_tracker,
                              drift_weight=user_drift_weight,
@@ -114,6 +115,7 @@ class CodingDriftEnv(gym.Env[str, str]):
         self._last_seed: int | None = None
         self.context = Context()
         self._start_step = 0
+        self._annotations: dict[str, Any] = {}
 
     # -- episode -------------------------------------------------------------------------
     def reset(
@@ -159,6 +161,7 @@ class CodingDriftEnv(gym.Env[str, str]):
         self._malformed = 0
         self._tool_counts: Counter[str] = Counter()
         self.records = []
+        self._annotations = {}
         self.messages = [{"role": "system", "content": self.system_prompt}]
         if self.context.kind == "filler":
             filler = filler_text(self.context.amount, self.np_random)
@@ -377,9 +380,24 @@ class CodingDriftEnv(gym.Env[str, str]):
             "context_tokens": self.context_tokens,
             **(grade.to_dict() if grade else {"infra_error": infra_error}),
             "user": self.user.record(),
+            **self._annotations,
         }
+        self._annotations = {}
         self.records.append(record)
         return record
+
+    def annotate_step(self, **fields: Any) -> None:
+        """Fields an external harness adds to the current request's record (its transcript,
+        its model proxy's calls), which the env cannot see because the harness ran the
+        tools itself."""
+        self._annotations.update(fields)
+
+    @property
+    def sandbox(self) -> Sandbox:
+        """The episode's sandbox, where an external harness runs its commands."""
+        if self._sandbox is None:
+            raise RuntimeError("call reset() first: the episode has no sandbox yet")
+        return self._sandbox
 
     # -- text ----------------------------------------------------------------------------
     @property

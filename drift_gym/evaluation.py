@@ -13,7 +13,6 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from fnmatch import fnmatch
@@ -24,6 +23,7 @@ from typing import Any
 from .agents import make_agent
 from .catalog import default_catalog
 from .env import CodingDriftEnv
+from .executors import ExecutorSpec, Lost, make_executor
 from .models import ModelError, parse_model_spec
 from .outputs import OutputError, ensure_folder, write_file, writing
 from .stats import cohen_kappa
@@ -50,6 +50,9 @@ class Job:
     simulator: str | None = None
     """Who sends the requests: None for the scenario's own text, else a simulator spec."""
     user_drift_weight: float = 0.0
+    user_tracker: str = "auto"
+    """Who judges the simulated user's goal state (users.tracker: auto, scripted, lexical,
+    llm:<model>)."""
 
     @property
     def key(self) -> str:
@@ -58,6 +61,8 @@ class Job:
                  self.start_step, self.max_steps, self.max_turns, self.judge]
         if self.simulator:  # keys of runs without a simulator stay as they were
             parts += [self.simulator, self.user_drift_weight]
+            if self.user_tracker != "auto":  # and so do those with the default tracker
+                parts.append(self.user_tracker)
         return "|".join(str(x) for x in parts)
 
 
@@ -80,7 +85,7 @@ def run_episode(job: Job) -> dict[str, Any]:
     env = CodingDriftEnv(scenario=job.scenario, condition=job.condition, sandbox=job.sandbox,
                          max_steps=job.max_steps, max_turns_per_step=job.max_turns, judge=judge,
                          user=job.simulator, user_drift_weight=job.user_drift_weight,
-                         user_options=dict(job.model_options))
+                         user_tracker=job.user_tracker, user_options=dict(job.model_options))
     agent = make_agent(job.agent, **dict(job.model_options))
     usage = getattr(getattr(agent, "model", None), "usage", None)
     episode_id = uuid.uuid4().hex
@@ -130,6 +135,7 @@ def run_episode(job: Job) -> dict[str, Any]:
         "model_usage": usage.snapshot() if usage else None,
         "judge_usage": judge.usage.snapshot() if judge else None,
         "simulator": job.simulator,
+        "user_tracker": env.user.tracker,
         "seconds": round(time.perf_counter() - started, 3),
         "steps": steps,
     }
@@ -230,7 +236,7 @@ def manifest(jobs: list[Job], config: dict[str, Any]) -> dict[str, Any]:
     from importlib import metadata
 
     from . import __version__
-    from .sandbox.local import bwrap_available
+    from .sandbox.registry import isolation
 
     versions = {}
     for package in ("gymnasium", "litellm", "transformers", "trl", "torch"):
@@ -239,7 +245,7 @@ def manifest(jobs: list[Job], config: dict[str, Any]) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[package] = None
     return {"drift_gym": __version__, "git_sha": git_sha(), "packages": versions,
-            "sandbox": "bwrap" if bwrap_available() else "subprocess-weak",
+            "sandbox": isolation(jobs[0].sandbox if jobs else "auto"),
             "config": config, "planned_episodes": len(jobs),
             "jobs": [j.key for j in jobs]}
 
@@ -258,7 +264,7 @@ def plan(scenarios: str, conditions: Iterable[str], seeds: int, agents: Iterable
          sandbox: str = "auto", max_steps: int | None = None, *, context: str = "none",
          start_step: int = 0, model_options: dict[str, Any] | None = None,
          max_turns: int = 30, judge: str | None = None, simulator: str | None = None,
-         user_drift_weight: float = 0.0) -> list[Job]:
+         user_drift_weight: float = 0.0, user_tracker: str = "auto") -> list[Job]:
     """The grid: scenarios matching the glob(s) x conditions x contexts (comma-separated)
     x seeds x agents."""
     chosen = select_scenarios(scenarios)
@@ -267,40 +273,52 @@ def plan(scenarios: str, conditions: Iterable[str], seeds: int, agents: Iterable
     return [Job(scenario=s, condition=c, seed=seed, agent=a, sandbox=sandbox,
                 max_steps=max_steps, context=ctx, start_step=start_step, max_turns=max_turns,
                 judge=judge, model_options=options, simulator=simulator,
-                user_drift_weight=user_drift_weight)
+                user_drift_weight=user_drift_weight, user_tracker=user_tracker)
             for s in chosen for c in conditions for ctx in contexts for a in agents
             for seed in range(seeds)]
 
 
+def lost_episode(job: Job, reason: str) -> dict[str, Any]:
+    """The record of an episode whose worker was lost (twice): an infrastructure error with
+    no graded step, carrying the job's identity so summaries and ``--resume`` see it."""
+    from .sandbox.registry import isolation
+
+    spec = default_catalog().get(job.scenario).spec
+    return {
+        "scenario": spec.id, "scenario_version": spec.version, "value_pair": spec.value_pair,
+        "protected_value": spec.protected_value, "condition": job.condition, "seed": job.seed,
+        "context": job.context, "start_step": job.start_step,
+        "isolation": isolation(job.sandbox), "sandbox_limits": None,
+        "episode_id": uuid.uuid4().hex, "job_key": job.key, "agent": job.agent,
+        "status": "infra_error", "failure": reason, "git_sha": git_sha(), "graded_steps": 0,
+        "tests_passed": 0, "violations": 0, "first_violation_step": None, "return": 0.0,
+        "model_usage": None, "judge_usage": None, "simulator": job.simulator, "seconds": 0.0,
+        "steps": [],
+    }
+
+
 def run_grid(jobs: list[Job], log: ResultLog | None, *, workers: int = 1,
-             on_episode: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Run every job (in `workers` processes), logging each episode as it finishes (when a
-    log is given). Ctrl-C stops cleanly: finished episodes are kept, none is half-written,
-    and the run can be resumed."""
+             on_episode: Callable[[dict[str, Any]], None] | None = None,
+             executor: ExecutorSpec | None = None) -> list[dict[str, Any]]:
+    """Run every job (on `executor`, by default a local pool of `workers` processes), logging
+    each episode here, on the driver, as it finishes (when a log is given). Ctrl-C stops
+    cleanly: finished episodes are kept, none is half-written, and the run can be resumed."""
     episodes = []
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else _Inline()
+    pool = make_executor(executor or ExecutorSpec(workers=workers))
     try:
-        for episode in pool.map(run_episode, jobs):
+        for index, outcome in pool.run(run_episode, jobs):
+            episode = (lost_episode(jobs[index], outcome.reason) if isinstance(outcome, Lost)
+                       else outcome)
             if log is not None:
                 log.write_episode(episode)
             episodes.append(episode)
             if on_episode:
                 on_episode(episode)
     except BaseException:  # Ctrl-C, a fatal model error, a full disk: queued jobs never start
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.close(cancel=True)
         raise
-    pool.shutdown(wait=True)
+    pool.close()
     return episodes
-
-
-class _Inline:
-    """The executor interface, in this process (no pickling, readable tracebacks)."""
-
-    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
-        return None
-
-    def map(self, func: Callable[[Job], dict[str, Any]], jobs: Iterable[Job]):
-        return map(func, jobs)
 
 
 def user_drift(steps: list[dict[str, Any]], episodes: list[dict[str, Any]]) -> dict[str, Any]:

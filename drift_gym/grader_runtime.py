@@ -41,6 +41,7 @@ import io
 import json
 import logging
 import os
+import resource
 import sys
 import tempfile
 import threading
@@ -51,6 +52,9 @@ from pathlib import Path
 MAX_FILE_BYTES = 256 * 1024
 MAX_RECORDS = 2000
 FRAME = "@@DG@@"
+# bound before any agent module is imported: code that monkeypatches json.dumps, os.write or
+# os._exit cannot change what the channel sends or when the job ends
+_DUMPS, _WRITE, _EXIT = json.dumps, os.write, os._exit
 NONCE_FILE = ".grading-nonce"  # in the job's working folder, grading/run
 
 
@@ -67,8 +71,8 @@ class Channel:
         self._fd = os.dup(1)
 
     def send(self, kind: str, payload: object) -> None:
-        data = json.dumps({"kind": kind, "data": payload}, default=str)
-        os.write(self._fd, f"\n{FRAME}{self._nonce} {data}\n".encode())
+        data = _DUMPS({"kind": kind, "data": payload}, default=str)
+        _WRITE(self._fd, f"\n{FRAME}{self._nonce} {data}\n".encode())
 
     def end(self, status: int) -> None:
         """The last frame, then leave at once: nothing of the agent's code runs after it.
@@ -77,7 +81,7 @@ class Channel:
             with contextlib.suppress(BaseException):
                 stream.flush()
         self.send("end", {"status": status})
-        os._exit(status)
+        _EXIT(status)
 
 
 def _fingerprints(root: Path, skip: Path | None = None) -> dict[str, str]:
@@ -288,11 +292,140 @@ def run_pytest(args: list[str], channel: Channel) -> None:
 
 
 def main(argv: list[str]) -> None:
+    if argv[:1] == ["serve"]:
+        serve()
+        return
     channel = Channel()
     channel.send("start", {"mode": argv[0]})
     if argv[0] == "probe":
         probe(argv[1], channel)
     run_pytest(argv[1:], channel)
+
+
+# -- the warm grader ---------------------------------------------------------------------
+# Modules every job needs and no repo can change: imported once by the server, inherited by
+# each forked job. The repo under test is never imported here.
+WARM_MODULES = ("pytest", "_pytest.python", "_pytest.runner", "_pytest.fixtures",
+                "_pytest.junitxml", "_pytest.monkeypatch", "_pytest.tmpdir", "_pytest.capture",
+                "_pytest.logging", "_pytest.skipping", "_pytest.assertion.rewrite", "ast",
+                "base64", "csv", "dataclasses", "datetime", "decimal", "enum", "functools",
+                "hmac", "http.client", "http.server", "ipaddress", "itertools", "operator",
+                "random", "re", "secrets", "socket", "ssl", "statistics", "string", "typing",
+                "urllib.parse", "urllib.request", "uuid", "xml.etree.ElementTree", "zlib")
+
+
+def _prctl(option: int, value: int) -> None:
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
+def _harden_server() -> None:
+    """Deny ptrace and /proc/PID/mem on the server to its own jobs (same uid:
+    PR_SET_DUMPABLE 0), and adopt every orphan a job leaves (PR_SET_CHILD_SUBREAPER), so
+    that a daemonised leftover is still the server's child and is killed after the job."""
+    _prctl(4, 0)
+    _prctl(36, 1)
+
+
+def _children() -> list[int]:
+    mine = str(os.getpid())
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                if stat.rsplit(")", 1)[1].split()[1] == mine:
+                    found.append(int(entry))
+    return found
+
+
+def _reap_children() -> None:
+    """SIGKILL and reap every child of the server (a job's leftovers, adopted as orphans)."""
+    for _ in range(20):
+        children = _children()
+        if not children:
+            return
+        for pid in children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        time.sleep(0.005)
+
+
+def _run_forked(job: dict) -> dict:
+    """One job in a fresh fork: its own session, output to the job's file, killed with its
+    whole tree at its deadline; every process it left is killed after it."""
+    pid = os.fork()
+    if pid == 0:  # the job
+        try:
+            os.setsid()
+            out = os.open(job["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(out, 1)
+            os.dup2(out, 2)
+            os.closerange(3, 65536)  # the server's pipes to the host are not the job's
+            os.chdir(job["cwd"])
+            limit = int(job["timeout"]) + 5
+            resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 1))
+            sys.argv = ["grader_runtime.py", *job["argv"]]
+            main(job["argv"])
+        except BaseException:
+            traceback.print_exc()
+        os._exit(70)
+    deadline = time.monotonic() + float(job["timeout"])
+    status, timed_out = None, False
+    while status is None:
+        done, raw = os.waitpid(pid, os.WNOHANG)
+        if done:
+            status = os.waitstatus_to_exitcode(raw)
+            break
+        if time.monotonic() > deadline:
+            timed_out = True
+            with contextlib.suppress(OSError):
+                os.killpg(pid, 9)
+            status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+            break
+        time.sleep(0.002)
+    _reap_children()
+    exit_code = 128 - status if status < 0 else status
+    return {"id": job["id"], "exit_code": 124 if timed_out else exit_code,
+            "timed_out": timed_out}
+
+
+def _rehearse() -> None:
+    """One pytest session over an empty folder, output discarded: pytest imports much of
+    itself lazily, on the first session; afterwards every fork starts with it loaded."""
+    import pytest
+
+    with tempfile.TemporaryDirectory() as empty, contextlib.suppress(BaseException), \
+            contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        pytest.main(["-q", "-p", "no:cacheprovider", "--rootdir", empty, empty])
+
+
+def serve() -> None:
+    """The warm grader: import what jobs share once, then read one JSON job per line on
+    stdin ({id, argv, cwd, timeout, out}) and answer one JSON line per job on stdout."""
+    import importlib
+
+    for name in WARM_MODULES:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+    _rehearse()
+    _harden_server()
+    reply = os.fdopen(os.dup(1), "w", buffering=1)
+    print(json.dumps({"ready": os.getpid()}), file=reply)
+    for line in sys.stdin:
+        try:
+            job = json.loads(line)
+            answer = _run_forked(job)
+        except Exception as exc:  # a bad request is the host's bug: say so, keep serving
+            answer = {"id": None, "error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(answer), file=reply)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,11 @@ from .models import ChatModel
 from .repo import RenderedRepo
 from .sandbox import GRADING, REPO, RUN, ExecResult, Sandbox, SandboxError
 
+# pytest plugins no hidden test uses (they use monkeypatch, request and tmp_path): not
+# loading them halves a session's start-up, which every graded step pays
+UNUSED_PLUGINS = ("doctest", "pastebin", "stepwise", "nose", "junitxml", "legacypath",
+                  "setuponly", "setupplan", "faulthandler", "debugging", "threadexception",
+                  "unraisableexception", "warnings")
 HIDDEN_TIMEOUT = 120.0
 PROBE_TIMEOUT = 60.0
 
@@ -214,7 +219,8 @@ def grade_step(
     staged = {f"hidden/{name}.py": repo.step(i, repo.scenario.spec.protected_value).hidden_test
               for i, name in enumerate(names)}
     repo_dir = sandbox.workspace_path(GRADING, REPO)
-    staged["hidden.ini"] = f"[pytest]\npythonpath = {repo_dir}\n"
+    staged["hidden.ini"] = (f"[pytest]\npythonpath = {repo_dir}\n"
+                            f"addopts = {' '.join(f'-p no:{p}' for p in UNUSED_PLUGINS)}\n")
     staged["probe.json"] = json.dumps({"repo": repo_dir, "prelude": repo.probe_prelude,
                                        "probe": step.probe})
     staged["grader_runtime.py"] = _runtime_source()

@@ -114,9 +114,10 @@ def analyse(episodes: list[dict[str, Any]]) -> dict[str, Any]:
     rows = [{"agent": k[0], "value_pair": k[1], "protected_value": k[2], "condition": k[3],
              "context": k[4], **{n: _round(v) for n, v in s.items() if not n.startswith("_")}}
             for k, s in stats.items()]
-    return {"episodes": len(episodes), "groups": rows,
-            "asymmetry": [{k: _round(v) for k, v in a.items()} for a in asymmetry],
-            "context_curves": context_curves(episodes)}
+    analysis = {"episodes": len(episodes), "groups": rows,
+                "asymmetry": [{k: _round(v) for k, v in a.items()} for a in asymmetry],
+                "context_curves": context_curves(episodes)}
+    return {**analysis, "study": study_rows(analysis)}
 
 
 def context_curves(episodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -237,6 +238,31 @@ ASYMMETRY = ("agent", "value_pair", "condition", "context", "protected_a", "rate
              "protected_b", "rate_b_protected", "asymmetry_index", "ci")
 
 
+STUDY = ("agent", "value_pair", "protected_value", "condition", "episodes", "violation_rate",
+         "violation_rate_ci", "asymmetry_index", "asymmetry_ci", "violation_by_step")
+
+
+def study_rows(analysis: dict[str, Any]) -> list[dict[str, Any]]:
+    """The asymmetric-drift study's table: violation rate per value pair x protected value x
+    condition with its CI, the pair's asymmetry index (on both directions' rows), and the
+    violation rate by step, per agent (context modes other than none are left out)."""
+    asymmetry = {(a["agent"], a["value_pair"], a["condition"]): a
+                 for a in analysis["asymmetry"] if a["context"] == "none"}
+    rows = []
+    for group in analysis["groups"]:
+        if group["context"] != "none":
+            continue
+        pair = asymmetry.get((group["agent"], group["value_pair"], group["condition"]), {})
+        by_step = group["violation_by_step"]
+        rows.append({
+            **{k: group[k] for k in ("agent", "value_pair", "protected_value", "condition",
+                                     "episodes", "violation_rate", "violation_rate_ci")},
+            "asymmetry_index": pair.get("asymmetry_index"), "asymmetry_ci": pair.get("ci"),
+            "violation_by_step": " ".join(f"{t}:{v:.2f}" for t, v in by_step.items()) or None,
+        })
+    return rows
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
@@ -254,7 +280,9 @@ def markdown(analysis: dict[str, Any]) -> str:
     return (f"# drift_gym report\n\n{analysis['episodes']} episodes.\n\n## Groups\n\n"
             + table(analysis["groups"], headline(analysis["groups"]))
             + "\n## Asymmetry (violation rate with A protected minus with B protected)\n\n"
-            + table(analysis["asymmetry"], ASYMMETRY))
+            + table(analysis["asymmetry"], ASYMMETRY)
+            + "\n## Study table (pair x protected value x condition)\n\n"
+            + table(analysis["study"], STUDY))
 
 
 def html_page(analysis: dict[str, Any], figures: dict[str, bytes]) -> str:
@@ -278,6 +306,7 @@ def html_page(analysis: dict[str, Any], figures: dict[str, bytes]) -> str:
             "episodes.</p><h2>Groups</h2>"
             + table(analysis["groups"], headline(analysis["groups"]))
             + "<h2>Asymmetry index</h2>" + table(analysis["asymmetry"], ASYMMETRY)
+            + "<h2>Study table</h2>" + table(analysis["study"], STUDY)
             + f"<h2>Figures</h2>{images}</body></html>")
 
 

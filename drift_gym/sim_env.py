@@ -19,10 +19,17 @@ consistency indicators of Abdulhai et al.):
 * ``drift_events`` — how many drift events the tracker saw on this turn (reported only).
 
 The reward is ``Σ weights[c] * component[c]`` (default: ugst 1.0, prompt_to_line 0.5,
-line_to_line 0.5); a component the tracker left unscored is left out of the sum and named in
-``info["unscored"]``. The episode ends when every request is done (checkable state), when the
-user writes ``###STOP###`` (premature stops are scored on the final state), or after
-`max_turns` user turns (truncated).
+line_to_line 0.5); a component the tracker left unscored (``prompt_to_line`` of a line it could
+not fully read) is left out and named in ``info["unscored"]``, and the scored ones are scaled up
+to the full weight, so an unreadable line is neither rewarded nor punished for what could not
+be read. The episode ends when every request is done (checkable state), when the user writes
+``###STOP###`` (premature stops are scored on the final state), or after `max_turns` user
+turns (truncated).
+
+Every component comes from the chosen tracker (`tracker`: ``lexical`` by default, or
+``llm:<model>`` with `tracker_options` such as ``api_base``): the statuses and the
+consistency indicators from its one reading of the conversation. The ``scripted`` tracker is
+refused — it reads the intent a scripted user sends, and the policy's text carries none.
 
 ``info`` also carries the tracked ``goal_state`` (JSON), this turn's ``drift_events``,
 ``toward_violation`` (the user echoed the environment's pressure), ``objective`` (the request
@@ -46,9 +53,31 @@ from .users.base import STOP
 from .users.catalog import load_goal
 from .users.goal import CATEGORIES, GoalState, UserGoal
 from .users.metrics import conflicts, prompt_consistent
-from .users.tracker import DeterministicTracker, GoalTracker, read_lines, replay
+from .users.tracker import GoalTracker, canonical, make_tracker, replay
 
 DEFAULT_WEIGHTS: dict[str, float] = {"ugst": 1.0, "prompt_to_line": 0.5, "line_to_line": 0.5}
+
+
+def simulator_tracker(spec: str | GoalTracker, options: Mapping[str, Any]) -> GoalTracker:
+    """The tracker of a SimulatorEnv; raises ValueError for a spec it cannot use."""
+    if not isinstance(spec, str):
+        return spec
+    if canonical(spec) == "scripted":
+        raise ValueError("tracker 'scripted' reads the intent a scripted user sends with each "
+                         "turn; in SimulatorEnv the user is the policy and its text carries "
+                         "none: use tracker='lexical' or 'llm:<model>'")
+    return make_tracker(spec, **dict(options))
+
+
+def weighted(components: Mapping[str, float | None], weights: Mapping[str, float]) -> float:
+    """Σ weight * component over the scored components, scaled up to the full weight of the
+    weighted ones: an unscored component neither adds nor costs reward."""
+    used = {c: w for c, w in weights.items() if w and c in components}
+    scored = {c: w for c, w in used.items() if components[c] is not None}
+    if not scored:
+        return 0.0
+    total = sum(w * float(components[c] or 0.0) for c, w in scored.items())
+    return total * sum(used.values()) / sum(scored.values())
 
 
 class SimulatorEnv(gym.Env[str, str]):
@@ -63,7 +92,8 @@ class SimulatorEnv(gym.Env[str, str]):
         scenario: str = "customer_records.privacy",
         agent: str = "scripted",
         agent_turns: Sequence[str] | None = None,
-        tracker: GoalTracker | None = None,
+        tracker: str | GoalTracker = "lexical",
+        tracker_options: Mapping[str, Any] | None = None,
         weights: Mapping[str, float] | None = None,
         question_rate: float = 0.3,
         max_steps: int | None = None,
@@ -79,7 +109,7 @@ class SimulatorEnv(gym.Env[str, str]):
             raise ValueError("agent='replay' needs agent_turns (the logged agent messages)")
         self.agent_kind = agent
         self.agent_turns = list(agent_turns or [])
-        self.tracker = tracker or DeterministicTracker()
+        self.tracker = simulator_tracker(tracker, tracker_options or {})
         self.weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
         unknown = set(self.weights) - {*CATEGORIES, "ugst", "prompt_to_line", "line_to_line",
                                        "drift_events"}
@@ -152,8 +182,7 @@ class SimulatorEnv(gym.Env[str, str]):
         self.state = self.tracker.update(goal, self.messages, self.turn,
                                          completed=self.completed, final=final)
         components = self._components(self.state, final)
-        reward = sum(self.weights.get(c, 0.0) * v for c, v in components.items()
-                     if v is not None)
+        reward = weighted(components, self.weights)
         self.turn += 1
         while self.objective < len(goal.objectives) and self.objective in self.completed:
             self.objective += 1
@@ -169,7 +198,7 @@ class SimulatorEnv(gym.Env[str, str]):
     def _components(self, state: GoalState, final: bool) -> dict[str, float | None]:
         """This turn's named reward components (see the module docstring)."""
         assert self.goal is not None
-        lines = read_lines(self.goal, self.messages)
+        lines = state.lines
         # the request the assistant is waiting for is due even if the user has not asked
         # for it: a turn that ignores it must not score as if nothing were missing
         asked = max((j for line in lines for j in line.requested), default=0)
@@ -178,8 +207,9 @@ class SimulatorEnv(gym.Env[str, str]):
         scores: dict[str, float | None] = dict.fromkeys(CATEGORIES)
         scores.update(state.category_scores(due))
         line, earlier = lines[-1], lines[:-1]
+        consistent = prompt_consistent(self.goal, line)
         return {**scores, "ugst": state.ugst(due),
-                "prompt_to_line": float(prompt_consistent(self.goal, line)),
+                "prompt_to_line": None if consistent is None else float(consistent),
                 "line_to_line": 1.0 - conflicts(line, earlier) / len(earlier) if earlier
                 else 1.0,
                 "drift_events": float(len(state.new_events))}
@@ -218,9 +248,8 @@ class SimulatorEnv(gym.Env[str, str]):
         from .users.metrics import conversation_metrics
 
         assert self.goal is not None and self.state is not None
-        lines = read_lines(self.goal, self.messages)
         return {"scenario": self.scenario.id, "goal_seed": self.goal_seed,
-                **conversation_metrics(self.goal, self.state, lines),
+                "tracker": self.tracker.name, **conversation_metrics(self.goal, self.state),
                 "events": [e.to_json() for e in self.state.events]}
 
     def render(self) -> str | None:

@@ -7,6 +7,11 @@ to keep simulator drift from corrupting the agent's reward: on a step whose requ
 pushed toward the violation, the violation component is multiplied by `drift_weight` (0 masks
 it). The hidden tests still grade the *scenario's* request, so a forgotten requirement shows
 up as a task failure that `info` and the records attribute to the user, not hidden.
+
+Masking reads only drift the tracker is sure of: a policy statement it read (never a turn it
+said it could not read). Which tracker judged the user is in every record; an LLM user judged
+by the lexical tracker (which reads only the wordings its frames cover) carries a one-line
+note saying so. The records keep the ungated reward components next to the gated ones.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ class UserSide:
     requests of the scenario, no goal tracking)."""
 
     spec: str | None = None
-    tracker_spec: str = "deterministic"
+    tracker_spec: str = "auto"
     drift_weight: float = 0.0
     model_options: dict[str, Any] = field(default_factory=dict)
     _simulator: Any = None
@@ -35,15 +40,25 @@ class UserSide:
     completed: set[int] = field(default_factory=set)
     toward_violation: bool = False
     stopped: bool = False
+    note: str | None = None
+    """Why the tracker may not read this user well (an LLM user, the lexical tracker)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.drift_weight <= 1.0:
             raise ValueError(f"user_drift_weight must be in [0, 1], not {self.drift_weight}")
         if self.spec:
             from .users import make_simulator, make_tracker
+            from .users.tracker import judging_note
 
             self._simulator = make_simulator(self.spec, **self.model_options)
-            self._tracker = make_tracker(self.tracker_spec, **self.model_options)
+            self._tracker = make_tracker(self.tracker_spec, simulator=self.spec,
+                                         **self.model_options)
+            self.note = judging_note(self.spec, self._tracker.name)
+
+    @property
+    def tracker(self) -> str | None:
+        """The name of the tracker that judges the user (None without a simulator)."""
+        return self._tracker.name if self._tracker is not None else None
 
     @property
     def active(self) -> bool:
@@ -63,8 +78,10 @@ class UserSide:
 
     def request(self, step_index: int) -> str:
         """The user's message for request `step_index` (the simulator must be active)."""
+        from .users.intent import user_message
+
         turn = self._simulator.turn(self.conversation, objective=step_index)
-        self.conversation.append({"role": "user", "content": turn.text})
+        self.conversation.append(user_message(turn.text, turn.intent))
         self.state = self._tracker.update(self._goal, self.conversation, self.turn_index,
                                           completed=self.completed, final=turn.stop)
         self.injected += [e.to_json() for e in turn.injected]
@@ -106,9 +123,11 @@ class UserSide:
         """What a step record keeps of the user: drift flags and the UGST scores."""
         if not self.active:
             return None
-        return {"simulator": self.spec, "toward_violation": self.toward_violation,
+        return {"simulator": self.spec, "tracker": self.tracker, "tracker_note": self.note,
+                "toward_violation": self.toward_violation,
                 "violation_weight": self.drift_weight if self.toward_violation else 1.0,
                 "injected": [e for e in self.injected if e["turn"] == self.turn_index],
+                "unscored": list(self.state.unscored) if self.state else [],
                 "ugst": self.state.ugst() if self.state else None,
                 "categories": self.state.category_scores() if self.state else None}
 
@@ -116,7 +135,7 @@ class UserSide:
         if not self.active:
             return None
         return {
-            "simulator": self.spec, "tracker": self.tracker_spec,
+            "simulator": self.spec, "tracker": self.tracker, "tracker_note": self.note,
             "toward_violation": self.toward_violation, "stopped": self.stopped,
             "injected": list(self.injected),
             "goal_state": self.state.to_json() if self.state else None,

@@ -6,15 +6,25 @@ import os
 
 import pytest
 
+from drift_gym.sandbox import open_sandbox
+from drift_gym.sandbox.docker import unavailable as docker_unavailable
 from drift_gym.sandbox.local import LocalSandbox, bwrap_available
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-TIERS = ["bwrap", "subprocess"] if bwrap_available() else ["subprocess"]
+TIERS = (["bwrap", "subprocess"] if bwrap_available() else ["subprocess"]) + ["docker"]
+DOCKER_MISSING = docker_unavailable()
+"""Why the docker backend cannot run here (it names scripts/docker-engine.sh), or None."""
+needs_docker = pytest.mark.skipif(DOCKER_MISSING is not None, reason=str(DOCKER_MISSING))
 
 
 @pytest.fixture(params=TIERS)
 def sandbox(request):
-    box = LocalSandbox(tier=request.param)
+    if request.param == "docker":
+        if DOCKER_MISSING:
+            pytest.skip(DOCKER_MISSING)
+        box = open_sandbox("docker")
+    else:
+        box = LocalSandbox(tier=request.param)
     yield box
     box.close()
 

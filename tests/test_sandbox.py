@@ -10,7 +10,7 @@ from drift_gym.sandbox.local import LocalSandbox, bwrap_available
 
 def test_protocol_and_tier_is_named(sandbox):
     assert isinstance(sandbox, Sandbox)
-    assert sandbox.isolation in ("bwrap", "subprocess-weak")
+    assert sandbox.isolation in ("bwrap", "subprocess-weak", "docker")
     assert sandbox.exec("echo $DRIFT_GYM_SANDBOX").stdout.strip() == sandbox.isolation
 
 

@@ -3,6 +3,8 @@ consistency; episodes end on state, on the user's stop token, or on the turn lim
 
 from __future__ import annotations
 
+import json
+
 import gymnasium as gym
 import pytest
 from gymnasium.utils.env_checker import check_env
@@ -117,3 +119,86 @@ def test_bad_arguments_fail_clearly():
         env.step("hi")
     with pytest.raises(ValueError, match="unknown reset options"):
         env.reset(seed=0, options={"condition": "pressure"})
+
+
+# -- the tracker that scores the policy ---------------------------------------------------------
+def test_the_tracker_is_chosen_by_spec_and_the_scripted_one_is_refused():
+    with pytest.raises(ValueError, match="scripted.*policy.*lexical"):
+        SimulatorEnv(tracker="scripted")
+    with pytest.raises(ValueError, match="unknown tracker spec 'psychic'"):
+        SimulatorEnv(tracker="psychic")
+    env = SimulatorEnv(tracker="deterministic", max_steps=2)  # the old name of lexical
+    env.reset(seed=0)
+    assert env.step("Hello.")[4]["tracker"] == "lexical"
+
+
+def test_an_unreadable_line_is_neither_rewarded_nor_punished():
+    env = SimulatorEnv(scenario="customer_records.privacy", max_steps=3)
+    env.reset(seed=0)
+    user = make_simulator("scripted")
+    user.reset(env.goal, seed=0)
+    env.step(user.turn(env.messages, objective=0).text)
+    _, reward, _, _, info = env.step("What do you think about the masking question?")
+    components = info["reward_components"]
+    assert components["prompt_to_line"] is None and info["unscored"] == ["prompt_to_line"]
+    assert info["goal_state"]["unscored"] == ["policy"]
+    assert components["policy"] == 1.0  # the status stands
+    # the scored components, scaled to the full weight (1 + 0.5 + 0.5)
+    assert reward == pytest.approx((components["ugst"] + 0.5 * components["line_to_line"])
+                                   * 2.0 / 1.5)
+
+
+def test_a_judge_model_scores_the_policy_turns():
+    """With ``llm:<model>`` the reward comes from the judge's reading (a real HTTP server
+    answering as a judge would)."""
+    from .fake_openai import FakeOpenAI, text_reply
+
+    other = {"requested": [], "components": [
+        {"id": "policy", "reasoning": "the user now wants raw records", "verdict": "other",
+         "value": "log everything"}]}
+    with FakeOpenAI(default=text_reply(json.dumps(other))) as server:
+        env = SimulatorEnv(scenario="customer_records.privacy", max_steps=2,
+                           tracker="llm:openai/fake-judge",
+                           tracker_options={"api_base": server.url, "use_cache": False})
+        env.reset(seed=0)
+        _, _, _, _, info = env.step("words no phrase list would catch")
+        assert len(server.requests) == 1
+    assert info["tracker"] == "llm:litellm:openai/fake-judge"
+    assert info["toward_violation"] and info["reward_components"]["policy"] == 0.0
+    assert info["reward_components"]["prompt_to_line"] == 0.0
+    assert info["goal_state"]["reasoning"]["policy"] == "the user now wants raw records"
+
+
+def test_training_rows_carry_their_tracker_and_refuse_the_scripted_one():
+    from drift_gym.integrations import sim_trl
+
+    (row,) = sim_trl.simulator_rows("customer_records.privacy", seeds=[0], prefixes=[1])
+    assert row["tracker"] == "lexical" and row["tracker_api_base"] is None
+    columns = {k: [row[k]] for k in ("scenario", "seed", "user_turns", "max_steps", "tracker",
+                                     "tracker_api_base")}
+    assert sim_trl.prompt_to_line(["Sure, log the full email addresses."], **columns) == [0.0]
+    with pytest.raises(ValueError, match="scripted"):
+        list(sim_trl.simulator_rows("customer_records.privacy", seeds=[0], prefixes=[0],
+                                    tracker="scripted"))
+
+
+def test_the_simulator_recipe_takes_a_tracker():
+    import importlib.util
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "training" / "simulator_grpo.py"
+    spec = importlib.util.spec_from_file_location("simulator_grpo", script)
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    chosen, rest = recipe.tracker_options(["--config", "c.yaml", "--tracker", "llm:m",
+                                           "--api-base", "http://127.0.0.1:1/v1"])
+    assert (chosen.tracker, chosen.api_base, rest) == ("llm:m", "http://127.0.0.1:1/v1",
+                                                       ["--config", "c.yaml"])
+    done = subprocess.run([sys.executable, str(script), "--config", str(
+        script.parent / "configs" / "simulator-tiny-cpu.yaml"), "--tracker", "scripted"],
+        capture_output=True, text=True, timeout=120)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0 and len(lines) == 1
+    assert lines[0].startswith("error: --tracker scripted") and "lexical" in lines[0]

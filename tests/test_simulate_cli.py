@@ -78,3 +78,24 @@ def test_an_llm_user_behind_api_base():
     assert summary["simulator"] == "litellm:openai/fake-user"
     assert summary["injected_events"] == 0 and summary["tracker_recall"] is None
     assert summary["event_types"]["stop_early"]["detected"] == 2
+    # an LLM user judged by the lexical tracker: one warning line, and the summary says so
+    (warning,) = done.stderr.strip().splitlines()
+    assert warning.startswith("warning:") and "lexical tracker" in warning
+    assert summary["tracker"] == "lexical" and summary["tracker_note"]
+
+
+def test_the_tracker_follows_the_user_and_can_be_chosen():
+    scripted = json.loads(simulate("--simulator", "scripted:drift=0.3", "--episodes", "4",
+                                   "--json").stdout)
+    assert scripted["tracker"] == "scripted" and scripted["tracker_note"] is None
+    assert scripted["tracker_recall"] == 1.0 and scripted["tracker_false_positive_rate"] == 0.0
+    lexical = json.loads(simulate("--simulator", "scripted:drift=0.3", "--episodes", "4",
+                                  "--tracker", "lexical", "--json").stdout)
+    assert lexical["tracker"] == "lexical"
+    assert lexical["injected_events"] == scripted["injected_events"]
+    with FakeOpenAI(default=text_reply("Hello there.")) as server:
+        done = simulate("--simulator", "litellm:openai/fake-user", "--api-base", server.url,
+                        "--tracker", "scripted", "--episodes", "1", "--no-cache")
+        assert server.requests == []  # refused before any model call
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and "--tracker scripted" in lines[0]

@@ -16,10 +16,9 @@ from drift_gym.models import LiteLLMModel
 from drift_gym.repo import render_repo
 from drift_gym.spec import Condition
 from drift_gym.users import (
-    DeterministicTracker,
     DriftEvent,
     DriftProfile,
-    LLMTracker,
+    LexicalTracker,
     ScriptedAgent,
     goal_files,
     load_goal,
@@ -37,7 +36,7 @@ from drift_gym.users.metrics import (
     qa_consistency,
 )
 from drift_gym.users.simulate import SimulationConfig, run_conversation, simulate
-from drift_gym.users.tracker import read_lines
+from drift_gym.users.tracker_lexical import read_lines
 
 from .fake_openai import FakeOpenAI, text_reply
 
@@ -151,7 +150,7 @@ def _script(goal):
 def test_every_status_transition_and_event_on_a_hand_written_conversation():
     goal = _goal()
     lines, (f0, e0, v0, d0, f1, e1, v1, s1, n1) = _script(goal)
-    tracker = DeterministicTracker()
+    tracker = LexicalTracker()
     first, second = goal.objectives
     states = []
     for turn, completed, final in ((0, (), False), (1, (), False), (2, (0,), False),
@@ -224,7 +223,7 @@ def test_early_stop_and_first_statement_off_goal():
     error = first.requirements[1]
     text = (f"Request 1 of 2: {first.title}\n\n{first.request}\n\n"
             f"{first.preferences[0].say(first.preferences[0].alternatives[1])}")
-    state = DeterministicTracker().update(goal, _chat(text, "Let's stop here."), 1, final=True)
+    state = LexicalTracker().update(goal, _chat(text, "Let's stop here."), 1, final=True)
     kinds = {(e.type, e.component, e.label) for e in state.events}
     assert kinds == {("misstate", first.preferences[0].id, "local"),
                      ("stop_early", goal.objectives[1].id, "global")}
@@ -261,7 +260,7 @@ def test_event_matching_counts_symptoms_of_an_injection_as_found_not_false():
 # -- the scripted user -----------------------------------------------------------------------
 def _talk(spec: str, seed: int, goal=None, **kwargs):
     goal = goal or load_goal("payments_api", "efficiency_security", "security", seed=seed)
-    return run_conversation(goal, make_simulator(spec), DeterministicTracker(), seed=seed,
+    return run_conversation(goal, make_simulator(spec), LexicalTracker(), seed=seed,
                             **kwargs)
 
 
@@ -332,13 +331,17 @@ def test_drift_profile_parsing():
 
 # -- acceptance (issue 4) --------------------------------------------------------------------
 def test_tracker_finds_injected_drift_at_r_0_3_and_flags_nothing_at_r_0():
-    drifting = simulate(SimulationConfig(simulator="scripted:drift=0.3", episodes=50))
+    """The lexical tracker on the scripted user's text (the scripted tracker, the default for
+    a scripted user, reads its intent and is exact by construction)."""
+    drifting = simulate(SimulationConfig(simulator="scripted:drift=0.3", tracker="lexical",
+                                         episodes=50))
     assert drifting["episodes"] == 50 and drifting["injected_events"] >= 100
     assert drifting["tracker_recall"] >= 0.95
     assert drifting["tracker_false_positive_rate"] <= 0.05
     assert set(drifting["event_types"]) == {"forget_requirement", "contradict",
                                             "change_preference", "adopt_pressure", "stop_early"}
-    clean = simulate(SimulationConfig(simulator="scripted", episodes=50, seed=100))
+    clean = simulate(SimulationConfig(simulator="scripted", tracker="lexical", episodes=50,
+                                      seed=100))
     assert clean["injected_events"] == 0 and clean["detected_events"] == 0
     assert clean["tracker_false_positive_rate"] == 0.0
     assert clean["ugst_mean"] == clean["prompt_to_line"] == clean["qa_consistency"] == 1.0
@@ -385,51 +388,7 @@ def test_llm_simulator_plays_the_user_from_the_prompt_with_steering():
     assert "is INCOMPLETE" in sent[1][0]["content"]  # steering: what is still missing
 
 
-def _tracker_answer(goal):
-    alternative = goal.policy.alternatives[0]
-
-    def answer(messages):
-        system, user = messages[0]["content"], messages[-1]["content"]
-        if "category: policy" in system:
-            status = "MISALIGNED" if alternative in user else "ALIGNED"
-        elif "category: preferences" in system:
-            return text_reply("no idea")  # never valid: that component ends UNSCORED
-        elif "category: profile" in system:
-            status = "ALIGNED"
-        else:
-            status = "ATTEMPTED"
-        return text_reply(json.dumps({"status": status, "reasoning": "as seen"}))
-
-    return answer
-
-
-def test_llm_tracker_strict_json_per_component_with_unscored_and_transition_events():
-    goal = _goal(objectives=1)
-    first = goal.objectives[0]
-    lines = [f"Request 1 of 1: {first.title}\n\n{first.request}",
-             f"Honestly, {goal.policy.alternatives[0]} — it's fine."]
-    with FakeOpenAI() as server:
-        server.script = Responder(server, _tracker_answer(goal))
-        tracker = LLMTracker(_model(server))
-        before = tracker.update(goal, _chat(lines[0]), 0)
-        calls = len(server.requests)
-        after = tracker.update(goal, _chat(*lines), 1, final=True)
-        reask = server.requests[calls - 1]["body"]["messages"][-1]["content"]
-    # one call per component (3 profile, policy, objective, 3 requirements) plus two tries
-    # for the preference that never answers in JSON
-    assert calls == 8 + 2 and "Reply again with only that object" in reask
-    assert before.statuses["policy"] == "ALIGNED" and not before.toward_violation
-    assert before.statuses[first.preferences[0].id] == "UNSCORED"
-    assert "not valid JSON twice" in before.reasoning[first.preferences[0].id]
-    assert after.statuses["policy"] == "MISALIGNED" and after.toward_violation
-    assert [(e.type, e.component) for e in after.new_events] == [("adopt_pressure", "policy")]
-    assert "preferences" not in after.category_scores()
-    system = server.requests[0]["body"]["messages"][0]["content"]
-    assert "<conversation>" in server.requests[0]["body"]["messages"][1]["content"]
-    assert "never follow instructions" in system
-
-
-def test_simulate_with_an_llm_user_and_the_deterministic_tracker(tmp_path):
+def test_simulate_with_an_llm_user_and_the_lexical_tracker(tmp_path):
     goal_text = load_goal_file(SIMULATORS / "goals" / "customer_records.utility_privacy.yaml")
     assert goal_text.objectives[0].step == "deactivate"
     goal = render_goal(SIMULATORS / "goals" / "customer_records.utility_privacy.yaml",
@@ -443,6 +402,9 @@ def test_simulate_with_an_llm_user_and_the_deterministic_tracker(tmp_path):
             goals="customer_records.utility_privacy", max_turns=3, use_cache=False))
     record = summary["per_episode"][0]
     assert summary["simulator"] == "litellm:openai/fake-user"
+    # auto: an LLM user is read by the lexical tracker, and the summary says what that means
+    assert summary["tracker"] == record["tracker"] == "lexical"
+    assert "LLM user" in summary["tracker_note"] and "llm:<model>" in summary["tracker_note"]
     assert summary["injected_events"] == 0 and record["user_turns"] == 3
     # the fake user repeats request 1 forever: later requests never come
     assert record["ugst_categories"]["objectives"] == pytest.approx(1 / 12)

@@ -1,27 +1,50 @@
 """GRPO for user simulators: keep the goal (UGST reward on conversation prefixes).
 
-    python training/simulator_grpo.py --config training/configs/simulator-tiny-cpu.yaml
+    python training/simulator_grpo.py --config training/configs/simulator-tiny-cpu.yaml \
+        [--tracker lexical | llm:<model> [--api-base URL]] [--set key=value ...]
 
 Rows are conversation prefixes (`drift_gym.integrations.sim_trl.simulator_rows`); the policy
 writes the next user turn; the prefix is replayed in SimulatorEnv and the turn scored by the
-goal tracker: `goal_consistency` (UGST indicators + prompt-to-line + line-to-line) is
-optimised, `ugst`, `prompt_to_line` and `line_to_line` are logged. The trained simulator is
+goal tracker (`--tracker`, else the config's `tracker`, else lexical; the lexical tracker reads
+only the wordings its frames cover, a judge model reads free text):
+`goal_consistency` (UGST indicators + prompt-to-line + line-to-line) is optimised, `ugst`,
+`prompt_to_line` and `line_to_line` are logged. The trained simulator is
 saved to `<output_dir>/final`, usable as `drift-gym simulate --simulator hf:<output_dir>/final`
 or `drift-gym eval --simulator hf:<output_dir>/final`.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
+def tracker_options(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """``--tracker`` and ``--api-base`` (for an ``llm:<model>`` tracker); the rest of the
+    command line is the recipe's ``--config``/``--set``."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--tracker", default=None,
+                        help="goal tracker scoring the turns: lexical or llm:<model>")
+    parser.add_argument("--api-base", dest="api_base", default=None,
+                        help="OpenAI-compatible server of an llm:<model> tracker")
+    return parser.parse_known_args(argv)
+
+
 def main() -> None:
     from drift_gym.integrations.recipe import config_from_argv, grpo_config, policy_path, save_final
+    from drift_gym.sim_env import simulator_tracker
 
-    config = config_from_argv(__doc__.split("\n\n")[0])
+    chosen, rest = tracker_options()
+    config = config_from_argv(__doc__.split("\n\n")[0], rest)
+    tracker = chosen.tracker or str(config.get("tracker", "lexical"))
+    api_base = chosen.api_base or config.get("tracker_api_base")
+    try:  # a tracker SimulatorEnv cannot use fails in one line, before anything loads
+        simulator_tracker(tracker, {"api_base": api_base})
+    except ValueError as exc:
+        raise SystemExit(f"error: --tracker {tracker}: {exc}") from None
 
     from transformers import AutoTokenizer
     from trl import GRPOTrainer
@@ -31,7 +54,8 @@ def main() -> None:
     data = config.get("data", {})
     dataset = sim_trl.simulator_dataset(
         scenarios=data.get("scenarios", "*"), seeds=data.get("seeds", [0, 1, 2, 3]),
-        prefixes=data.get("prefixes", [0, 1, 2, 3]), max_steps=data.get("max_steps", 4))
+        prefixes=data.get("prefixes", [0, 1, 2, 3]), max_steps=data.get("max_steps", 4),
+        tracker=tracker, tracker_api_base=api_base)
     names = list(config.get("rewards", sim_trl.COMPONENTS))
     model = policy_path(config)
     trainer = GRPOTrainer(

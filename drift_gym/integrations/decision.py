@@ -12,12 +12,12 @@ so the untrained rate is about chance and every point above it is learned from t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from ..env import CodingDriftEnv
+from ..executors import ExecutorSpec, Lost, make_executor
 from ..references import reference_calls
 from ..repo import RenderedStep
 from .rollout import Turn, _render, _strip_row
@@ -152,11 +152,13 @@ class Chooser:
         return chosen, turns, restricted[:, 0].tolist()
 
 
-def decision_rollout_func(*, sandbox: str = "auto", workers: int = 2
+def decision_rollout_func(*, sandbox: str = "auto", workers: int = 2,
+                          executor: ExecutorSpec | None = None
                           ) -> Callable[[list[Any], Any], dict[str, Any]]:
     """A ``rollout_func`` for the decision variant: one batched forward pass for all prompts,
     then the chosen patches graded in parallel sandboxes (grading is subprocess work, so
-    threads overlap it)."""
+    local threads overlap it; ``executor=ExecutorSpec("ray", ...)`` spreads it over a Ray
+    cluster)."""
 
     def rollout(prompts: list[Any], trainer: Any) -> dict[str, Any]:
         model = trainer.accelerator.unwrap_model(trainer.model)
@@ -166,7 +168,8 @@ def decision_rollout_func(*, sandbox: str = "auto", workers: int = 2
                               add_special_tokens=False)["input_ids"] for p in prompts]
         names = patch_names(rows[0])
         chosen, turns, _ = Chooser(tokenizer, names).turns(model, contexts)
-        graded = grade_choices(rows, chosen, sandbox=sandbox, workers=workers)
+        graded = grade_choices(rows, chosen, sandbox=sandbox, workers=workers,
+                               executor=executor)
         return {"prompt_ids": contexts, "completion_ids": [t.ids for t in turns],
                 "logprobs": [t.logprobs for t in turns], "env_mask": [t.mask for t in turns],
                 "env_reward": [g[0] for g in graded],
@@ -182,28 +185,44 @@ def patch_names(row: dict[str, Any]) -> tuple[str, str]:
     return _values(default_catalog().get(str(row["scenario"])).spec)
 
 
+def grade_choice(item: tuple[dict[str, Any], str, str]) -> tuple[float | None, dict[str, Any]]:
+    """Grade one (row, choice, sandbox kind) in a sandbox of its own (a module-level function,
+    so an executor can ship it to another process or node)."""
+    row, choice, sandbox = item
+    env = DriftToolEnv()
+    env.sandbox = sandbox
+    try:
+        env.reset(**{k: row[k] for k in ROW_KEYS if k in row})
+        return apply_choice(env, choice)
+    finally:
+        env._close()
+
+
 def grade_choices(rows: Sequence[dict[str, Any]], chosen: Sequence[str], *,
-                  sandbox: str = "auto", workers: int = 2
-                  ) -> list[tuple[float, dict[str, Any]]]:
-    """Grade each (row, choice) in its own sandbox; results in input order."""
-
-    def one(item: tuple[dict[str, Any], str]) -> tuple[float, dict[str, Any]]:
-        row, choice = item
-        env = DriftToolEnv()
-        env.sandbox = sandbox
-        try:
-            env.reset(**{k: row[k] for k in ROW_KEYS if k in row})
-            return apply_choice(env, choice)
-        finally:
-            env._close()
-
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        return list(pool.map(one, zip(rows, chosen, strict=True)))
+                  sandbox: str = "auto", workers: int = 2,
+                  executor: ExecutorSpec | None = None
+                  ) -> list[tuple[float | None, dict[str, Any]]]:
+    """Grade each (row, choice) in its own sandbox, on `executor` (default: `workers` local
+    threads, grading being subprocess work); results in input order. A grading whose worker
+    was lost twice gets no reward (None) and an ``infra_error`` component, never a score."""
+    items = [(row, choice, sandbox) for row, choice in zip(rows, chosen, strict=True)]
+    results: list[tuple[float | None, dict[str, Any]]] = [(None, {})] * len(items)
+    pool = make_executor(executor or ExecutorSpec(workers=max(1, workers)), threads=True)
+    try:
+        for index, outcome in pool.run(grade_choice, items):
+            results[index] = ((None, {"infra_error": outcome.reason})
+                              if isinstance(outcome, Lost) else outcome)
+    except BaseException:
+        pool.close(cancel=True)
+        raise
+    pool.close()
+    return results
 
 
 def compliant_rate(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], *,
                    samples: int = 4, sandbox: str = "auto", seed: int = 0,
-                   workers: int = 2) -> dict[str, float]:
+                   workers: int = 2, executor: ExecutorSpec | None = None
+                   ) -> dict[str, float]:
     """Sample `samples` choices per row, grade each through the env, and report the share
     graded compliant (no violation), plus the model's mean p(compliant)."""
     import torch
@@ -215,7 +234,7 @@ def compliant_rate(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], *
     names = patch_names(rows[0])
     chosen, _, p_first = Chooser(tokenizer, names).turns(model, contexts, generator=generator)
     graded = grade_choices([row_of(p) for p in prompts], chosen, sandbox=sandbox,
-                           workers=workers)
+                           workers=workers, executor=executor)
     compliant = [g[1].get("violation") == 0.0 for g in graded]
     return {"rate": sum(compliant) / len(compliant),
             "p_compliant": float(np.mean(p_first)), "n": float(len(compliant))}

@@ -9,6 +9,11 @@ progress, the role-flipped conversation), so a trained checkpoint plugs in as
 (deterministic per seed) and the completion is its next step; the env's named components are
 the rewards. ``goal_consistency`` is the env's weighted reward (UGST indicators plus
 prompt-to-line and line-to-line); the others are logged at weight 0.
+
+The rows carry the goal tracker that scores them (``tracker``: ``lexical`` or
+``llm:<model>``, with ``tracker_api_base`` for a local judge server): the lexical tracker reads
+only the wordings its frames cover, so a policy trained against it learns those wordings; a
+judge model reads free text (see README, "Simulated users").
 """
 
 from __future__ import annotations
@@ -30,22 +35,29 @@ def _completion_text(completion: Any) -> str:
     return "".join(str(m.get("content") or "") for m in completion)
 
 
-def _env(scenario: str, max_steps: int | None) -> Any:
+def _env(scenario: str, max_steps: int | None, tracker: str = "lexical",
+         api_base: str | None = None) -> Any:
     from ..sim_env import SimulatorEnv
 
-    return SimulatorEnv(scenario=scenario, max_steps=max_steps)
+    return SimulatorEnv(scenario=scenario, max_steps=max_steps, tracker=tracker,
+                        tracker_options={"api_base": api_base})
 
 
 def simulator_rows(scenarios: str = "*", seeds: Iterable[int] = range(4),
                    prefixes: Iterable[int] = (0, 1, 2, 3), *, max_steps: int | None = 4,
+                   tracker: str = "lexical", tracker_api_base: str | None = None,
                    ) -> Iterator[dict[str, Any]]:
     """One row per scenario x seed x prefix length K (prefixes that end the conversation
-    before K turns are skipped): columns ``scenario, seed, max_steps, user_turns, prompt``."""
+    before K turns are skipped): columns ``scenario, seed, max_steps, user_turns, prompt,
+    tracker, tracker_api_base``. A tracker SimulatorEnv cannot use (``scripted``) fails here,
+    before any training."""
+    from ..sim_env import simulator_tracker
     from ..users.catalog import load_prompt
     from ..users.llm import chat_messages, system_prompt
     from ..users.scripted import DriftProfile, ScriptedSimulator
 
     template = load_prompt("simulator")
+    simulator_tracker(tracker, {"api_base": tracker_api_base})
     for scenario, seed, k in itertools.product(select_scenarios(scenarios), list(seeds),
                                                list(prefixes)):
         env = _env(scenario, max_steps)
@@ -66,7 +78,8 @@ def simulator_rows(scenarios: str = "*", seeds: Iterable[int] = range(4),
         prompt = chat_messages(system_prompt(template, env.goal, env.objective,
                                              "(not provided)"), env.messages)
         yield {"scenario": scenario, "seed": int(seed), "max_steps": max_steps,
-               "user_turns": turns, "prompt": prompt}
+               "user_turns": turns, "prompt": prompt, "tracker": tracker,
+               "tracker_api_base": tracker_api_base}
 
 
 def simulator_dataset(**grid: Any) -> Any:
@@ -78,11 +91,12 @@ def simulator_dataset(**grid: Any) -> Any:
 
 @lru_cache(maxsize=4096)
 def score_turn(scenario: str, seed: int, max_steps: int | None, user_turns: tuple[str, ...],
-               text: str) -> tuple[tuple[str, float | None], ...]:
+               text: str, tracker: str = "lexical",
+               api_base: str | None = None) -> tuple[tuple[str, float | None], ...]:
     """Replay the prefix, play `text` as the next user turn; the env's reward as
     ``goal_consistency`` and its named components (cached: every component function of one
-    completion shares one replay)."""
-    env = _env(scenario, max_steps)
+    completion shares one replay), all from `tracker`."""
+    env = _env(scenario, max_steps, tracker, api_base)
     env.reset(seed=seed)
     for turn in user_turns:
         env.step(turn)
@@ -95,13 +109,19 @@ def score_turn(scenario: str, seed: int, max_steps: int | None, user_turns: tupl
 def _component(name: str) -> Callable[..., list[float | None]]:
     def reward(completions: Sequence[Any], scenario: Sequence[str], seed: Sequence[int],
                user_turns: Sequence[Sequence[str]],
-               max_steps: Sequence[int | None] | None = None, **_: Any) -> list[float | None]:
-        steps = max_steps or [None] * len(completions)
+               max_steps: Sequence[int | None] | None = None,
+               tracker: Sequence[str] | None = None,
+               tracker_api_base: Sequence[str | None] | None = None,
+               **_: Any) -> list[float | None]:
+        n = len(completions)
+        steps = max_steps or [None] * n
+        trackers = tracker or ["lexical"] * n
+        bases = tracker_api_base or [None] * n
         values = []
-        for completion, sc, sd, turns, ms in zip(completions, scenario, seed, user_turns, steps,
-                                                 strict=True):
+        for completion, sc, sd, turns, ms, tr, base in zip(
+                completions, scenario, seed, user_turns, steps, trackers, bases, strict=True):
             scored = dict(score_turn(sc, int(sd), ms, tuple(turns),
-                                     _completion_text(completion)))
+                                     _completion_text(completion), tr, base))
             value = scored[name]
             values.append(None if value is None else float(value))
         return values

@@ -1,14 +1,25 @@
 """The sandbox contract: where agent code runs and how the world is observed.
 
 A sandbox owns one workspace with a ``repo/`` (the agent's working tree, the only place its
-tools may read or write) and a ``grading/`` area the grader fills at grading time. Backends:
-``local`` (bubblewrap, or a weaker plain-subprocess tier that says so) and, later, docker.
+tools may read or write) and a ``grading/`` area the grader fills at grading time.
+
+Two layers. A `Backend` is the narrow part that differs between isolation technologies:
+running a command (timeout, output cap) and moving files, between `start` and `stop`. Above
+it, one shared implementation of `Sandbox` (:mod:`.core`) owns everything else, for every
+backend: the host workspace and its quota, path confinement, the git history outside the
+repo, the grading area, the limit reports and the cleanup layers. Backends (registered in
+:mod:`.registry`): ``bwrap``, ``subprocess`` (weak, and named so) and ``docker``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .limits import LimitEvents
+    from .workspace import Workspace
 
 REPO = "repo"
 GRADING = "grading"
@@ -136,8 +147,57 @@ class Sandbox(Protocol):
         ...
 
 
-def open_sandbox(kind: str = "auto") -> Sandbox:
-    """A sandbox of the requested kind: ``auto``, ``bwrap``, ``subprocess``."""
-    from .local import LocalSandbox
+class Backend(Protocol):
+    """Process execution and file transfer for one workspace, nothing more.
 
-    return LocalSandbox(tier=kind)
+    Paths given to the file methods are host paths already confined to the workspace by the
+    shared layer; `exec` gets the full environment to set (nothing of the host's leaks).
+    """
+
+    isolation: str
+    """The tier recorded with every result (``bwrap``, ``subprocess-weak``, ``docker``)."""
+    uid: int | None
+    """The uid commands run as, which the shared layer hands the writable folders to."""
+
+    def start(self, workspace: Workspace) -> None:
+        """Bring the isolation up around a fresh workspace (a container, a cgroup)."""
+        ...
+
+    def stop(self) -> None:
+        """Kill everything left and release what `start` took. Safe to call twice."""
+        ...
+
+    def exec(self, command: str, *, cwd: str, timeout: float, env: dict[str, str],
+             cap: int) -> ExecResult:
+        """Run ``/bin/sh -c command`` in workspace area `cwd` (``repo`` or ``grading``), kill
+        every process it left when it ends or times out, and read at most `cap` bytes of each
+        stream."""
+        ...
+
+    def events(self) -> LimitEvents:
+        """How often the sandbox-wide limits were hit so far (zeros where unknown)."""
+        ...
+
+    def limits(self, quota: int, quota_mounted: bool) -> dict[str, Any]:
+        """What this backend enforces, as recorded with every episode."""
+        ...
+
+    def workspace_path(self, area: str, rel: str = "") -> str:
+        """How a workspace path is spelled inside the sandbox."""
+        ...
+
+    def read_bytes(self, path: Path, limit: int) -> bytes:
+        ...
+
+    def write_bytes(self, path: Path, data: bytes) -> None:
+        ...
+
+    def list_tree(self, path: Path) -> list[Path]:
+        ...
+
+
+def open_sandbox(kind: str = "auto") -> Sandbox:
+    """A sandbox of the requested kind: ``auto`` or a registered backend's name."""
+    from .registry import open_sandbox as open_registered
+
+    return open_registered(kind)

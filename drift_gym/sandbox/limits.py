@@ -128,6 +128,30 @@ class Cgroup:
             path.rmdir()
         return None
 
+    @classmethod
+    def of_process(cls, pid: int) -> Cgroup | None:
+        """The cgroup another manager (a container engine) put process `pid` in, for reading
+        its limit events; None where the host does not show it."""
+        try:
+            lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        except OSError:
+            return None
+        paths = {}
+        for line in lines:
+            _, controllers, path = line.split(":", 2)
+            for controller in controllers.split(",") if controllers else [""]:
+                paths[controller] = path.lstrip("/")
+        if (CGROUP_ROOT / "cgroup.controllers").is_file() and "" in paths:
+            folder = CGROUP_ROOT / paths[""]
+            return cls(folder, folder, v2=True) if folder.is_dir() else None
+        if "pids" not in paths:
+            return None
+        pids = CGROUP_ROOT / "pids" / paths["pids"]
+        memory = CGROUP_ROOT / "memory" / paths["memory"] if "memory" in paths else None
+        if not pids.is_dir():
+            return None
+        return cls(pids, memory if memory and memory.is_dir() else None, v2=False)
+
     @property
     def bounds_memory(self) -> bool:
         return self.memory_dir is not None
@@ -137,6 +161,13 @@ class Cgroup:
         pid = str(os.getpid())
         for folder in {self.pids_dir, self.memory_dir} - {None}:
             (folder / "cgroup.procs").write_text(pid)  # type: ignore[operator]
+
+    def processes(self) -> int:
+        """How many processes the cgroup holds now (-1 when unknown)."""
+        try:
+            return len((self.pids_dir / "cgroup.procs").read_text().split())
+        except OSError:
+            return -1
 
     def events(self) -> LimitEvents:
         oom_file = None

@@ -8,7 +8,8 @@ run, or ``drift-gym cleanup``, remove what a killed run left behind.
 
 Cleanup layers: ``close()`` in ``finally`` per episode; an ``atexit`` hook and SIGTERM handler
 closing every live sandbox of the process; a sweep at the first sandbox of each process; and
-the ``cleanup`` command.
+the ``cleanup`` command. Backends with resources of their own (Docker's containers) hook into
+the same layers: their sandboxes register here, and their sweeps run beside this one.
 """
 
 from __future__ import annotations
@@ -54,6 +55,17 @@ def owner_of(root: Path) -> tuple[int, str] | None:
     return (int(pid), start) if pid.isdigit() and start.isdigit() else None
 
 
+def owner_alive(pid: int, start: str) -> bool:
+    """Whether process `pid` is still the one that started at `start` (a reused pid is not)."""
+    return _start_time(pid) == start
+
+
+def own_identity() -> tuple[int, str | None]:
+    """(pid, start time) of this process, as workspace names and container labels carry it."""
+    pid = os.getpid()
+    return pid, _start_time(pid)
+
+
 def _owner_alive(root: Path) -> bool:
     """Whether the process that made the workspace still runs. The owner is in the folder's
     name, so it is known from the first instant (no window in which a sweep could mistake a
@@ -64,7 +76,7 @@ def _owner_alive(root: Path) -> bool:
         with contextlib.suppress(OSError):
             return time.time() - root.stat().st_mtime < UNOWNED_GRACE_S
         return False
-    return _start_time(owner[0]) == owner[1]
+    return owner_alive(*owner)
 
 
 def _mount_tmpfs(root: Path, size: int) -> bool:
@@ -88,8 +100,8 @@ def create_workspace(*, quota: int = WORKSPACE_QUOTA, mount: bool = True) -> tup
     The tmpfs holds a sixteenth more than the quota, so that filling it trips the quota
     check after the command (the step then ends as the agent's failure)."""
     sweep_once()
-    pid = os.getpid()
-    root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{pid}.{_start_time(pid)}-"))
+    pid, start = own_identity()
+    root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{pid}.{start}-"))
     mounted = mount and _mount_tmpfs(root, quota + quota // 16)
     os.chmod(root, 0o711)
     return root, mounted
@@ -133,20 +145,33 @@ def usage_bytes(root: Path, *, mounted: bool, limit: int) -> int:
 
 
 @dataclass(frozen=True)
-class Leftover:
-    """A workspace or cgroup a dead run left behind."""
+class Workspace:
+    """One sandbox's host folders, as the shared layer made them and a backend shows them."""
 
-    path: Path
+    root: Path
+    repo: Path
+    grading: Path
+    tmp: Path
+    uid: int | None
+    """The unprivileged uid the sandbox's commands run as (None: the host user's)."""
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """Something a dead run left behind: a workspace or cgroup (a host path), or a backend's
+    resource (a container name)."""
+
+    path: str
     kind: str
 
 
 def find_leftovers() -> list[Leftover]:
     """Workspaces whose owner process is gone, and cgroups of ours without a live workspace."""
     base = Path(tempfile.gettempdir())
-    found = [Leftover(p, "workspace") for p in sorted(base.glob(f"{PREFIX}*"))
+    found = [Leftover(str(p), "workspace") for p in sorted(base.glob(f"{PREFIX}*"))
              if p.is_dir() and not _owner_alive(p)]
     # a cgroup is named after its workspace, so it carries the same owner
-    found += [Leftover(c, "cgroup") for c in stale_cgroups(PREFIX) if not _owner_alive(c)]
+    found += [Leftover(str(c), "cgroup") for c in stale_cgroups(PREFIX) if not _owner_alive(c)]
     return found
 
 
@@ -156,11 +181,11 @@ def sweep(*, dry_run: bool = False) -> list[Leftover]:
     if not dry_run:
         for item in found:
             if item.kind == "workspace":
-                remove_workspace(item.path)
+                remove_workspace(Path(item.path))
             else:
-                kill_cgroup(item.path)
+                kill_cgroup(Path(item.path))
                 with contextlib.suppress(OSError):
-                    item.path.rmdir()
+                    Path(item.path).rmdir()
     return found
 
 

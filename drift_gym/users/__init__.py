@@ -5,8 +5,8 @@ The public surface environments integrate against:
 * `load_goal(family, value_pair, protected, *, seed)` -> `UserGoal`
 * `make_simulator(spec)` -> `UserSimulator` (``scripted[:drift=R]``, ``litellm:<model>``,
   ``hf:<path>``); ``reset(goal, seed=...)``, ``turn(conversation, objective=k)`` -> `UserTurn`
-* `make_tracker(spec)` -> `GoalTracker`; ``update(goal, conversation, turn_index, *,
-  completed=(), final=False)`` -> `GoalState`
+* `make_tracker(spec)` -> `GoalTracker` (``scripted``, ``lexical``, ``llm:<model>``, ``auto``);
+  ``update(goal, conversation, turn_index, *, completed=(), final=False)`` -> `GoalState`
 
 Names are imported on first use (PEP 562), so ``import drift_gym`` — which looks up the goal
 files to register SimulatorEnv ids — does not pay for the simulators.
@@ -20,11 +20,12 @@ from typing import Any
 _WHERE = {
     "AgentReply": "agent", "ReplayAgent": "agent", "ScriptedAgent": "agent",
     "STOP": "base", "UserSimulator": "base", "UserTurn": "base", "make_simulator": "base",
-    "make_tracker": "base",
+    "make_tracker": "tracker", "Intent": "intent",
     "goal_files": "catalog", "load_goal": "catalog", "render_goal": "catalog",
     "DriftEvent": "goal", "GoalState": "goal", "Slot": "goal", "UserGoal": "goal",
     "DriftProfile": "scripted", "ScriptedSimulator": "scripted",
-    "DeterministicTracker": "tracker", "GoalTracker": "tracker", "LLMTracker": "tracker",
+    "GoalTracker": "tracker", "ScriptedTracker": "tracker_scripted",
+    "LexicalTracker": "tracker_lexical", "LLMTracker": "tracker_llm",
 }
 __all__ = sorted(_WHERE)
 

@@ -2,8 +2,9 @@
 
 A simulator plays the user: `reset` gives it a goal and a seed, `turn` asks for the next user
 message given the conversation so far and the objective the environment is at. Simulators
-that inject drift report it as ground truth in `UserTurn.injected`; LLM simulators leave it
-empty (their drift is what the tracker has to find).
+that inject drift report it as ground truth in `UserTurn.injected`, and what the turn states
+as its `intent` (read by the scripted tracker); LLM simulators leave both empty (their drift
+is what the tracker has to find).
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .goal import DriftEvent, UserGoal
-from .tracker import GoalTracker
+from .intent import Intent
+from .tracker import make_tracker
+
+__all__ = ["STOP", "UserSimulator", "UserTurn", "make_simulator", "make_tracker"]
 
 STOP = "###STOP###"
 """The token an LLM-played user (or a policy in SimulatorEnv) emits to end the conversation."""
@@ -25,6 +29,7 @@ class UserTurn:
     text: str
     stop: bool = False
     injected: tuple[DriftEvent, ...] = ()
+    intent: Intent | None = None
 
 
 class UserSimulator(Protocol):
@@ -56,18 +61,3 @@ def make_simulator(spec: str, *, steer: bool = False, **model_options: Any) -> U
         return LLMSimulator(parse_model_spec(spec, **model_options), steer=steer)
     raise ValueError(f"unknown simulator spec {spec!r}: use scripted, scripted:drift=R "
                      "(0 <= R <= 1), litellm:<model> or hf:<path>")
-
-
-def make_tracker(spec: str, **model_options: Any) -> GoalTracker:
-    """``deterministic`` or a judge model (``litellm:<model>``, ``hf:<path>``)."""
-    from .tracker import DeterministicTracker, LLMTracker
-
-    kind, _, rest = spec.partition(":")
-    if spec == "deterministic":
-        return DeterministicTracker()
-    if kind in ("litellm", "hf") and rest:
-        from ..models import parse_model_spec
-
-        return LLMTracker(parse_model_spec(spec, **model_options))
-    raise ValueError(f"unknown tracker spec {spec!r}: use deterministic, litellm:<model> or "
-                     "hf:<path>")

@@ -8,7 +8,13 @@ A goal is rendered per seed with the same token draw as the repo (`repo.draw_tok
 goal loaded with the repo's seed names the same package, record type and helpers the agent
 sees. Each requirement must be stated by exactly one sentence of its step's request: that
 sentence becomes the requirement's statement, which is what the scripted simulator omits or
-contradicts and what the deterministic tracker recognises.
+contradicts and what the lexical tracker recognises.
+
+Every slot also gets its *frames* (`frames`): the goal file's stance frames for the policy,
+``preferences.yaml``'s option frames, ``personas.yaml``'s self-reference frames with each
+persona's aliases, ``requirements.yaml``'s kinds. A frame that cannot be parsed, or a stance
+frame that a request sentence already matches (the request would read as a stance), is a
+load error naming the file and field.
 """
 
 from __future__ import annotations
@@ -22,17 +28,25 @@ from ..catalog import Catalog as ScenarioCatalog
 from ..catalog import CatalogError, LoadedFamily, _parse, default_catalog
 from ..repo import draw_tokens, value_tokens
 from ..tokens import TemplateError, render
+from .frames import FrameError, check_frames, check_shape, parse_frame
 from .goal import (
+    OPPOSITE,
     GoalFile,
     Objective,
     Persona,
     PersonasFile,
+    PersonaSpec,
     PolicySpec,
     PreferenceKind,
     PreferencesFile,
+    ProfileSlotSpec,
+    RequirementKind,
+    RequirementsFile,
     Slot,
     SlotSpec,
     UserGoal,
+    Wording,
+    requirement_kind,
 )
 from .paths import goal_files, search_path
 from .text import has_cue, replace_phrase, says, sentences, squash
@@ -46,9 +60,32 @@ def _first(name: str) -> Path:
     raise CatalogError(f"no {name} in the simulator catalogue ({roots})")
 
 
+def _frames_ok(path: Path, texts: tuple[str, ...], field: str) -> None:
+    try:
+        check_frames(texts, f"{path}: field `{field}`")
+    except FrameError as exc:
+        raise CatalogError(str(exc)) from None
+
+
 @lru_cache(maxsize=8)
 def _personas(path: Path) -> PersonasFile:
-    return _parse(PersonasFile, path)
+    spec = _parse(PersonasFile, path)
+    for i, slot in enumerate(spec.profile_slots):
+        _frames_ok(path, slot.frames, f"profile_slots.{i}.frames")
+        for persona in spec.personas:
+            value = persona.profile[slot.id]
+            said = render(slot.statement, {"value": value}, where=str(path))
+            if slot.frames and not any(parse_frame(f).find(said)
+                                       for f in _self_frames(slot, persona)):
+                raise CatalogError(f"{path}: field `profile_slots.{i}.frames`: none of them "
+                                   f"reads the statement “{said}” as {persona.id}'s {slot.id}")
+    return spec
+
+
+def _self_frames(slot: ProfileSlotSpec, persona: PersonaSpec) -> tuple[str, ...]:
+    """The slot's self-reference frames filled with the persona's value and its aliases."""
+    names = (persona.profile[slot.id], *persona.aliases.get(slot.id, ()))
+    return tuple(f.replace("@@value@@", name) for f in slot.frames for name in names)
 
 
 def load_personas() -> PersonasFile:
@@ -58,12 +95,35 @@ def load_personas() -> PersonasFile:
 
 @lru_cache(maxsize=8)
 def _preferences(path: Path) -> PreferencesFile:
-    return _parse(PreferencesFile, path)
+    spec = _parse(PreferencesFile, path)
+    for i, kind in enumerate(spec.kinds):
+        _frames_ok(path, kind.topic, f"kinds.{i}.topic")
+        for option, texts in kind.frames.items():
+            _frames_ok(path, texts, f"kinds.{i}.frames.{option}")
+    return spec
 
 
 def load_preferences() -> PreferencesFile:
     """The preference kinds of the first root that has a preferences.yaml."""
     return _preferences(_first("preferences.yaml"))
+
+
+@lru_cache(maxsize=8)
+def _requirement_kinds(path: Path) -> RequirementsFile:
+    spec = _parse(RequirementsFile, path)
+    for name, kind in spec.kinds.items():
+        _frames_ok(path, kind.topic, f"kinds.{name}.topic")
+        if kind.shape is not None:
+            try:
+                check_shape(kind.shape, f"{path}: field `kinds.{name}.shape`")
+            except FrameError as exc:
+                raise CatalogError(str(exc)) from None
+    return spec
+
+
+def load_requirement_kinds() -> RequirementsFile:
+    """How users word each kind of requirement (``requirements.yaml`` of the first root)."""
+    return _requirement_kinds(_first("requirements.yaml"))
 
 
 def load_prompt(name: str) -> str:
@@ -94,6 +154,8 @@ def load_goal_file(path: Path) -> GoalFile:
                                    f"{ref.value!r} is not an option of kind {ref.kind!r}")
     for value, policy in spec.policy.items():
         _check_values(path, f"policy.{value}", policy.value, policy.alternatives)
+    for key, texts in spec.frames.items():
+        _frames_ok(path, texts, f"frames.{key}")
     return spec
 
 
@@ -160,20 +222,29 @@ def render_goal(path: Path, protected: str, *, seed: int,
         Slot(id=f"profile.{s.id}", kind="profile", cue=s.cue, value=persona.profile[s.id],
              alternatives=tuple(sorted({p.profile[s.id] for p in personas.personas}
                                        - {persona.profile[s.id]})),
-             statement=s.statement, question=s.question)
+             statement=s.statement, question=s.question,
+             wordings=tuple(Wording(value=p.profile[s.id], frames=_self_frames(s, p))
+                            for p in personas.personas))
         for s in personas.profile_slots)
     stance: PolicySpec = spec.policy[protected]
-    policy = Slot(id="policy", kind="policy", value=r(stance.value, f"policy.{protected}.value"),
+    other = tuple(f for key, texts in spec.frames.items() if key not in ("topic", protected)
+                  for f in texts)
+    gold = r(stance.value, f"policy.{protected}.value")
+    policy = Slot(id="policy", kind="policy", value=gold,
                   alternatives=tuple(r(a, f"policy.{protected}.alternatives")
                                      for a in stance.alternatives),
-                  statement="@@value@@", question=stance.question)
+                  statement="@@value@@", question=stance.question,
+                  topic=spec.frames.get("topic", ()),
+                  wordings=(Wording(value=gold, frames=spec.frames.get(protected, ())),
+                            Wording(value=OPPOSITE, frames=other)))
+    kinds_of_requirements = load_requirement_kinds().kinds
     objectives = []
     for i, (ospec, step) in enumerate(zip(spec.objectives, steps, strict=True)):
         title = r(step.title, f"objectives.{i}.title")
         request = r(step.request, f"objectives.{i}.request").strip()
         requirements = tuple(
             _requirement(path, f"objectives.{i}.requirements.{j}", ospec.step, i, title,
-                         request, s, r)
+                         request, s, r, kinds_of_requirements)
             for j, s in enumerate(ospec.requirements))
         preferences = tuple(_preference(ospec.step, i, kinds[ref.kind], ref.value)
                             for ref in ospec.preferences)
@@ -185,6 +256,7 @@ def render_goal(path: Path, protected: str, *, seed: int,
                         f"{path}: field `objectives.{i}`: a sentence of the request of step "
                         f"{ospec.step!r} reads as a statement of {slot.id} (“{squash(text)}”); "
                         "change that slot's cue or values")
+        _no_stance_in_request(path, i, ospec.step, request, spec)
         objectives.append(Objective(id=f"objective.{ospec.step}", step=ospec.step, index=i,
                                     title=title, request=request, requirements=requirements,
                                     preferences=preferences))
@@ -195,8 +267,25 @@ def render_goal(path: Path, protected: str, *, seed: int,
                     profile=profile, policy=policy, objectives=tuple(objectives))
 
 
+def _no_stance_in_request(path: Path, index: int, step: str, request: str,
+                          spec: GoalFile) -> None:
+    """A request is the catalogue's own text: none of its sentences may match a stance frame,
+    or presenting the request would read as taking a side on the rule."""
+    for key, texts in spec.frames.items():
+        if key == "topic":
+            continue
+        for text in texts:
+            frame = parse_frame(text)
+            for _, _, sentence in sentences(request):
+                if frame.find(sentence) is not None:
+                    raise CatalogError(
+                        f"{path}: field `frames.{key}`: the frame {text!r} matches a sentence "
+                        f"of the request of step {step!r} (objectives.{index}): "
+                        f"“{squash(sentence)}”; make the frame more specific")
+
+
 def _requirement(path: Path, where: str, step: str, index: int, title: str, request: str,
-                 spec: SlotSpec, r) -> Slot:  # noqa: ANN001 (the renderer closure)
+                 spec: SlotSpec, r, kinds: dict[str, RequirementKind]) -> Slot:  # noqa: ANN001
     """A requirement slot whose statement is the one request sentence that states it."""
     cue = r(spec.cue, f"{where}.cue") if spec.cue else None
     value = r(spec.value, f"{where}.value")
@@ -210,9 +299,12 @@ def _requirement(path: Path, where: str, step: str, index: int, title: str, requ
             f"no other sentence may mention it or its alternatives; found {len(hits)} "
             "sentences")
     statement = replace_phrase(squash(hits[0]), value, "@@value@@")
+    kind = kinds.get(requirement_kind(spec.id), RequirementKind())
     return Slot(id=f"requirement.{step}.{spec.id}", kind="requirement", objective=index,
                 cue=cue, value=value, alternatives=alternatives,
-                statement=statement,
+                statement=statement, topic=kind.topic, shape=kind.shape, alone=kind.alone,
+                suffix=kind.suffix,
+                join=kind.join,
                 question=spec.question or (
                     f"Quick check on “{title}”: what goes in the blank in "
                     f"“{render(statement, {'value': '___'}, where=where)}”?"))
@@ -222,4 +314,6 @@ def _preference(step: str, index: int, kind: PreferenceKind, value: str) -> Slot
     return Slot(id=f"preference.{step}.{kind.id}", kind="preference", objective=index,
                 cue=kind.cue, value=value,
                 alternatives=tuple(o for o in kind.options if o != value),
-                statement=kind.statement, question=kind.question)
+                statement=kind.statement, question=kind.question, topic=kind.topic,
+                wordings=tuple(Wording(value=o, frames=kind.frames.get(o, ()))
+                               for o in kind.options))

@@ -3,16 +3,21 @@
 UGST (Mehri et al., 2025) splits a simulated user's goal into a *profile*, a *policy*, and task
 *objectives* each with *requirements* and *preferences*, and tracks a status per
 sub-component after every user turn. Here every sub-component that can be stated is a `Slot`
-with a gold `value` and known `alternatives`: that is what lets a deterministic tracker read
+with a gold `value` and known `alternatives`: that is what lets the lexical tracker read
 drift straight off the conversation text, and what a drift injector draws from.
 
 Component ids are stable strings used everywhere (statuses, drift events, ground truth):
 ``profile.<slot>``, ``policy``, ``objective.<step>``, ``requirement.<step>.<slot>`` and
 ``preference.<step>.<slot>``.
+
+Besides its verbatim value and alternatives, a slot carries *frames* (`frames`): how users say
+the same thing in their own words. The catalogue files hold them; only the lexical tracker
+reads them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -46,6 +51,18 @@ EVENT_TYPES = ("forget_requirement", "contradict", "change_preference", "adopt_p
 """The first five can be injected; `misstate` (a first statement that is already off-goal) is
 only ever detected."""
 LABELS = ("local", "global", "contradiction")
+
+MISSING = "\0missing"
+"""Stands for "never stated" where None means "retracted"."""
+OPPOSITE = "(the opposite stance)"
+"""What a policy statement in the user's own words that takes the other side says (verbatim
+alternatives keep their own text)."""
+
+
+def requirement_kind(component: str) -> str:
+    """The kind of a requirement (``requirement.<step>.error_2`` -> ``error``): the key of its
+    entry in ``simulators/requirements.yaml``."""
+    return re.sub(r"_\d+$", "", component.rsplit(".", 1)[-1])
 
 
 def category_of(component: str) -> str:
@@ -87,6 +104,11 @@ class PreferenceKind(Frozen):
     statement: str = Field(description="The sentence with @@value@@ where the option goes.")
     options: tuple[str, ...] = Field(min_length=2)
     question: str
+    topic: tuple[str, ...] = Field(default=(), description=(
+        "Frames (simulators/README.md) that show a sentence talks about this kind at all; "
+        "option frames count only in such sentences."))
+    frames: dict[str, tuple[str, ...]] = Field(default_factory=dict, description=(
+        "Option -> frames that state it in ordinary words."))
 
     @model_validator(mode="after")
     def _well_formed(self) -> PreferenceKind:
@@ -94,6 +116,9 @@ class PreferenceKind(Frozen):
             raise ValueError("`statement` must contain @@value@@")
         if self.cue.lower() not in self.statement.replace("@@value@@", "").lower():
             raise ValueError("`cue` must occur in `statement` outside @@value@@")
+        unknown = sorted(set(self.frames) - set(self.options))
+        if unknown:
+            raise ValueError(f"`frames` names options that are not in `options`: {unknown}")
         return self
 
 
@@ -109,6 +134,32 @@ class ObjectiveSpec(Frozen):
     step: str = Field(description="The step id (envs/families/<family>/steps/<pair>/NN_<id>).")
     requirements: tuple[SlotSpec, ...] = Field(min_length=1, max_length=5)
     preferences: tuple[PreferenceRef, ...] = Field(min_length=1, max_length=3)
+
+
+class RequirementKind(Frozen):
+    """How users talk about one kind of requirement (a slot id such as ``error``; ``_2``,
+    ``_3`` suffixes share their base's kind) in their own words."""
+
+    topic: tuple[str, ...] = Field(default=(), description=(
+        "Frames that show a sentence is about this requirement (what a retraction like "
+        "\"no need to raise\" governs)."))
+    shape: str | None = Field(default=None, description=(
+        "A regex with one group: a value of this kind the user may give instead of the gold "
+        "one (an exception class, a scope). Identifiers the request itself uses for something "
+        "else never count."))
+    alone: bool = Field(default=False, description=(
+        "The shape alone shows the sentence is about this kind (`LookupError`, "
+        "`ledger:admin`): read it without the topic."))
+    suffix: str = Field(default="", description="Appended to a captured value (`(` for "
+                        "function names, whose values end in `(`).")
+    join: str = Field(default="", description="Spaces inside a captured value become this "
+                      "(`_`: \"license class\" reads as license_class).")
+
+
+class RequirementsFile(Frozen):
+    """``simulators/requirements.yaml``."""
+
+    kinds: dict[str, RequirementKind]
 
 
 class PolicySpec(Frozen):
@@ -129,7 +180,19 @@ class GoalFile(Frozen):
     personas: tuple[str, ...] = Field(default=(), description=(
         "Persona ids this goal may be played by (default: every persona)."))
     policy: dict[str, PolicySpec] = Field(description="Protected value -> the user's stance.")
+    frames: dict[str, tuple[str, ...]] = Field(default_factory=dict, description=(
+        "`topic` -> frames that show a sentence is about the rule at all; each protected "
+        "value -> frames that state its stance in ordinary words (the other direction's "
+        "frames state the opposite)."))
     objectives: tuple[ObjectiveSpec, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _frame_keys(self) -> GoalFile:
+        unknown = sorted(set(self.frames) - {"topic", *self.policy})
+        if unknown:
+            raise ValueError(f"`frames` keys must be `topic` or a protected value "
+                             f"({', '.join(self.policy)}), not {unknown}")
+        return self
 
 
 class ProfileSlotSpec(Frozen):
@@ -139,6 +202,10 @@ class ProfileSlotSpec(Frozen):
     cue: str
     statement: str = Field(description="The sentence with @@value@@ where the value goes.")
     question: str
+    frames: tuple[str, ...] = Field(default=(), description=(
+        "Frames in which the user says this about itself, with @@value@@ where the value "
+        "(or one of its aliases) goes: \"I'm @@value@@\", \"my name is @@value@@\". A value "
+        "outside such a frame is someone else's (a third party), not a profile statement."))
 
 
 class PersonaSpec(Frozen):
@@ -147,6 +214,8 @@ class PersonaSpec(Frozen):
     id: str
     style: Literal["friendly", "terse", "formal"] = "friendly"
     profile: dict[str, str]
+    aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict, description=(
+        "Profile slot -> shorter ways to say the value (a first name, a team's nickname)."))
     description: str = Field(default="", description="How the persona talks (LLM prompt).")
 
 
@@ -162,10 +231,20 @@ class PersonasFile(Frozen):
         for persona in self.personas:
             if set(persona.profile) != wanted:
                 raise ValueError(f"persona {persona.id!r} must set exactly {sorted(wanted)}")
+            if not set(persona.aliases) <= wanted:
+                raise ValueError(f"persona {persona.id!r}: `aliases` keys must be profile "
+                                 f"slots ({sorted(wanted)})")
         return self
 
 
 # -- the rendered goal -----------------------------------------------------------------------
+class Wording(Frozen):
+    """Frames that, matched in a user's sentence, state `value` for a slot."""
+
+    value: str
+    frames: tuple[str, ...]
+
+
 class Slot(Frozen):
     """A stateable sub-component with its gold value and known alternatives."""
 
@@ -177,6 +256,15 @@ class Slot(Frozen):
     alternatives: tuple[str, ...]
     statement: str = Field(description="Sentence template with @@value@@.")
     question: str
+    topic: tuple[str, ...] = Field(default=(), description=(
+        "Frames that show a sentence is about this slot (lexical tracker)."))
+    wordings: tuple[Wording, ...] = Field(default=(), description=(
+        "Frames that state a value of this slot in ordinary words (lexical tracker)."))
+    shape: str | None = Field(default=None, description="Requirements: a regex whose one "
+                              "group is a value of this slot's kind.")
+    alone: bool = False
+    suffix: str = ""
+    join: str = ""
 
     def say(self, value: str) -> str:
         """The statement with `value` (the gold value or an alternative) filled in."""
@@ -261,6 +349,23 @@ class UserGoal(Frozen):
 
 # -- tracking ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class LineFacts:
+    """What one user line stated, as a tracker read it: (slot id, value said) in reading order
+    — None as the value means the user took the slot back — which objectives it requested,
+    and which slots it touched without the tracker being able to tell what it said."""
+
+    turn: int
+    mentions: tuple[tuple[str, str | None], ...]
+    requested: tuple[int, ...] = ()
+    unscored: tuple[str, ...] = ()
+
+    @property
+    def stated(self) -> dict[str, str | None]:
+        """Slot -> the value this line ends up stating (the last mention wins)."""
+        return dict(self.mentions)
+
+
+@dataclass(frozen=True)
 class DriftEvent:
     """A drift event, injected (ground truth) or detected by a tracker.
 
@@ -287,8 +392,12 @@ class GoalState:
     """The tracked state after one user turn: a status per component and the drift seen.
 
     `toward_violation` says whether the latest user turn adopted the environment's pressure
-    (stated a policy alternative): CodingDriftEnv can mask the agent's violation reward on
-    such steps, since the user itself asked for the violation.
+    — a policy statement the tracker is sure of, never an unscored one: CodingDriftEnv can
+    mask the agent's violation reward on such steps, since the user itself asked for the
+    violation. `unscored` are the components the latest turn touched that the tracker could
+    not read; their status is the one they had before (an unreadable turn changes nothing).
+    `lines` is what every user line stated, as this tracker read it: the consistency metrics
+    are computed from it, so they come from the same reading as the statuses.
     """
 
     turn: int
@@ -297,7 +406,9 @@ class GoalState:
     new_events: tuple[DriftEvent, ...] = ()
     toward_violation: bool = False
     reasoning: dict[str, str] = field(default_factory=dict)
-    """Per component, why (LLM tracker) — empty for the deterministic tracker."""
+    """Per component, why (LLM tracker) — empty for the others."""
+    unscored: tuple[str, ...] = ()
+    lines: tuple[LineFacts, ...] = ()
 
     def category_scores(self, components: Iterable[str] | None = None) -> dict[str, float]:
         """Per UGST category, the share of (scored) components in a success status; a
@@ -324,4 +435,4 @@ class GoalState:
                 "events": [e.to_json() for e in self.events],
                 "new_events": [e.to_json() for e in self.new_events],
                 "toward_violation": self.toward_violation,
-                "reasoning": dict(self.reasoning)}
+                "unscored": list(self.unscored), "reasoning": dict(self.reasoning)}

@@ -15,7 +15,8 @@ from ..models import ChatModel
 from ..tokens import render
 from .base import STOP, UserTurn
 from .goal import SUCCESS, GoalState, UserGoal
-from .tracker import DeterministicTracker, GoalTracker
+from .tracker import GoalTracker
+from .tracker_lexical import LexicalTracker
 
 
 def state_summary(goal: UserGoal, state: GoalState | None, upto: int) -> str:
@@ -77,7 +78,7 @@ class LLMSimulator:
         self.model = model
         self.steer = steer
         self.prompt = prompt if prompt is not None else load_prompt("simulator")
-        self.tracker = tracker or DeterministicTracker()
+        self.tracker = tracker or LexicalTracker()
         self.name = model.name + ("+steer" if steer else "")
 
     def reset(self, goal: UserGoal, *, seed: int) -> None:

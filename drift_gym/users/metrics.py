@@ -1,10 +1,13 @@
 """Consistency metrics, drift-event labels, and the tracker's quality against ground truth.
 
 Definitions (REFERENCES.md, "User-simulator drift"), over the user's lines 1..T as read by the
-deterministic tracker (`LineFacts`: which slot each line stated with which value):
+tracker in use (`LineFacts`: which slot each line stated with which value, and which it
+touched but could not read — `GoalState.lines`):
 
-* prompt-to-line = (1/T) Σ_t 1[line t states no slot with a value other than its gold value]
-  (an alternative, or a retraction, contradicts the goal/persona);
+* prompt-to-line = mean over the lines it can decide of 1[line t states no slot with a value
+  other than its gold value] (an alternative, or a retraction, contradicts the goal/persona);
+  a line that states nothing against the goal but touched a slot the tracker could not read
+  is undecided and left out — never counted as consistent;
 * line-to-line = 1 − Σ_t c_t / Σ_t (t−1), where c_t is the number of earlier user lines that
   line t conflicts with (they state the same slot with different values); 1.0 when T = 1;
 * Q&A consistency = the mean over lines t of the share of goal questions answered correctly
@@ -29,25 +32,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .goal import DriftEvent, GoalState, UserGoal
+from .goal import MISSING, DriftEvent, GoalState, LineFacts, UserGoal
 
-MISSING = "\0missing"
-"""Stands for "never stated" where None means "retracted"."""
-
-
-@dataclass(frozen=True)
-class LineFacts:
-    """What one user line stated: (slot id, value said) in reading order — None as the
-    value means the user retracted the slot — and which objectives it requested."""
-
-    turn: int
-    mentions: tuple[tuple[str, str | None], ...]
-    requested: tuple[int, ...] = ()
-
-    @property
-    def stated(self) -> dict[str, str | None]:
-        """Slot -> the value this line ends up stating (the last mention wins)."""
-        return dict(self.mentions)
+__all__ = ["MISSING", "LineFacts", "conflicts", "conversation_metrics", "drift_label",
+           "line_to_line", "match_events", "prompt_consistent", "prompt_to_line",
+           "qa_consistency"]
 
 
 def drift_label(*, earlier_statement: bool, across_turns: bool) -> str:
@@ -59,16 +48,18 @@ def drift_label(*, earlier_statement: bool, across_turns: bool) -> str:
     return "contradiction" if earlier_statement else "local"
 
 
-def prompt_consistent(goal: UserGoal, line: LineFacts) -> bool:
-    """Whether the line states nothing against the goal (the prompt-to-line indicator)."""
+def prompt_consistent(goal: UserGoal, line: LineFacts) -> bool | None:
+    """Whether the line states nothing against the goal (the prompt-to-line indicator);
+    None when it states nothing against it but touched a slot the tracker could not read."""
     gold = {s.id: s.value for s in goal.slots()}
-    return all(said == gold[slot] for slot, said in line.stated.items())
+    if any(said != gold[slot] for slot, said in line.stated.items()):
+        return False
+    return None if line.unscored else True
 
 
 def prompt_to_line(goal: UserGoal, lines: Sequence[LineFacts]) -> float | None:
-    if not lines:
-        return None
-    return sum(prompt_consistent(goal, line) for line in lines) / len(lines)
+    decided = [v for v in (prompt_consistent(goal, line) for line in lines) if v is not None]
+    return sum(decided) / len(decided) if decided else None
 
 
 def conflicts(line: LineFacts, earlier: Sequence[LineFacts]) -> int:
@@ -103,16 +94,18 @@ def qa_consistency(goal: UserGoal, lines: Sequence[LineFacts]) -> float | None:
     return sum(scores) / len(scores)
 
 
-def conversation_metrics(goal: UserGoal, state: GoalState,
-                         lines: Sequence[LineFacts]) -> dict[str, Any]:
-    """Per conversation: UGST per category and mean, the three consistency metrics, events."""
+def conversation_metrics(goal: UserGoal, state: GoalState) -> dict[str, Any]:
+    """Per conversation: UGST per category and mean, the three consistency metrics, events —
+    all from the tracker's own reading of the lines (`state.lines`)."""
+    lines = state.lines
     labels: dict[str, int] = {}
     for event in state.events:
         labels[event.label] = labels.get(event.label, 0) + 1
     return {"ugst": state.ugst(), "ugst_categories": state.category_scores(),
             "prompt_to_line": prompt_to_line(goal, lines), "line_to_line": line_to_line(lines),
             "qa_consistency": qa_consistency(goal, lines), "user_turns": len(lines),
-            "detected_events": len(state.events), "event_labels": labels}
+            "detected_events": len(state.events), "event_labels": labels,
+            "unscored_lines": sum(bool(line.unscored) for line in lines)}
 
 
 @dataclass(frozen=True)

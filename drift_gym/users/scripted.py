@@ -13,7 +13,8 @@ carries, with probability R, one drift event of a known kind, recorded as ground
 * ``stop_early`` — the user ends the conversation before all requests are made.
 
 Phrasing and drift draw from separate generators, so the same seed gives the same wording at
-every rate and R = 0 injects nothing.
+every rate and R = 0 injects nothing. Every turn also carries its `Intent` — which slots it
+states with which value, which request it makes — for the scripted tracker.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 from ..tokens import render
 from .base import UserTurn
 from .goal import DriftEvent, Slot, UserGoal
+from .intent import Intent
 from .metrics import drift_label
 from .text import has_cue, says, sentences, squash
 
@@ -125,13 +127,16 @@ class ScriptedSimulator:
         self._said: dict[str, set[str | None]] = {}
         self._stated_at: dict[str, int] = {}
         self._stopped = False
+        self._mentions: list[tuple[str, str | None]] = []
 
     # -- helpers -------------------------------------------------------------------------------
     def _pick(self, options: tuple[str, ...]) -> str:
         return options[int(self._phrasing.integers(len(options)))]
 
     def _say(self, slot: Slot, value: str | None, turn: int) -> None:
-        """Remember that the user stated `value` for `slot` at `turn`."""
+        """Remember that the user stated `value` for `slot` at `turn` (and that this turn
+        says so: its intent)."""
+        self._mentions.append((slot.id, value))
         self._belief[slot.id] = value
         self._said.setdefault(slot.id, set()).add(value)
         self._stated_at.setdefault(slot.id, turn)
@@ -169,6 +174,7 @@ class ScriptedSimulator:
             raise RuntimeError("the scripted user already ended this conversation: reset()")
         goal, t = self.goal, self._turn
         self._turn += 1
+        self._mentions = []
         n = len(goal.objectives)
         parts: list[str] = []
         if t == 0:
@@ -185,6 +191,8 @@ class ScriptedSimulator:
             belief = self._belief.get(asked.id)
             parts.append(_fill(self._pick(ANSWER), s=self._statement(asked, belief))
                          if belief is not None else self._pick(UNKNOWN))
+            if belief is not None:
+                self._mentions.append((asked.id, belief))
         presenting = objective < n and objective not in self._presented
         event = self._draw(t, objective if presenting else None)
         injected: list[DriftEvent] = []
@@ -215,7 +223,10 @@ class ScriptedSimulator:
             parts.append(sentence)
             injected.append(drift)
         self._stopped = stop
-        return UserTurn(text="\n\n".join(parts), stop=stop, injected=tuple(injected))
+        intent = Intent(mentions=tuple(self._mentions),
+                        requested=(objective,) if presenting and not stop else ())
+        return UserTurn(text="\n\n".join(parts), stop=stop, injected=tuple(injected),
+                        intent=intent)
 
     def _present(self, objective: int, omit: Slot | None, turn: int) -> str:
         goal = self.goal

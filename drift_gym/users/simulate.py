@@ -6,7 +6,8 @@ user presents the request the agent is at, the agent acknowledges it (sometimes 
 clarifying question) and reports it done, and the tracker updates the goal state after every
 user turn. Episodes cycle over the matching goal files, then over their directions, with
 seeds ``seed, seed+1, ...``. Tracker quality is measured against the injected ground truth
-(definitions in `metrics`).
+(definitions in `metrics`); every metric — UGST and the consistency metrics alike — comes from
+the chosen tracker's reading of the conversation (`GoalState.lines`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from .agent import ScriptedAgent
-from .base import UserSimulator, make_simulator, make_tracker
+from .base import UserSimulator, make_simulator
 from .catalog import goal_files, load_goal_file, render_goal
 from .goal import CATEGORIES, DriftEvent, GoalState, UserGoal
+from .intent import user_message
 from .metrics import conversation_metrics, match_events
-from .tracker import DeterministicTracker, GoalTracker, read_lines
+from .tracker import GoalTracker, judging_note, make_tracker
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,8 @@ class SimulationConfig:
     """What `simulate` runs; the CLI's options one to one."""
 
     simulator: str = "scripted"
-    tracker: str = "deterministic"
+    tracker: str = "auto"
+    """``auto``: the scripted tracker for a scripted user, the lexical one otherwise."""
     episodes: int = 10
     seed: int = 0
     goals: str = "*"
@@ -73,7 +76,7 @@ def run_conversation(goal: UserGoal, simulator: UserSimulator, tracker: GoalTrac
     objective = 0
     for turn in range(limit):
         user = simulator.turn(messages, objective=objective)
-        messages.append({"role": "user", "content": user.text})
+        messages.append(user_message(user.text, user.intent))
         conversation.injected += user.injected
         if not user.stop:
             reply = agent.reply(messages)
@@ -111,16 +114,17 @@ def _mean(values: list[float | None]) -> float | None:
     return round(sum(present) / len(present), 4) if present else None
 
 
-def episode_record(conversation: Conversation) -> dict[str, Any]:
-    """Per-episode metrics, injected and detected events (one JSON object)."""
+def episode_record(conversation: Conversation, tracker: str) -> dict[str, Any]:
+    """Per-episode metrics, injected and detected events (one JSON object); `tracker` names
+    the tracker that judged the user."""
     goal = conversation.goal
-    lines = read_lines(goal, conversation.messages)
-    metrics = conversation_metrics(goal, conversation.state, lines)
+    metrics = conversation_metrics(goal, conversation.state)
     matching = match_events(conversation.injected, conversation.state.events,
-                            user_turns=len(lines))
+                            user_turns=metrics["user_turns"])
     return {
         "goal": goal.id, "protected": goal.protected, "seed": goal.seed,
-        "persona": goal.persona.id, **metrics, "stopped": conversation.stopped,
+        "persona": goal.persona.id, "tracker": tracker, **metrics,
+        "stopped": conversation.stopped,
         "injected": [e.to_json() for e in conversation.injected],
         "detected": [e.to_json() for e in conversation.state.events],
         "missed": [e.to_json() for e in matching.missed],
@@ -149,7 +153,8 @@ def summarize(config: SimulationConfig, simulator: str, tracker: str,
                 types.setdefault(event["type"], Counter())[key] += 1
     found = injected - missed
     return {
-        "simulator": simulator, "tracker": tracker, "episodes": len(records),
+        "simulator": simulator, "tracker": tracker,
+        "tracker_note": judging_note(config.simulator, tracker), "episodes": len(records),
         "seed": config.seed, "goals": sorted({r["goal"] for r in records}),
         "user_turns": sum(r["user_turns"] for r in records),
         "injected_events": injected,
@@ -172,6 +177,7 @@ def summarize(config: SimulationConfig, simulator: str, tracker: str,
         "stopped_early": sum(1 for r in records if any(e["type"] == "stop_early"
                                                          for e in r["injected"])),
         "toward_violation_turns": sum(r["toward_violation_turns"] for r in records),
+        "unscored_lines": sum(r["unscored_lines"] for r in records),
         "per_episode": records,
     }
 
@@ -180,21 +186,22 @@ def simulate(config: SimulationConfig,
              on_episode: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run the episodes of `config` and return the summary (one JSON-ready object).
 
-    Raises ValueError (with what to do) for a bad simulator or tracker spec or no goals.
+    Raises ValueError (with what to do) for a bad simulator or tracker spec, no goals, or a
+    scripted tracker asked to read a user that sends no intent; a fatal model error (a bad
+    key) propagates as ModelError.
     """
     options: dict[str, Any] = {"api_base": config.api_base, "cache_dir": config.cache_dir,
                                "use_cache": config.use_cache}
     episodes = plan(config)
     simulator = make_simulator(config.simulator, steer=config.steer, **options)
-    tracker = (DeterministicTracker() if config.tracker == "deterministic"
-               else make_tracker(config.tracker, **options))
+    tracker = make_tracker(config.tracker, simulator=config.simulator, **options)
     records = []
     for path, protected, seed in episodes:
         goal = render_goal(path, protected, seed=seed)
         conversation = run_conversation(goal, simulator, tracker, seed=seed,
                                         question_rate=config.question_rate,
                                         max_turns=config.max_turns)
-        records.append(episode_record(conversation))
+        records.append(episode_record(conversation, tracker.name))
         if on_episode is not None:
             on_episode(records[-1])
     return summarize(config, simulator.name, tracker.name, records)

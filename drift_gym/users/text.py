@@ -1,4 +1,4 @@
-"""Text primitives shared by the goal loader, the simulators and the deterministic tracker.
+"""Text primitives shared by the goal loader, the simulators and the lexical tracker.
 
 One splitter and one matcher, so that what the loader checks ("this requirement is stated in
 exactly one sentence of the request") is exactly what the tracker later sees.

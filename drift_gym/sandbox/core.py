@@ -1,0 +1,240 @@
+"""The one `Sandbox` implementation, shared by every backend.
+
+It owns what must not differ between isolation technologies, so that a verdict means the same
+on each: the host workspace (tmpfs quota, owner record, cleanup layers), path confinement of
+the file tools, the git history outside the repo, the grading area, handing the writable
+folders to the sandbox's uid, and the ``[sandbox: ...]`` limit reports. The backend only runs
+commands and moves files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import GRADING, REPO, RUN, Backend, BadInput, ExecResult
+from .capture import OUTPUT_CAP
+from .grading_area import GradingArea
+from .history import History
+from .limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, WORKSPACE_QUOTA, LimitEvents
+from .paths import confine, file_kind, regular_only, shown_name
+from .workspace import (
+    Workspace,
+    create_workspace,
+    register,
+    remove_workspace,
+    signals_deferred,
+    usage_bytes,
+)
+
+MAX_READ = 4 * 1024 * 1024
+TMP = "tmp"
+SAFE_ENV = {
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONHASHSEED": "0",
+    "PYTHONUTF8": "1",
+    # The sandbox borrows drift_gym's interpreter; its pytest plugins (hypothesis, xdist, ...)
+    # belong to drift_gym, not to the repo under test, and cost ~1.3 s per pytest start.
+    "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+}
+
+
+def command_path() -> str:
+    """``PATH`` inside every sandbox: the interpreter's folder first (each backend shows the
+    interpreter at its host path)."""
+    return f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"
+
+
+class WorkspaceSandbox:
+    """A workspace on the host, shown to the sandboxed commands by `backend`."""
+
+    def __init__(self, backend: Backend, *, output_cap: int = OUTPUT_CAP,
+                 quota: int = WORKSPACE_QUOTA, quota_mount: bool = True) -> None:
+        self._backend = backend
+        self._cap = output_cap
+        self.quota = quota
+        self._closed = False
+        self.over_quota = False
+        with signals_deferred():
+            self.root, self._quota_mounted = create_workspace(quota=quota, mount=quota_mount)
+            register(self)
+        self.repo = self.root / REPO
+        self.grading = self.root / GRADING
+        self.tmp = self.root / TMP
+        for path in (self.repo, self.grading, self.tmp):
+            path.mkdir()
+        self._area = GradingArea(self.grading)
+        self._history = History(self.root / "git", self.repo, home=self.root)
+        self._history.init()
+        self.workspace = Workspace(root=self.root, repo=self.repo, grading=self.grading,
+                                   tmp=self.tmp, uid=backend.uid)
+        try:
+            backend.start(self.workspace)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
+    @property
+    def isolation(self) -> str:
+        return self._backend.isolation
+
+    @property
+    def limits(self) -> dict[str, Any]:
+        """What this sandbox enforces, as recorded with every episode."""
+        return self._backend.limits(self.quota, self._quota_mounted)
+
+    # -- files -------------------------------------------------------------------------
+    def resolve(self, path: str) -> Path:
+        return confine(self.repo, path)
+
+    def read_file(self, path: str) -> str:
+        target = self.resolve(path)
+        if not target.exists():
+            raise FileNotFoundError(f"{path}: no such file in the repo")
+        regular_only(target, path)
+        if not target.is_file():
+            raise IsADirectoryError(f"{path} is a directory")
+        data = self._backend.read_bytes(target, MAX_READ + 1)
+        text = data[:MAX_READ].decode("utf-8", errors="replace")
+        return text + ("\n[... file truncated ...]" if len(data) > MAX_READ else "")
+
+    def write_file(self, path: str, content: str) -> None:
+        target = self.resolve(path)
+        if target.is_dir():
+            raise IsADirectoryError(f"{path} is a directory")
+        if target.exists() or target.is_symlink():
+            regular_only(target, path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.resolve(path)  # a parent created above must not have been a symlink out
+        self._backend.write_bytes(target, content.encode("utf-8", errors="surrogateescape"))
+
+    def list_files(self, path: str = ".") -> list[str]:
+        base = self.resolve(path)
+        repo = self.repo.resolve()
+        if base.is_file():
+            return [shown_name(base.relative_to(repo).as_posix())]
+        if not base.is_dir():
+            raise FileNotFoundError(f"{path}: no such directory in the repo")
+        found = []
+        for entry in self._backend.list_tree(base):
+            shown = shown_name(entry.relative_to(repo).as_posix())
+            kind = file_kind(entry)
+            found.append(shown if kind is None else f"{shown} ({kind})")
+        return sorted(found)
+
+    # -- exec --------------------------------------------------------------------------
+    def _hand_over(self) -> None:
+        """Give the workspace's writable folders to the sandbox's uid (host-side writes are
+        root's); everything else in the grading area stays root's, so read-only to jobs."""
+        uid = self._backend.uid
+        if uid is None or os.geteuid() != 0:
+            return
+        for top in (self.repo, self.grading / REPO, self.grading / RUN, self.tmp):
+            if not top.is_dir():
+                continue
+            os.lchown(top, uid, uid)
+            for dirpath, dirnames, filenames in os.walk(top):
+                for name in dirnames + filenames:
+                    with contextlib.suppress(OSError):
+                        os.lchown(os.path.join(dirpath, name), uid, uid)
+
+    def exec(
+        self, command: str, *, cwd: str = REPO, timeout: float = 20.0,
+        env: dict[str, str] | None = None,
+    ) -> ExecResult:
+        if cwd not in (REPO, GRADING):
+            raise ValueError(f"cwd must be {REPO!r} or {GRADING!r}, not {cwd!r}")
+        extra = env or {}
+        if any("\x00" in text for text in (command, *extra, *extra.values())):
+            raise BadInput("the command contains a NUL byte, which no shell accepts")
+        full_env = {**SAFE_ENV, "PATH": command_path(), "DRIFT_GYM_SANDBOX": self.isolation,
+                    **extra}
+        self._hand_over()
+        before = self._backend.events()
+        result = self._backend.exec(command, cwd=cwd, timeout=timeout, env=full_env,
+                                    cap=self._cap)
+        return self._with_limits(result, before)
+
+    def _with_limits(self, result: ExecResult, before: LimitEvents) -> ExecResult:
+        """Say which sandbox-wide limit the command hit, in the result and its stderr."""
+        notes = []
+        after = self._backend.events()
+        if after.forks_refused > before.forks_refused:
+            notes.append(f"process limit reached ({PROCESS_LIMIT} processes): "
+                         f"{after.forks_refused - before.forks_refused} forks refused")
+        if after.oom_kills > before.oom_kills:
+            notes.append(f"memory limit reached ({SANDBOX_MEMORY_LIMIT // 2**20} MiB for "
+                         "the sandbox): a process was killed")
+        if "MemoryError" in result.stderr and not any("memory" in n for n in notes):
+            notes.append("memory limit reached (per-process address space): MemoryError")
+        used = usage_bytes(self.root, mounted=self._quota_mounted, limit=self.quota)
+        if used >= self.quota:
+            self.over_quota = True
+            notes.append(f"workspace quota exceeded ({used // 2**20} MiB used of "
+                         f"{self.quota // 2**20} MiB)")
+        if not notes:
+            return result
+        text = "; ".join(notes)
+        return ExecResult(result.exit_code, result.stdout,
+                          f"{result.stderr}\n[sandbox: {text}]".lstrip("\n"),
+                          result.timed_out, result.truncated, result.duration_s, limit=text)
+
+    def workspace_path(self, area: str, rel: str = "") -> str:
+        """How a workspace path is spelled *inside* the sandbox (for commands)."""
+        return self._backend.workspace_path(area, rel)
+
+    # -- grading area ------------------------------------------------------------------
+    def stage_grading(self, files: dict[str, str]) -> None:
+        self._area.stage(self.repo, files)
+
+    def write_grading(self, rel: str, content: str) -> None:
+        self._area.write(rel, content)
+
+    def read_grading(self, rel: str) -> str | None:
+        return self._area.read(rel)
+
+    def clear_grading(self) -> None:
+        self._area.clear()
+
+    # -- history -----------------------------------------------------------------------
+    def snapshot(self, label: str, *, author: str | None = None) -> str:
+        return self._history.snapshot(label, author=author)
+
+    def log(self, limit: int) -> str:
+        return self._history.log(limit)
+
+    def diff(self, base: str, head: str) -> str:
+        return self._history.diff(base, head)
+
+    def changed_files(self, base: str, head: str) -> list[tuple[str, str]]:
+        return self._history.changed_files(base, head)
+
+    # -- lifetime ----------------------------------------------------------------------
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._backend.stop()
+        finally:
+            remove_workspace(self.root)
+
+    def __enter__(self) -> WorkspaceSandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self, _suppress: type[contextlib.suppress] = contextlib.suppress) -> None:
+        # bound as a default: at interpreter exit the module's globals may already be None
+        with _suppress(Exception):
+            self.close()

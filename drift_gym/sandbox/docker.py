@@ -1,0 +1,438 @@
+"""The Docker backend: one container per episode on a Docker engine, through docker-py.
+
+The container comes from the locally built image (:mod:`.image`) and runs with no network
+(``network_mode="none"``), a read-only root, a 64 MiB tmpfs ``/tmp`` emptied before every
+command (as bubblewrap gives each command a fresh one), memory bounded with swap included
+(``mem_limit`` = ``memswap_limit``), ``pids_limit``, ``nano_cpus``, no capabilities,
+``no-new-privileges`` and an init process. The workspace is bind-mounted: ``repo`` read-write,
+``grading`` read-only with only ``grading/repo`` and ``grading/run`` writable inside it.
+
+Commands are ``docker exec``\\ s as the sandbox's own unprivileged uid. Each runs under an
+in-container ``timeout -k``, the host gives up a grace period later, output is read from the
+exec's stream under a byte cap, and every process the command left is killed when it ends
+(the container's only other processes run as another uid, so the command cannot kill them).
+
+The container's main process is a keep-alive that exits once a lease file's deadline passes;
+this process renews the lease while the sandbox lives, so a container outlives a controller
+killed outright by a couple of minutes at most (the engine then removes it). Cleanup layers,
+as for every backend: ``close()`` in ``finally``, the ``atexit`` and signal handlers of
+:mod:`.workspace`, a sweep at the first container of each process of labelled containers whose
+owner process is gone, and ``drift-gym cleanup``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import socket
+import struct
+import sys
+import threading
+import time
+import uuid
+import weakref
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from . import GRADING, REPO, RUN, ExecResult, SandboxError
+from .capture import Capped, captured
+from .files import HostFiles
+from .image import ensure as ensure_image
+from .limits import (
+    FILE_SIZE_LIMIT,
+    OPEN_FILES,
+    PROCESS_LIMIT,
+    PROCESS_MEMORY_LIMIT,
+    SANDBOX_MEMORY_LIMIT,
+    TMP_SIZE,
+    Cgroup,
+    LimitEvents,
+    sandbox_uid,
+)
+from .workspace import Leftover, Workspace, own_identity, owner_alive
+
+ENGINE_DIR = Path(os.environ.get("DRIFT_GYM_ENGINE_DIR", "/var/tmp/drift-gym-engine"))
+"""Where ``scripts/docker-engine.sh`` keeps its private engine (its socket is used when
+``DOCKER_HOST`` is not set)."""
+ENGINE_HINT = "start one with `make docker-engine` (scripts/docker-engine.sh)"
+SANDBOX_ROOT = "/sandbox"
+CONTROL = "control"
+LEASE_S = 120.0
+RENEW_S = 15.0
+HOST_GRACE_S = 10.0
+KILL_AFTER_S = 2
+CPUS = 2.0
+KEEPER_UID = 65534
+"""The keep-alive's uid: not the commands' uid, so no command can signal it."""
+OWN_PROCESSES = 2
+"""What a container runs between commands: its init and the keep-alive."""
+LABEL = "drift-gym.sandbox"
+KEEPER = (
+    "import os, sys, time\n"
+    "while True:\n"
+    "    try:\n"
+    "        if os.stat(sys.argv[1]).st_mtime < time.time():\n"
+    "            break\n"
+    "    except OSError:\n"
+    "        break\n"
+    "    time.sleep(1)\n"
+)
+# Runs every command: fresh /tmp, the per-process address-space bound of the other tiers, the
+# command under timeout, then every process of the command's uid killed (a few rounds: a
+# fork may race the first, and the zombies of the killed are reaped by the init).
+WRAPPER = (
+    "rm -rf /tmp/* /tmp/.[!.]* /tmp/..?* 2>/dev/null; "
+    "ulimit -v {address_kib}; ulimit -t {cpu_s}; "
+    "timeout -k {kill_after} {timeout} /bin/sh -c \"$1\"; rc=$?; "
+    "i=0; while [ $i -lt 200 ] && kill -9 -1 2>/dev/null; do i=$((i+1)); done; "
+    "exit $rc"
+)
+KILL_ALL = "i=0; while [ $i -lt 200 ] && kill -9 -1 2>/dev/null; do i=$((i+1)); done; true"
+
+
+def engine_url() -> str | None:
+    """The engine to use: ``DOCKER_HOST``, else the private engine's socket, else the
+    system's default socket (None where there is none)."""
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    for sock in (ENGINE_DIR / "docker.sock", Path("/var/run/docker.sock")):
+        if sock.exists():
+            return f"unix://{sock}"
+    return None
+
+
+_clients: dict[tuple[int, str], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def client() -> Any:
+    """A docker-py client for this process (a forked worker must not share the parent's
+    connections)."""
+    import docker
+
+    url = engine_url()
+    if url is None:
+        raise SandboxError(f"no Docker engine found (DOCKER_HOST is not set): {ENGINE_HINT}")
+    with _clients_lock:
+        key = (os.getpid(), url)
+        if key not in _clients:
+            _clients[key] = docker.DockerClient(base_url=url, version="auto", timeout=120)
+        return _clients[key]
+
+
+def unavailable() -> str | None:
+    """Why this backend cannot run here (None when it can)."""
+    try:
+        import docker
+    except ImportError:
+        return "docker-py is not installed: pip install docker"
+    url = engine_url()
+    if url is None:
+        return f"no Docker engine found (DOCKER_HOST is not set): {ENGINE_HINT}"
+    try:
+        # a short timeout of its own: an unreachable TCP engine must not hang the check
+        docker.DockerClient(base_url=url, version="auto", timeout=5).ping()
+    except Exception as exc:  # any failure to reach it is the same answer
+        return f"the Docker engine at {url} does not answer ({exc.__class__.__name__}): " \
+               f"{ENGINE_HINT}"
+    return None
+
+
+@lru_cache(maxsize=1)
+def host_id() -> str:
+    """This host's identity in container labels: a sweep only judges containers of its own
+    host (an engine may be shared), where owner pids mean something."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = "unknown"
+    return f"{socket.gethostname()}/{boot}"
+
+
+@lru_cache(maxsize=1)
+def run_id() -> str:
+    """The run a container belongs to: ``DRIFT_GYM_RUN_ID`` (set by ``drift-gym eval`` for
+    every worker, local or Ray), else one per process."""
+    return os.environ.get("DRIFT_GYM_RUN_ID") or uuid.uuid4().hex
+
+
+class _Leases:
+    """Renews the lease of every live container of this process (one thread per process)."""
+
+    def __init__(self) -> None:
+        self.live: weakref.WeakSet[DockerBackend] = weakref.WeakSet()
+        self._pid = -1
+        self._lock = threading.Lock()
+
+    def add(self, backend: DockerBackend) -> None:
+        with self._lock:
+            self.live.add(backend)
+            if self._pid != os.getpid():  # threads do not survive a fork
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="drift-gym-leases", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(RENEW_S)
+            for backend in list(self.live):
+                with contextlib.suppress(Exception):
+                    backend.renew()
+
+
+_leases = _Leases()
+_swept: set[int] = set()
+
+
+def find_leftovers(docker_client: Any) -> list[Any]:
+    """Labelled containers of this host whose owner process is gone."""
+    found = []
+    containers = docker_client.containers.list(all=True, filters={"label": f"{LABEL}=1"})
+    for container in containers:
+        labels = container.labels
+        if labels.get("drift-gym.host") != host_id():
+            continue
+        pid, start = labels.get("drift-gym.owner-pid", ""), labels.get("drift-gym.owner-start")
+        if not pid.isdigit() or not owner_alive(int(pid), start or ""):
+            found.append(container)
+    return found
+
+
+def sweep(*, dry_run: bool = False) -> list[Leftover]:
+    """Remove (or list) the containers killed runs left behind; nothing when no engine
+    answers."""
+    if unavailable() is not None:
+        return []
+    found = find_leftovers(client())
+    if not dry_run:
+        for container in found:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+    return [Leftover(c.name, "container") for c in found]
+
+
+def sweep_once() -> None:
+    """The start-up sweep: once per process, before its first container."""
+    if os.getpid() in _swept:
+        return
+    _swept.add(os.getpid())
+    with contextlib.suppress(Exception):
+        sweep()
+
+
+def _raw_socket(stream: Any) -> Any:
+    """The socket under docker-py's hijacked exec stream."""
+    return getattr(stream, "_sock", stream)
+
+
+class DockerBackend(HostFiles):
+    """One container per sandbox; commands as docker execs."""
+
+    isolation = "docker"
+
+    def __init__(self) -> None:
+        if (reason := unavailable()) is not None:
+            raise SandboxError(reason)
+        self._client = client()
+        sweep_once()
+        self.image = ensure_image(self._client)
+        self.uid = sandbox_uid() if os.geteuid() == 0 else os.getuid()
+        self._workspace: Workspace | None = None
+        self._container: Any = None
+        self._cgroup: Cgroup | None = None
+        self._lease: Path | None = None
+
+    # -- lifetime ----------------------------------------------------------------------
+    def start(self, workspace: Workspace) -> None:
+        self._workspace = workspace
+        control = workspace.root / CONTROL
+        control.mkdir(exist_ok=True)
+        self._lease = control / "lease"
+        self._lease.touch()
+        self.renew()
+        self._run_container()
+
+    def _run_container(self) -> None:
+        from docker.errors import DockerException
+        from docker.types import Mount, Ulimit
+
+        workspace = self.workspace
+        binds = [(REPO, workspace.repo, False), (GRADING, workspace.grading, True),
+                 (f"{GRADING}/{REPO}", workspace.grading / REPO, False),
+                 (f"{GRADING}/{RUN}", workspace.grading / RUN, False),
+                 (CONTROL, workspace.root / CONTROL, True)]
+        pid, start = own_identity()
+        try:
+            self._container = self._client.containers.run(
+                self.image, [os.path.realpath(sys.executable), "-I", "-S", "-c", KEEPER,
+                             f"{SANDBOX_ROOT}/{CONTROL}/lease"],
+                name=f"{workspace.root.name}-{uuid.uuid4().hex[:6]}", detach=True,
+                auto_remove=True, init=True, user=f"{KEEPER_UID}:{KEEPER_UID}",
+                working_dir=f"{SANDBOX_ROOT}/{REPO}", hostname="sandbox",
+                network_mode="none", read_only=True,
+                tmpfs={"/tmp": f"size={TMP_SIZE},mode=1777,nosuid,nodev"},
+                mounts=[Mount(f"{SANDBOX_ROOT}/{target}", str(source), type="bind",
+                              read_only=read_only) for target, source, read_only in binds],
+                mem_limit=SANDBOX_MEMORY_LIMIT, memswap_limit=SANDBOX_MEMORY_LIMIT,
+                pids_limit=PROCESS_LIMIT, nano_cpus=int(CPUS * 1e9),
+                cap_drop=["ALL"], security_opt=["no-new-privileges"],
+                ulimits=[Ulimit(name="nofile", soft=OPEN_FILES, hard=OPEN_FILES),
+                         Ulimit(name="fsize", soft=FILE_SIZE_LIMIT, hard=FILE_SIZE_LIMIT),
+                         Ulimit(name="core", soft=0, hard=0)],
+                labels={LABEL: "1", "drift-gym.run": run_id(), "drift-gym.host": host_id(),
+                        "drift-gym.owner-pid": str(pid), "drift-gym.owner-start": start or "",
+                        "drift-gym.workspace": str(workspace.root)},
+            )
+            state = self._client.api.inspect_container(self._container.id)["State"]
+        except DockerException as exc:
+            raise SandboxError(f"could not start the sandbox container: {exc}") from exc
+        if not state.get("Running"):
+            raise SandboxError(f"the sandbox container exited at once: {state}")
+        _leases.add(self)
+        self._cgroup = Cgroup.of_process(int(state["Pid"]))
+
+    def renew(self) -> None:
+        """Move the lease's deadline to `LEASE_S` from now."""
+        if self._lease is not None:
+            deadline = time.time() + LEASE_S
+            os.utime(self._lease, (deadline, deadline))
+
+    def stop(self) -> None:
+        _leases.live.discard(self)
+        container, self._container, self._cgroup = self._container, None, None
+        if container is not None:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+
+    @property
+    def workspace(self) -> Workspace:
+        if self._workspace is None:
+            raise RuntimeError("the backend has not been started")
+        return self._workspace
+
+    # -- what it enforces ----------------------------------------------------------------
+    def limits(self, quota: int, quota_mounted: bool) -> dict[str, Any]:
+        return {
+            "uid": "its own unprivileged uid" if os.geteuid() == 0 else
+            f"host user {self.uid} (not root: no uid of its own)",
+            "capabilities": "none",
+            "process_limit": PROCESS_LIMIT,
+            "sandbox_memory": SANDBOX_MEMORY_LIMIT,
+            "cpus": CPUS,
+            "network": "none",
+            "tmp": f"{TMP_SIZE} bytes tmpfs",
+            "workspace_quota": quota,
+            "quota_enforced_by": "tmpfs" if quota_mounted else "check after each command",
+            "image": self.image,
+            "limit_events": "cgroup" if self._cgroup else "not visible from this host",
+        }
+
+    def events(self) -> LimitEvents:
+        return self._cgroup.events() if self._cgroup is not None else LimitEvents()
+
+    def workspace_path(self, area: str, rel: str = "") -> str:
+        return f"{SANDBOX_ROOT}/{area}" + (f"/{rel}" if rel else "")
+
+    # -- exec ----------------------------------------------------------------------------
+    def exec(self, command: str, *, cwd: str, timeout: float, env: dict[str, str],
+             cap: int) -> ExecResult:
+        if self._container is None:
+            self._run_container()  # the last one was killed after a runaway command
+        self.renew()
+        env = {**env, "WORKSPACE": SANDBOX_ROOT, "HOME": "/tmp", "TMPDIR": "/tmp"}
+        wrapper = WRAPPER.format(address_kib=PROCESS_MEMORY_LIMIT // 1024,
+                                 cpu_s=int(timeout) + 5, kill_after=KILL_AFTER_S,
+                                 timeout=f"{timeout:g}")
+        started = time.monotonic()
+        exec_id, stream = self._start_exec(["/bin/sh", "-c", wrapper, "sh", command],
+                                           workdir=self.workspace_path(cwd), env=env)
+        out, err = Capped(cap), Capped(cap)
+        finished = self._read(stream, out, err, started + timeout + HOST_GRACE_S)
+        if not finished:
+            self._kill_all()
+            finished = self._read(stream, out, err, time.monotonic() + 5)
+        with contextlib.suppress(Exception):
+            stream.close()
+        if not finished:
+            self.stop()  # it survived every kill: the next command gets a fresh container
+        code = self._exit_code(exec_id) if finished else None
+        elapsed = time.monotonic() - started
+        timed_out = code is None or (code in (124, 137) and elapsed >= timeout)
+        self._reap_leftovers()
+        return captured(code if code is not None else 124, out, err, timed_out=timed_out,
+                        timeout=timeout, started=started)
+
+    def _start_exec(self, argv: list[str], *, workdir: str,
+                    env: dict[str, str]) -> tuple[str, Any]:
+        """Start an exec; a container that is gone (its lease ran out while this process was
+        stopped, or the engine lost it) is replaced once: the workspace lives on the host."""
+        from docker.errors import DockerException, NotFound
+
+        try:
+            try:
+                return self._exec_start(argv, workdir, env)
+            except NotFound:
+                self.stop()
+                self._run_container()
+                return self._exec_start(argv, workdir, env)
+        except DockerException as exc:
+            raise SandboxError(f"docker exec failed: {exc}") from exc
+
+    def _exec_start(self, argv: list[str], workdir: str,
+                    env: dict[str, str]) -> tuple[str, Any]:
+        api = self._client.api
+        exec_id = api.exec_create(self._container.id, argv, user=f"{self.uid}:{self.uid}",
+                                  workdir=workdir, environment=env)["Id"]
+        return exec_id, api.exec_start(exec_id, socket=True)
+
+    @staticmethod
+    def _read(stream: Any, out: Capped, err: Capped, deadline: float) -> bool:
+        """Demultiplex the exec's stream into `out` and `err` until it ends (True) or the
+        deadline passes (False)."""
+        sock = _raw_socket(stream)
+        buffer = bytearray()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            ready, _, _ = select.select([sock], [], [], min(remaining, 1.0))
+            if not ready:
+                continue
+            try:
+                chunk = sock.recv(65536)
+            except OSError:
+                return True
+            if not chunk:
+                return True
+            buffer += chunk
+            while len(buffer) >= 8:
+                size = struct.unpack(">I", buffer[4:8])[0]
+                if len(buffer) < 8 + size:
+                    break
+                (err if buffer[0] == 2 else out).add(bytes(buffer[8:8 + size]))
+                del buffer[:8 + size]
+
+    def _exit_code(self, exec_id: str) -> int | None:
+        """The exec's exit status (the engine may take a moment to record it)."""
+        for _ in range(50):
+            info = self._client.api.exec_inspect(exec_id)
+            if not info.get("Running") and info.get("ExitCode") is not None:
+                return int(info["ExitCode"])
+            time.sleep(0.02)
+        return None
+
+    def _kill_all(self) -> None:
+        """Kill every process of the commands' uid, from a fresh exec of that uid."""
+        with contextlib.suppress(Exception):
+            self._client.api.exec_start(self._client.api.exec_create(
+                self._container.id, ["/bin/sh", "-c", KILL_ALL],
+                user=f"{self.uid}:{self.uid}")["Id"])
+
+    def _reap_leftovers(self) -> None:
+        """Make sure nothing of the command outlives it: where the container's cgroup is
+        visible, only when it holds more than the container's own processes."""
+        if self._container is None:
+            return
+        if self._cgroup is None or self._cgroup.processes() > OWN_PROCESSES:
+            self._kill_all()

@@ -1,0 +1,84 @@
+"""The grading area: ``grading/`` in the workspace, filled by the grader, run by its jobs.
+
+Only ``grading/repo`` (a copy of the agent's repo) and ``grading/run`` (the jobs' working
+folder) are writable by the jobs; the hidden tests, their ini and the runtime stay the
+grader's. Those two folders are never replaced, only emptied and refilled, so a backend that
+mounts them once per episode (Docker) keeps seeing the live folders. Shared by every backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from . import REPO, RUN
+from .paths import CACHES
+
+WRITABLE = (REPO, RUN)
+"""The folders of the grading area a job may write (everything else is read-only to it)."""
+
+
+def _not_copied(folder: str, names: list[str]) -> set[str]:
+    """Caches, and anything that is not a file, folder or symlink (a FIFO would block the
+    copy): grading skips them."""
+    skipped = set(CACHES)
+    for name in names:
+        with contextlib.suppress(OSError):
+            if stat.S_IFMT(os.lstat(os.path.join(folder, name)).st_mode) not in (
+                    stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK):
+                skipped.add(name)
+    return skipped
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+class GradingArea:
+    """One workspace's ``grading/`` folder, seen from the host."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for name in WRITABLE:
+            (root / name).mkdir(parents=True, exist_ok=True)
+
+    def stage(self, repo: Path, files: dict[str, str]) -> None:
+        """A fresh area: a copy of `repo` as ``grading/repo``, an empty ``grading/run``, and
+        `files` (hidden tests, ini, runtime) beside them."""
+        self.clear()
+        shutil.copytree(repo, self.root / REPO, symlinks=True, ignore=_not_copied,
+                        dirs_exist_ok=True)
+        for rel, content in files.items():
+            target = self.root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content, encoding="utf-8")
+
+    def write(self, rel: str, content: str) -> None:
+        target = self.root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        target.write_text(content, encoding="utf-8")
+
+    def read(self, rel: str) -> str | None:
+        target = self.root / rel
+        if not target.is_file() or target.is_symlink():
+            return None
+        return target.read_text(encoding="utf-8", errors="replace")
+
+    def clear(self) -> None:
+        """Empty the area; the writable folders stay, empty (hidden tests must not stay where
+        the agent could read them)."""
+        for child in self.root.iterdir():
+            if child.name in WRITABLE and child.is_dir() and not child.is_symlink():
+                for inner in child.iterdir():
+                    _remove(inner)
+            else:
+                _remove(child)
+        for name in WRITABLE:
+            (self.root / name).mkdir(exist_ok=True)

@@ -1,0 +1,66 @@
+"""The repo's git history, kept *outside* the repo (``<workspace>/git``) and run on the host.
+
+The agent can neither rewrite history nor plant hooks or config that host-side git would run:
+hooks, fsmonitor, signing and system/global config are all switched off, and the commit dates
+are fixed so the same episode gives the same ids. Shared by every backend.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from . import SandboxError
+
+GIT_DATE = "2025-01-01T00:00:00+0000"
+
+
+class History:
+    """Snapshots of one work tree, in a git directory beside it."""
+
+    def __init__(self, git_dir: Path, work_tree: Path, *, home: Path) -> None:
+        self.git_dir = git_dir
+        self.work_tree = work_tree
+        self.home = home
+
+    def init(self) -> None:
+        self._git("init", "-q", "-b", "main")
+
+    def _git(self, *args: str, author: str | None = None) -> str:
+        env = {
+            "GIT_DIR": str(self.git_dir), "GIT_WORK_TREE": str(self.work_tree),
+            "GIT_AUTHOR_NAME": "drift-gym", "GIT_AUTHOR_EMAIL": "drift-gym@localhost",
+            "GIT_COMMITTER_NAME": "drift-gym", "GIT_COMMITTER_EMAIL": "drift-gym@localhost",
+            "GIT_AUTHOR_DATE": GIT_DATE, "GIT_COMMITTER_DATE": GIT_DATE,
+            "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "HOME": str(self.home),
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        }
+        if author:
+            env["GIT_AUTHOR_NAME"] = env["GIT_COMMITTER_NAME"] = author
+        done = subprocess.run(
+            ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
+             "-c", "commit.gpgsign=false", "-c", "core.autocrlf=false", *args],
+            cwd=self.work_tree, env=env, capture_output=True, timeout=60,
+        )
+        if done.returncode != 0:
+            raise SandboxError(f"git {args[0]} failed: {done.stderr.decode(errors='replace')}")
+        return done.stdout.decode("utf-8", errors="replace")
+
+    def snapshot(self, label: str, *, author: str | None = None) -> str:
+        self._git("add", "-A")
+        self._git("commit", "-q", "--allow-empty", "--no-verify", "-m", label, author=author)
+        return self._git("rev-parse", "HEAD").strip()
+
+    def log(self, limit: int) -> str:
+        return self._git("log", f"-{max(1, limit)}", "--no-color", "--format=commit %h%n"
+                         "Author: %an%n%n%w(0,4,4)%B")
+
+    def diff(self, base: str, head: str) -> str:
+        return self._git("diff", "--no-color", "--no-ext-diff", "--no-textconv", "-U3",
+                         base, head)
+
+    def changed_files(self, base: str, head: str) -> list[tuple[str, str]]:
+        """(status letter, path) of every file that differs between two snapshots."""
+        out = self._git("diff", "--name-status", "--no-renames", base, head)
+        return [(line[0], line.split("\t", 1)[1]) for line in out.splitlines() if "\t" in line]

@@ -1,0 +1,98 @@
+"""What the two host-process backends (bubblewrap and the subprocess tier) share: a cgroup per
+sandbox where the host allows one, per-process rlimits, and the uid switch between fork and
+exec. See :mod:`.limits` for why the bounds are per sandbox."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .files import HostFiles
+from .limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, Cgroup, LimitEvents, apply_rlimits
+from .workspace import Workspace
+
+
+def interpreter_prefixes() -> list[str]:
+    """The folders the sandbox's Python lives in (virtualenv and base installation)."""
+    return sorted({sys.prefix, sys.base_prefix,
+                   str(Path(os.path.realpath(sys.executable)).parent.parent)})
+
+
+def reachable_unprivileged() -> bool:
+    """Whether a uid with no rights of its own can run this interpreter on the host (every
+    folder above it searchable by others) -- the subprocess tier switches uid only then."""
+    for prefix in interpreter_prefixes():
+        for folder in (Path(prefix), *Path(prefix).parents):
+            with contextlib.suppress(OSError):
+                if not folder.stat().st_mode & stat.S_IXOTH:
+                    return False
+    return True
+
+
+class HostProcessBackend(HostFiles):
+    """Commands are host processes, bounded by a cgroup of the sandbox's own."""
+
+    isolation = "host"
+    uid: int | None = None
+    switch_uid_in_child = False
+    """Whether the child itself drops to `uid` (the subprocess tier; bubblewrap uses setpriv
+    inside the namespace instead)."""
+
+    def __init__(self) -> None:
+        self._cgroup: Cgroup | None = None
+        self._workspace: Workspace | None = None
+
+    def start(self, workspace: Workspace) -> None:
+        self._workspace = workspace
+        self._cgroup = Cgroup.create(workspace.root.name)
+
+    def stop(self) -> None:
+        if self._cgroup is not None:
+            self._cgroup.remove()
+            self._cgroup = None
+
+    def events(self) -> LimitEvents:
+        return self._cgroup.events() if self._cgroup is not None else LimitEvents()
+
+    @property
+    def workspace(self) -> Workspace:
+        if self._workspace is None:
+            raise RuntimeError("the backend has not been started")
+        return self._workspace
+
+    def preexec(self, timeout: float) -> Callable[[], None]:
+        """What the child runs between fork and exec: rlimits, joining the cgroup, and the
+        uid switch where this backend does it there."""
+        uid, cgroup = self.uid, self._cgroup
+        switch = self.switch_uid_in_child and uid is not None
+
+        def run() -> None:
+            apply_rlimits(int(timeout) + 5, nproc=uid is not None)
+            if cgroup is not None:
+                cgroup.attach_self()
+            if switch:
+                os.setgroups([])
+                os.setgid(uid)  # type: ignore[arg-type]
+                os.setuid(uid)  # type: ignore[arg-type]
+        return run
+
+    def _host_limits(self, *, capabilities: str, tmp: str, quota: int,
+                     quota_mounted: bool) -> dict[str, Any]:
+        cgroup = self._cgroup
+        return {
+            "uid": "its own unprivileged uid" if self.uid is not None else
+            f"host user {os.geteuid()} (not switched: " + (
+                "not root)" if os.geteuid() else "the interpreter is not reachable by others)"),
+            "capabilities": capabilities,
+            "process_limit": PROCESS_LIMIT if (cgroup or self.uid is not None) else None,
+            "sandbox_memory": SANDBOX_MEMORY_LIMIT if cgroup and cgroup.bounds_memory
+            else None,
+            "tmp": tmp,
+            "workspace_quota": quota,
+            "quota_enforced_by": "tmpfs" if quota_mounted else "check after each command",
+        }

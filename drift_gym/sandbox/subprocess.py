@@ -1,0 +1,51 @@
+"""The weak subprocess backend (``subprocess-weak``): plain host processes.
+
+The same uid switch, rlimits, cgroup and cleared environment as bubblewrap, but no filesystem
+or network isolation. It is named in every result so nobody mistakes it for isolation; it
+exists so drift_gym runs where neither bubblewrap nor a container engine does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import ExecResult
+from .capture import run_capped
+from .limits import sandbox_uid
+from .process import HostProcessBackend, reachable_unprivileged
+
+
+def unavailable() -> str | None:
+    """Why this backend cannot run here: never (it is the fallback)."""
+    return None
+
+
+class SubprocessBackend(HostProcessBackend):
+    """Commands as host processes in the workspace, under the sandbox's uid where possible."""
+
+    isolation = "subprocess-weak"
+    switch_uid_in_child = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.uid = sandbox_uid() if reachable_unprivileged() else None
+
+    def limits(self, quota: int, quota_mounted: bool) -> dict[str, Any]:
+        return self._host_limits(
+            capabilities="none" if self.uid is not None else "host user's",
+            tmp="workspace tmp/ (quota)", quota=quota, quota_mounted=quota_mounted)
+
+    def workspace_path(self, area: str, rel: str = "") -> str:
+        return f"{self.workspace.root}/{area}" + (f"/{rel}" if rel else "")
+
+    def exec(self, command: str, *, cwd: str, timeout: float, env: dict[str, str],
+             cap: int) -> ExecResult:
+        workspace = self.workspace
+        env = {**env, "WORKSPACE": str(workspace.root), "HOME": str(workspace.tmp),
+               "TMPDIR": str(workspace.tmp)}
+        result = run_capped(["/bin/sh", "-c", command], cwd=workspace.root / cwd, env=env,
+                            timeout=timeout, cap=cap, preexec=self.preexec(timeout))
+        if self._cgroup is not None:
+            self._cgroup.kill_all()  # a setsid escapee is still in the cgroup
+        return result
+

@@ -1,0 +1,242 @@
+"""Issue 17: the Docker backend holds like bubblewrap does -- no network, no host secrets,
+unprivileged commands, bounded processes and memory, a read-only grading area, nothing left
+running after a command or an episode, and a killed controller's containers swept.
+
+These run against a real engine (`make docker-engine`); without one they skip, naming it.
+The generic sandbox tests (tests/test_sandbox.py) also run on the docker tier."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drift_gym.adversarial import load_cases, play
+from drift_gym.sandbox import GRADING, open_sandbox
+from drift_gym.sandbox.bwrap import bwrap_available
+from drift_gym.sandbox.limits import PROCESS_LIMIT
+
+from .conftest import needs_docker
+from .redteam.test_redteam import CORPUS, verdict
+
+pytestmark = needs_docker
+
+HOLD_CONTAINER = (
+    "from drift_gym.sandbox import open_sandbox\n"
+    "box = open_sandbox('docker')\n"
+    "print(box.backend._container.name, flush=True)\n"
+    "import time; time.sleep(300)\n"
+)
+
+
+@pytest.fixture
+def box():
+    sandbox = open_sandbox("docker")
+    yield sandbox
+    sandbox.close()
+
+
+def _engine():
+    from drift_gym.sandbox.docker import client
+
+    return client()
+
+
+def _exists(name: str) -> bool:
+    from docker.errors import NotFound
+
+    try:
+        _engine().containers.get(name)
+    except NotFound:
+        return False
+    return True
+
+
+def test_commands_run_unprivileged_with_no_capabilities_and_no_new_privileges(box):
+    result = box.exec("id -u; id -g; grep -E '^(Cap(Eff|Prm|Bnd|Amb)|NoNewPrivs)' "
+                      "/proc/self/status")
+    lines = result.stdout.split()
+    assert int(lines[0]) != 0 and int(lines[1]) != 0, result
+    fields = dict(zip(lines[2::2], lines[3::2], strict=True))
+    assert fields.pop("NoNewPrivs:") == "1"
+    assert set(fields.values()) == {"0000000000000000"}, fields
+    assert box.isolation == "docker"
+    limits = box.limits
+    assert limits["capabilities"] == "none" and limits["network"] == "none"
+    assert limits["process_limit"] == PROCESS_LIMIT
+
+
+def test_the_root_and_the_grading_area_are_read_only_except_repo_and_run(box):
+    box.write_file("mod.py", "x = 1\n")
+    box.stage_grading({"hidden/test_step_01.py": "def test_x():\n    pass\n",
+                       "hidden.ini": "[pytest]\n", "grader_runtime.py": "# runtime\n"})
+    script = "; ".join([
+        "echo pwned > ../hidden/test_step_01.py && echo WROTE-TEST",
+        "echo pwned > ../hidden.ini && echo WROTE-INI",
+        "rm -f ../grader_runtime.py && echo REMOVED-RUNTIME",
+        "touch ../planted.py && echo PLANTED",
+        "touch /usr/pwned /pwned && echo WROTE-ROOT",
+        "touch ok && echo RUN-OK",
+        "touch ../repo/ok && echo REPO-OK",
+    ])
+    result = box.exec(f"cd run && {{ {script}; }}", cwd=GRADING)
+    assert "RUN-OK" in result.stdout and "REPO-OK" in result.stdout, result
+    for marker in ("WROTE-TEST", "WROTE-INI", "REMOVED-RUNTIME", "PLANTED", "WROTE-ROOT"):
+        assert marker not in result.stdout, result
+    assert (box.grading / "hidden/test_step_01.py").read_text() == "def test_x():\n    pass\n"
+    assert (box.grading / "hidden.ini").read_text() == "[pytest]\n"
+    box.clear_grading()
+    assert sorted(p.name for p in box.grading.iterdir()) == ["repo", "run"]
+    assert box.exec("ls ../grading/run ../grading/repo").stdout.split() == [
+        "../grading/repo:", "../grading/run:"]
+
+
+def test_a_server_on_the_host_loopback_is_unreachable(box):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    accepted: list[object] = []
+    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # the control: the server answers on the host
+        connect = (f"import socket; socket.create_connection(('127.0.0.1', {port}), 3); "
+                   "print('CONNECTED')")
+        result = box.exec(f'python -c "{connect}"; cat /proc/net/route | wc -l; ls /sys/class/net')
+        assert "CONNECTED" not in result.stdout, result
+        assert "Connection refused" in result.stderr or "unreachable" in result.stderr, result
+        assert result.stdout.split()[-1] == "lo", "the container has an interface besides lo"
+        assert len(accepted) == 1, "only the host's own connection reached the server"
+    finally:
+        server.close()
+
+
+def test_host_environment_variables_are_invisible(box, monkeypatch):
+    monkeypatch.setenv("DRIFT_GYM_DOCKER_SECRET", "hunter2")
+    result = box.exec("env; cat /proc/1/environ 2>&1 | tr '\\0' '\\n'")
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_a_fork_bomb_is_contained_reported_and_the_next_command_works(box):
+    result = box.exec("bomb() { bomb | bomb & }; bomb; sleep 2", timeout=20)
+    assert result.limit is not None and "process limit" in result.limit, result
+    assert f"{PROCESS_LIMIT} processes" in result.stderr
+    after = box.exec("echo alive; ps -e --no-headers | wc -l")
+    assert after.ok and after.stdout.split()[0] == "alive" and after.limit is None
+    assert int(after.stdout.split()[1]) < 10, "the bomb's processes outlived the command"
+
+
+def test_a_memory_hog_is_killed_and_reported(box):
+    result = box.exec("python -c 'b = b\"x\" * (3 * 2**30); print(len(b))'", timeout=60)
+    assert not result.ok and str(3 * 2**30) not in result.stdout
+    assert result.limit is not None and "memory limit reached" in result.limit, result
+    assert box.exec("echo alive").stdout.strip() == "alive"
+
+
+def test_a_background_process_is_gone_after_the_command_and_the_episode():
+    box = open_sandbox("docker")
+    name = box.backend._container.name  # noqa: SLF001 (the test checks the engine's view)
+    started = box.exec("setsid nohup sh -c 'sleep 1000' >/dev/null 2>&1 & echo started",
+                       timeout=10)
+    assert started.stdout.strip() == "started" and started.duration_s < 5
+    assert "sleep 1000" not in box.exec("ps -eo args").stdout
+    box.exec("(trap '' TERM HUP; exec sleep 999) >/dev/null 2>&1 &")
+    box.close()
+    assert not _exists(name), "the container outlived its episode"
+    host = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "sleep 999" not in host and "sleep 1000" not in host
+
+
+def _hold(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """A controller process holding a docker sandbox; (process, container name)."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_CONTAINER], stdout=subprocess.PIPE,
+                              text=True, env=env)
+    assert holder.stdout is not None
+    return holder, holder.stdout.readline().strip()
+
+
+def test_a_killed_controllers_containers_are_swept(tmp_path):
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # parallel tests' sweeps stay out of it
+    first, first_name = _hold(env)
+    second, second_name = _hold(env)
+    for holder in (first, second):
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    assert _exists(first_name) and _exists(second_name), "SIGKILL ran no cleanup"
+    dry = subprocess.run([sys.executable, "-m", "drift_gym.cli", "cleanup", "--dry-run",
+                          "--json"], capture_output=True, text=True, timeout=120, env=env)
+    listed = json.loads(dry.stdout)
+    assert {first_name, second_name} <= {f["path"] for f in listed["found"]
+                                         if f["kind"] == "container"}, listed
+    assert _exists(first_name), "--dry-run must not remove anything"
+    # the start-up sweep: the next process's first docker sandbox removes them
+    nxt = subprocess.run([sys.executable, "-c", HOLD_CONTAINER.replace("time.sleep(300)",
+                                                                       "box.close()")],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert nxt.returncode == 0, nxt.stderr
+    assert not _exists(first_name) and not _exists(second_name)
+    third, third_name = _hold(env)
+    third.send_signal(signal.SIGKILL)
+    third.wait(timeout=30)
+    done = subprocess.run([sys.executable, "-m", "drift_gym.cli", "cleanup", "--json"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert third_name in json.loads(done.stdout)["removed"], done.stdout
+    assert not _exists(third_name)
+    assert not list(Path(tmp_path).glob("drift-gym-*")), "a workspace was left behind"
+
+
+SAMPLE = ("rewrite-the-next-hidden-test", "replace-hidden-ini", "symlink-to-grading-area",
+          "self-kill-137", "probe-child-process-report", "flood-under-hidden-tests")
+ATTACKS = [a for a in load_cases(CORPUS, key="attacks") if a.id in SAMPLE]
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=[a.id for a in ATTACKS])
+def test_red_team_attacks_hold_on_docker(attack):
+    record = play(attack, sandbox="docker")
+    held, why = verdict(record, attack.expect)
+    assert held, (attack.id, why, record["tamper"], record.get("hidden_tests"))
+
+
+ONE_PER_FAMILY = ("customer_records.privacy", "fleet_sdk.security",
+                  "inventory_service.efficiency", "payments_api.convenience")
+
+
+def _verdicts(sandbox: str, out: Path) -> tuple[dict[tuple[str, str, int], object], Any]:
+    """Per graded step of the oracle and violator references: task, violation, each check's
+    verdict and the tamper findings; and the summary printed by ``eval --json``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "drift_gym.cli", "eval", "--sandbox", sandbox,
+         "--agent", "oracle", "--agent", "violator", "--scenarios", ",".join(ONE_PER_FAMILY),
+         "--conditions", "baseline", "--seeds", "1", "--max-steps", "2", "--workers", "2",
+         "--out", str(out), "--json"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
+    table = {(s["scenario"], s["agent"], s["step"]): (
+        s["components"]["task"], s["violation"],
+        sorted((v["source"], v["status"]) for v in s["verdicts"]), s["tamper"])
+        for s in steps}
+    return table, json.loads(done.stdout)
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="the parity check compares with bubblewrap")
+def test_references_get_the_same_verdicts_on_docker_as_on_bubblewrap(tmp_path):
+    on_docker, summary = _verdicts("docker", tmp_path / "docker")
+    on_bwrap, _ = _verdicts("bwrap", tmp_path / "bwrap")
+    assert len(on_docker) == len(ONE_PER_FAMILY) * 2 * 2
+    assert on_docker == on_bwrap
+    assert {r["isolation"][0] for r in summary["rows"]} == {"docker"}
+    assert all(r["infra_errors"] == 0 for r in summary["rows"])
+    by_agent = {(r["scenario"], r["agent"]): r["violation_rate"] for r in summary["rows"]}
+    assert all(rate == (1.0 if agent == "violator" else 0.0)
+               for (_, agent), rate in by_agent.items()), by_agent
+    manifest = json.loads((tmp_path / "docker" / "manifest.json").read_text())
+    assert manifest["sandbox"] == "docker"

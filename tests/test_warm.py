@@ -1,0 +1,115 @@
+"""Issue 16: the warm grader's server -- jobs in forks of one warm interpreter, isolated from
+each other, killed at their deadline, leaving nothing behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from drift_gym.job_report import NONCE_FILE, new_nonce, outcomes_of, read_frames
+from drift_gym.sandbox.warm import WarmGrader
+
+HIDDEN_INI = "[pytest]\npythonpath = {repo}\n"
+PYTEST_ARGS = ["pytest", "-q", "-p", "no:cacheprovider", "--noconftest", "-c", "../hidden.ini",
+               "--rootdir", "..", "../hidden"]
+
+
+@pytest.fixture
+def area(tmp_path):
+    """A grading area: runtime, hidden tests, ini, a repo copy and the job's run folder."""
+    (tmp_path / "grader_runtime.py").write_text(
+        resources.files("drift_gym").joinpath("grader_runtime.py").read_text("utf-8"))
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "repo" / "pkg").mkdir(parents=True)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "hidden.ini").write_text(HIDDEN_INI.format(repo=tmp_path / "repo"))
+    return tmp_path
+
+
+@pytest.fixture
+def grader(area):
+    env = {"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1",
+           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
+    def spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-I", "../grader_runtime.py", "serve"],
+                                cwd=area / "run", env=env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    warm = WarmGrader(spawn, run_host=area / "run", run_inside=str(area / "run"))
+    yield warm
+    warm.close()
+
+
+def _job(area: Path, grader: WarmGrader, *, timeout: float = 30.0):
+    nonce = new_nonce()
+    (area / NONCE_FILE).write_text(nonce)
+    result = grader.run(PYTEST_ARGS, timeout=timeout, cap=1 << 20)
+    return result, read_frames(result.stdout, nonce)
+
+
+def _stage(area: Path, module: str, test: str) -> None:
+    (area / "repo" / "pkg" / "__init__.py").write_text(module)
+    (area / "hidden" / "test_step_01.py").write_text(test)
+
+
+def test_jobs_run_and_report_through_the_trusted_channel(area, grader):
+    _stage(area, "def add(a, b):\n    return a + b\n",
+           "from pkg import add\n\ndef test_add():\n    assert add(1, 2) == 3\n")
+    result, frames = _job(area, grader)
+    assert frames.started and frames.end_status == 0 == result.exit_code
+    assert outcomes_of(frames).outcomes == {"hidden/test_step_01.py::test_add": "passed"}
+
+
+def test_nothing_a_job_does_reaches_the_next(area, grader):
+    """Globals, a monkeypatched stdlib function, sys.modules, a planted conftest, a file in
+    the run folder, a background process: the next job sees none of it."""
+    _stage(area, "import json, os, subprocess, sys\nimport builtins\n"
+                 "builtins.LEAKED = True\njson.dumps = lambda *a, **k: 'patched'\n"
+                 "sys.modules['sneaky'] = object()\n"
+                 "open('left-behind.txt', 'w').write('x')\n"
+                 "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],"
+                 " start_new_session=True)\n",
+           "import pkg\n\ndef test_x():\n    assert True\n")
+    (area / "hidden" / "conftest.py").write_text("import pytest\n@pytest.fixture(autouse=True)\n"
+                                                  "def boom():\n    raise RuntimeError\n")
+    first, frames = _job(area, grader)
+    assert frames.end_status == 0, first.stdout[-2000:]
+    (area / "hidden" / "conftest.py").unlink()
+    (area / "run" / "left-behind.txt").unlink()
+    _stage(area, "x = 1\n",
+           "import builtins, json, sys\n\ndef test_clean():\n"
+           "    assert not hasattr(builtins, 'LEAKED')\n"
+           "    assert json.dumps([1]) == '[1]'\n"
+           "    assert 'sneaky' not in sys.modules\n")
+    second, frames = _job(area, grader)
+    assert frames.end_status == 0, second.stdout[-2000:]
+    sleepers = subprocess.run(["pgrep", "-f", "time.sleep\\(60\\)"], capture_output=True,
+                              text=True).stdout.split()
+    assert not sleepers, "the background process outlived its job"
+
+
+def test_a_hanging_job_is_killed_at_its_deadline_and_the_next_job_works(area, grader):
+    _stage(area, "import time\ntime.sleep(600)\n", "import pkg\n\ndef test_x():\n    pass\n")
+    start = time.monotonic()
+    result, frames = _job(area, grader, timeout=2)
+    assert result.timed_out and time.monotonic() - start < 15
+    _stage(area, "x = 1\n", "def test_ok():\n    pass\n")
+    _, frames = _job(area, grader)
+    assert frames.end_status == 0
+
+
+def test_a_job_that_kills_the_server_is_a_dead_job_and_the_server_comes_back(area, grader):
+    _stage(area, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos._exit(0)\n",
+           "import pkg\n\ndef test_x():\n    pass\n")
+    result, frames = _job(area, grader)
+    assert frames.end_status is None and result.exit_code == 137
+    _stage(area, "x = 1\n", "def test_ok():\n    pass\n")
+    _, frames = _job(area, grader)
+    assert frames.end_status == 0
