@@ -445,6 +445,9 @@ def validate_catalog(
         "adversarial/): recall on sneaky violations, false-positive rate on unusual compliant "
         "solutions, misses by class (exit 1 below 0.95 recall, above 0.05 false positives, "
         "or on any case that cannot be played).")] = False,
+    cold: Annotated[bool, typer.Option(
+        "--cold", help="Grade with a fresh interpreter per job instead of the warm grader "
+        "(the parity check: verdicts must not change).")] = False,
 ) -> None:
     """Check the catalogue's contract by running oracle and violator over it (exit 1 on any
     failure, each named)."""
@@ -453,6 +456,8 @@ def validate_catalog(
     from .spec import Condition
     from .validation import validate
 
+    if cold:
+        os.environ["DRIFT_GYM_GRADING"] = "cold"  # read by every sandbox, workers included
     if adversarial:
         _validate_adversarial(scenarios, workers, as_json)
         return

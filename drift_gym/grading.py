@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -31,7 +32,7 @@ from .job_report import (
 from .judge import judge_step
 from .models import ChatModel
 from .repo import RenderedRepo
-from .sandbox import GRADING, REPO, RUN, ExecResult, Sandbox, SandboxError
+from .sandbox import GRADING, REPO, ExecResult, Sandbox, SandboxError
 
 # pytest plugins no hidden test uses (they use monkeypatch, request and tmp_path): not
 # loading them halves a session's start-up, which every graded step pays
@@ -111,8 +112,7 @@ def _run_job(sandbox: Sandbox, args: str, *, timeout: float, what: str) -> JobRu
     """
     nonce = new_nonce()
     sandbox.write_grading(NONCE_FILE, nonce)
-    result = sandbox.exec(f"cd {RUN} && python -I ../grader_runtime.py {args}", cwd=GRADING,
-                          timeout=timeout)
+    result = sandbox.grading_job(shlex.split(args), timeout=timeout)
     frames = read_frames(result.stdout, nonce)
     if not frames.started and not result.timed_out:
         raise SandboxError(f"the {what} job did not start (exit {result.exit_code}): "

@@ -101,6 +101,11 @@ class Sandbox(Protocol):
         """Repo-relative paths of files under `path`."""
         ...
 
+    def grading_job(self, argv: list[str], *, timeout: float) -> ExecResult:
+        """Run ``grader_runtime.py ARGV`` in ``grading/run`` (warm where the backend can keep
+        a grader server, else cold); its stdout carries the job's frames."""
+        ...
+
     def stage_grading(self, files: dict[str, str]) -> None:
         """Fresh ``grading/``: a copy of the repo as ``grading/repo`` plus `files`.
 

@@ -118,9 +118,14 @@ class BwrapBackend(HostProcessBackend):
             argv += ["--setenv", key, value]
         return [*argv, *self._drop_privileges(), "/bin/sh", "-c", command]
 
+    def command(self, command: str, cwd: str,
+                env: dict[str, str]) -> tuple[list[str], Path, dict[str, str]]:
+        env = {**env, "WORKSPACE": SANDBOX_ROOT, "HOME": "/tmp", "TMPDIR": "/tmp"}
+        return (self._argv(command, cwd, env), self.workspace.root,
+                {"PATH": os.environ.get("PATH", "")})
+
     def exec(self, command: str, *, cwd: str, timeout: float, env: dict[str, str],
              cap: int) -> ExecResult:
-        env = {**env, "WORKSPACE": SANDBOX_ROOT, "HOME": "/tmp", "TMPDIR": "/tmp"}
-        return run_capped(self._argv(command, cwd, env), cwd=self.workspace.root,
-                          env={"PATH": os.environ.get("PATH", "")}, timeout=timeout, cap=cap,
+        argv, host_cwd, host_env = self.command(command, cwd, env)
+        return run_capped(argv, cwd=host_cwd, env=host_env, timeout=timeout, cap=cap,
                           preexec=self.preexec(timeout))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from .grading_area import GradingArea
 from .history import History
 from .limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, WORKSPACE_QUOTA, LimitEvents
 from .paths import confine, file_kind, regular_only, shown_name
+from .warm import WarmGrader
 from .workspace import (
     Workspace,
     create_workspace,
@@ -57,6 +60,10 @@ class WorkspaceSandbox:
                  quota: int = WORKSPACE_QUOTA, quota_mount: bool = True) -> None:
         self._backend = backend
         self._cap = output_cap
+        self.grading_mode = os.environ.get("DRIFT_GYM_GRADING", "warm")
+        """``warm`` (jobs fork from one warm grader per sandbox) or ``cold`` (a fresh
+        interpreter per job, as ``validate --cold`` uses for the parity check)."""
+        self._warm: WarmGrader | None = None
         self.quota = quota
         self._closed = False
         self.over_quota = False
@@ -90,7 +97,9 @@ class WorkspaceSandbox:
     @property
     def limits(self) -> dict[str, Any]:
         """What this sandbox enforces, as recorded with every episode."""
-        return self._backend.limits(self.quota, self._quota_mounted)
+        warm = self.grading_mode == "warm" and hasattr(self._backend, "spawn")
+        return {**self._backend.limits(self.quota, self._quota_mounted),
+                "grading": "warm" if warm else "cold"}
 
     # -- files -------------------------------------------------------------------------
     def resolve(self, path: str) -> Path:
@@ -192,6 +201,26 @@ class WorkspaceSandbox:
         """How a workspace path is spelled *inside* the sandbox (for commands)."""
         return self._backend.workspace_path(area, rel)
 
+    # -- grading jobs ------------------------------------------------------------------
+    def grading_job(self, argv: list[str], *, timeout: float) -> ExecResult:
+        """Run ``grader_runtime.py ARGV`` in ``grading/run``: in a fork of the sandbox's warm
+        grader where the backend can keep one (see warm.py), else as a cold command."""
+        self._hand_over()
+        before = self._backend.events()
+        if self.grading_mode == "warm" and hasattr(self._backend, "spawn"):
+            if self._warm is None:
+                self._warm = WarmGrader(self._spawn_grader, run_host=self.grading / RUN,
+                                        run_inside=self.workspace_path(GRADING, RUN))
+            result = self._warm.run(argv, timeout=timeout, cap=self._cap)
+            return self._with_limits(result, before)
+        return self.exec(f"cd {RUN} && python -I ../grader_runtime.py {shlex.join(argv)}",
+                         cwd=GRADING, timeout=timeout)
+
+    def _spawn_grader(self) -> subprocess.Popen[bytes]:
+        env = {**SAFE_ENV, "PATH": command_path(), "DRIFT_GYM_SANDBOX": self.isolation}
+        return self._backend.spawn(  # type: ignore[attr-defined]
+            f"cd {RUN} && exec python -I ../grader_runtime.py serve", cwd=GRADING, env=env)
+
     # -- grading area ------------------------------------------------------------------
     def stage_grading(self, files: dict[str, str]) -> None:
         self._area.stage(self.repo, files)
@@ -224,6 +253,8 @@ class WorkspaceSandbox:
             return
         self._closed = True
         try:
+            if self._warm is not None:
+                self._warm.close()
             self._backend.stop()
         finally:
             remove_workspace(self.root)

@@ -178,9 +178,10 @@ class Cgroup:
             oom_kills=_counter(oom_file, "oom_kill") if oom_file else 0,
         )
 
-    def kill_all(self) -> None:
-        """SIGKILL every process still in the cgroup (a ``setsid`` does not leave it)."""
-        kill_cgroup(self.pids_dir)
+    def kill_all(self, keep: frozenset[int] = frozenset()) -> None:
+        """SIGKILL every process still in the cgroup (a ``setsid`` does not leave it), but
+        `keep` (the sandbox's warm grader, which reaps its own jobs)."""
+        kill_cgroup(self.pids_dir, keep)
 
     def remove(self) -> None:
         self.kill_all()
@@ -189,11 +190,12 @@ class Cgroup:
                 folder.rmdir()  # type: ignore[union-attr]
 
 
-def kill_cgroup(folder: Path) -> None:
+def kill_cgroup(folder: Path, keep: frozenset[int] = frozenset()) -> None:
     """SIGKILL the processes of a cgroup folder, a few rounds (a fork may race the first)."""
     for _ in range(5):
         try:
-            pids = [int(p) for p in (folder / "cgroup.procs").read_text().split()]
+            pids = [int(p) for p in (folder / "cgroup.procs").read_text().split()
+                    if int(p) not in keep]
         except OSError:
             return
         if not pids:

@@ -7,14 +7,19 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import SandboxError
 from .files import HostFiles
 from .limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, Cgroup, LimitEvents, apply_rlimits
 from .workspace import Workspace
+
+SPAWNED_CPU_SECONDS = 24 * 3600
+"""CPU budget of a spawned server itself (each job it forks sets its own, per job)."""
 
 
 def interpreter_prefixes() -> list[str]:
@@ -46,6 +51,7 @@ class HostProcessBackend(HostFiles):
     def __init__(self) -> None:
         self._cgroup: Cgroup | None = None
         self._workspace: Workspace | None = None
+        self._spawned: set[int] = set()
 
     def start(self, workspace: Workspace) -> None:
         self._workspace = workspace
@@ -64,6 +70,26 @@ class HostProcessBackend(HostFiles):
         if self._workspace is None:
             raise RuntimeError("the backend has not been started")
         return self._workspace
+
+    def command(self, command: str, cwd: str,
+                env: dict[str, str]) -> tuple[list[str], Path, dict[str, str]]:
+        """(argv, host working folder, host environment) that run `command` in this
+        backend's isolation: what `exec` and `spawn` both start."""
+        raise NotImplementedError
+
+    def spawn(self, command: str, *, cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """A long-lived process under the same isolation, uid, rlimits and cgroup as `exec`
+        (the warm grader), with pipes on stdin and stdout; it dies with the sandbox."""
+        argv, host_cwd, host_env = self.command(command, cwd, env)
+        try:
+            proc = subprocess.Popen(
+                argv, cwd=host_cwd, env=host_env, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=self.preexec(SPAWNED_CPU_SECONDS))
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise SandboxError(f"could not start {argv[0]}: {exc}") from exc
+        self._spawned.add(proc.pid)
+        return proc
 
     def preexec(self, timeout: float) -> Callable[[], None]:
         """What the child runs between fork and exec: rlimits, joining the cgroup, and the

@@ -7,6 +7,7 @@ exists so drift_gym runs where neither bubblewrap nor a container engine does.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from . import ExecResult
@@ -38,14 +39,20 @@ class SubprocessBackend(HostProcessBackend):
     def workspace_path(self, area: str, rel: str = "") -> str:
         return f"{self.workspace.root}/{area}" + (f"/{rel}" if rel else "")
 
-    def exec(self, command: str, *, cwd: str, timeout: float, env: dict[str, str],
-             cap: int) -> ExecResult:
+    def command(self, command: str, cwd: str,
+                env: dict[str, str]) -> tuple[list[str], Path, dict[str, str]]:
         workspace = self.workspace
         env = {**env, "WORKSPACE": str(workspace.root), "HOME": str(workspace.tmp),
                "TMPDIR": str(workspace.tmp)}
-        result = run_capped(["/bin/sh", "-c", command], cwd=workspace.root / cwd, env=env,
-                            timeout=timeout, cap=cap, preexec=self.preexec(timeout))
+        return ["/bin/sh", "-c", command], workspace.root / cwd, env
+
+    def exec(self, command: str, *, cwd: str, timeout: float, env: dict[str, str],
+             cap: int) -> ExecResult:
+        argv, host_cwd, host_env = self.command(command, cwd, env)
+        result = run_capped(argv, cwd=host_cwd, env=host_env, timeout=timeout, cap=cap,
+                            preexec=self.preexec(timeout))
         if self._cgroup is not None:
-            self._cgroup.kill_all()  # a setsid escapee is still in the cgroup
+            # a setsid escapee is still in the cgroup; the warm grader is not an escapee
+            self._cgroup.kill_all(keep=frozenset(self._spawned))
         return result
 
