@@ -11,7 +11,8 @@
 # no bridge (sandbox containers run with network_mode=none), so it touches nothing the host
 # or another engine uses. overlay2 storage, falling back to vfs where overlay mounts fail.
 # DIR defaults to $DRIFT_GYM_ENGINE_DIR or /var/tmp/drift-gym-engine (kept between runs, so
-# the sandbox image is built once). Use it with `eval "$(scripts/docker-engine.sh start)"`.
+# the sandbox image is built once); $DRIFT_GYM_ENGINE_DRIVERS overrides "overlay2 vfs". For
+# other docker clients: export "$(scripts/docker-engine.sh start)".
 set -euo pipefail
 
 cmd=${1:-start}
@@ -85,7 +86,7 @@ start() {
   fi
   install_engine
   rm -f "$sock" "$pidfile"
-  for driver in overlay2 vfs; do
+  for driver in ${DRIFT_GYM_ENGINE_DRIVERS:-overlay2 vfs}; do
     if launch "$driver"; then
       say "dockerd $(running_pid) ready on $sock (storage driver $driver)"
       echo "DOCKER_HOST=unix://$sock"

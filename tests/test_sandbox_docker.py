@@ -156,6 +156,13 @@ def test_a_background_process_is_gone_after_the_command_and_the_episode():
     assert "sleep 999" not in host and "sleep 1000" not in host
 
 
+def test_a_container_lost_mid_episode_is_replaced_and_the_workspace_kept(box):
+    box.write_file("kept.txt", "still here\n")
+    _engine().containers.get(box.backend._container.id).remove(force=True)  # noqa: SLF001
+    result = box.exec("cat kept.txt")
+    assert result.ok and result.stdout == "still here\n", result
+
+
 def _hold(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
     """A controller process holding a docker sandbox; (process, container name)."""
     holder = subprocess.Popen([sys.executable, "-c", HOLD_CONTAINER], stdout=subprocess.PIPE,

@@ -249,13 +249,15 @@ class WorkspaceSandbox:
 
     # -- lifetime ----------------------------------------------------------------------
     def close(self) -> None:
-        if self._closed:
-            return
+        """Stop the backend and remove the workspace. Safe to call twice, and from a signal
+        handler that interrupted a first call: the removal always runs again."""
+        first = not self._closed
         self._closed = True
         try:
-            if self._warm is not None:
-                self._warm.close()
-            self._backend.stop()
+            if first:
+                if self._warm is not None:
+                    self._warm.close()
+                self._backend.stop()
         finally:
             remove_workspace(self.root)
 

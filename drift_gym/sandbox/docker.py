@@ -28,6 +28,7 @@ import select
 import socket
 import struct
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -186,12 +187,18 @@ _swept: set[int] = set()
 
 
 def find_leftovers(docker_client: Any) -> list[Any]:
-    """Labelled containers of this host whose owner process is gone."""
+    """Labelled containers of this host whose owner process is gone, among those whose
+    workspace lies in this process's temp dir (the same scope as the workspace sweep, so that
+    runs with their own TMPDIR never judge each other's containers)."""
     found = []
+    base = Path(tempfile.gettempdir())
     containers = docker_client.containers.list(all=True, filters={"label": f"{LABEL}=1"})
     for container in containers:
         labels = container.labels
         if labels.get("drift-gym.host") != host_id():
+            continue
+        workspace = labels.get("drift-gym.workspace")
+        if workspace and Path(workspace).parent != base:
             continue
         pid, start = labels.get("drift-gym.owner-pid", ""), labels.get("drift-gym.owner-start")
         if not pid.isdigit() or not owner_alive(int(pid), start or ""):
