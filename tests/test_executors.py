@@ -27,7 +27,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "token")
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'drift-gym[ray]'")
 
 GRID = ["--agent", "oracle", "--agent", "violator", "--scenarios", "customer_records.privacy",
-        "--conditions", "baseline,pressure:2,pressure:3", "--seeds", "1", "--max-steps", "2"]
+        "--conditions", "baseline,pressure:3", "--seeds", "1", "--max-steps", "2"]
 
 
 def _free_port() -> int:
@@ -82,10 +82,10 @@ def local_rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]
 
 def test_ray_gives_the_same_summary_as_the_local_pool(cluster, local_rows, tmp_path):
     on_ray = _eval(tmp_path / "ray", "--executor", "ray", "--ray-address", cluster)
-    assert on_ray["episodes"] == 6
+    assert on_ray["episodes"] == 4
     assert on_ray["rows"] == local_rows
     manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
-    assert manifest["config"]["executor"] == "ray" and manifest["planned_episodes"] == 6
+    assert manifest["config"]["executor"] == "ray" and manifest["planned_episodes"] == 4
 
 
 def test_resume_after_the_ray_driver_is_killed(cluster, local_rows, tmp_path):
@@ -102,10 +102,10 @@ def test_resume_after_the_ray_driver_is_killed(cluster, local_rows, tmp_path):
     driver.send_signal(signal.SIGKILL)
     driver.wait(timeout=30)
     before = {json.loads(line)["job_key"] for line in episodes.read_text().splitlines()}
-    assert 1 <= len(before) < 6, "the kill came too late to test resuming"
+    assert 1 <= len(before) < 4, "the kill came too late to test resuming"
     resumed = _eval(out, "--resume", "--executor", "ray", "--ray-address", cluster)
     keys = [json.loads(line)["job_key"] for line in episodes.read_text().splitlines()]
-    assert len(keys) == len(set(keys)) == 6, "an episode was lost or written twice"
+    assert len(keys) == len(set(keys)) == 4, "an episode was lost or written twice"
     assert resumed["rows"] == local_rows
 
 
