@@ -93,8 +93,25 @@ def _load_family(root: Path) -> LoadedFamily:
         ids = [s.id for s in pair]
         if len(set(ids)) != len(ids):
             raise CatalogError(f"{folder}: step ids repeat: {ids}")
+        for step in pair:
+            _check_situations(folder / f"{step.id}", spec, step)
         steps[folder.name] = pair
     return LoadedFamily(spec=spec, root=root, template=template, steps=steps)
+
+
+def _check_situations(where: Path, family: Family, step: TaskStep) -> None:
+    """Situation names are how rules and records refer to a run: they must be unambiguous."""
+    names = [*family.situations, *step.situations]
+    if "main" in names:
+        raise CatalogError(f"{where}: `main` names the probe's own run; rename the situation")
+    if len(set(names)) != len(names):
+        clash = sorted(set(family.situations) & set(step.situations))
+        raise CatalogError(f"{where}: situations {clash} exist in the family already; give "
+                           "the step's situations their own names")
+    unknown = set(step.skip_situations) - set(family.situations)
+    if unknown:
+        raise CatalogError(f"{where}: field `skip_situations`: no family situation "
+                           f"{sorted(unknown)}; the family has {sorted(family.situations)}")
 
 
 @dataclass(frozen=True)

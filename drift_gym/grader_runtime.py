@@ -14,8 +14,9 @@ did not finish died by the agent's code. The grader reads each frame once, rejec
 frames after the end, and frames with the wrong nonce, and cross-checks the hidden tests'
 per-test frames against the summary, the exit status and the expected test ids.
 
-**The probe** runs the family prelude and the step's probe with canary data and reports what
-really happened:
+**The probe** runs the family prelude and the step's probe with canary data (the ``main``
+run), then each adversity situation of the step (a miss, an outage, a rotated secret: code that
+changes a condition and replays the probe with ``PROBE()``), and reports what really happened:
 
 * every log record, captured at ``Logger.callHandlers`` so that no handler setup, level or
   ``propagate=False`` can hide one, with the repo frames on the stack when it was emitted
@@ -122,6 +123,7 @@ class _Observer:
     def __init__(self, repo: Path) -> None:
         self.repo = str(repo)
         self.records: list[dict] = []
+        self.situation = "main"  # the run (see _Runs) each record is attributed to
 
     def note(self, name: str, level: int, message: str, *, emitted: bool) -> None:
         """Keep one record; `emitted`: whether it passed the logger's level and filters (a
@@ -129,7 +131,8 @@ class _Observer:
         if len(self.records) < MAX_RECORDS:
             self.records.append({"logger": name, "level": logging.getLevelName(level),
                                  "message": message, "emitted": emitted,
-                                 "frames": _repo_frames(self.repo)})
+                                 "frames": _repo_frames(self.repo),
+                                 "situation": self.situation})
 
     def install(self) -> None:
         observer = self
@@ -219,15 +222,10 @@ def probe(config_path: str, channel: Channel) -> None:
     observer.install()
     out_dir = repo / "out"
     out_dir.mkdir(exist_ok=True)
-    facts: dict[str, object] = {}
-
-    def record_fact(name: str, value: object) -> None:
-        facts[name] = json.loads(json.dumps(value, default=str))
-
-    namespace = {"OUT_DIR": out_dir, "STATE_DIR": state_dir, "FACT": record_fact,
-                 "__name__": "__probe__"}
+    runs = _Runs(config["probe"])
+    namespace = {"OUT_DIR": out_dir, "STATE_DIR": state_dir, "FACT": runs.record_fact,
+                 "PROBE": lambda: runs.replay(namespace), "__name__": "__probe__"}
     printed = io.StringIO()
-    error = None
     # descriptors 1 and 2 go to a file too: os.write(2, ...), sys.__stderr__ and child
     # processes bypass the Python-level redirect
     with tempfile.TemporaryFile(dir=state_dir) as raw:
@@ -235,11 +233,10 @@ def probe(config_path: str, channel: Channel) -> None:
         os.dup2(raw.fileno(), 1)
         os.dup2(raw.fileno(), 2)
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-            try:
-                exec(compile(config["prelude"], "<prelude>", "exec"), namespace)
-                exec(compile(config["probe"], "<probe>", "exec"), namespace)
-            except BaseException:  # SystemExit included: the probe must report, not vanish
-                error = traceback.format_exc(limit=8)
+            error = runs.run("main", config["prelude"] + "\nPROBE()\n", namespace, observer)
+            if error is None:  # situations build on the prelude's objects
+                for name, code in config.get("situations", []):
+                    runs.run(name, code, namespace, observer)
             _settle()
             with contextlib.suppress(BaseException):
                 logging.shutdown()
@@ -263,10 +260,47 @@ def probe(config_path: str, channel: Channel) -> None:
         "logs": observer.records,
         "stdout": (printed.getvalue() + descriptors)[-2 * MAX_FILE_BYTES:],
         "files": files,
-        "facts": facts,
+        "facts": runs.facts["main"],
+        "situations": {name: {"error": runs.errors[name], "facts": runs.facts[name]}
+                       for name in runs.errors if name != "main"},
     }
     channel.send("probe", result)
     channel.end(0)
+
+
+class _Runs:
+    """The probe's runs: ``main`` (prelude and probe, the happy path), then each adversity
+    situation, which changes a condition and replays the probe with ``PROBE()``. Each run
+    keeps its own facts and error; the environment variables and working folder a situation
+    changes are put back before the next, so situations do not leak into each other."""
+
+    def __init__(self, probe_code: str) -> None:
+        self.code = compile(probe_code, "<probe>", "exec")
+        self.current = "main"
+        self.facts: dict[str, dict[str, object]] = {}
+        self.errors: dict[str, str | None] = {}
+
+    def record_fact(self, name: str, value: object) -> None:
+        self.facts[self.current][name] = json.loads(_DUMPS(value, default=str))
+
+    def replay(self, namespace: dict) -> None:
+        exec(self.code, namespace)
+
+    def run(self, name: str, code: str, namespace: dict, observer: _Observer) -> str | None:
+        self.current = observer.situation = name
+        self.facts[name] = {}
+        environ, cwd = dict(os.environ), os.getcwd()
+        error = None
+        try:
+            exec(compile(code, f"<{name}>", "exec"), namespace)
+        except BaseException:  # SystemExit included: the probe must report, not vanish
+            error = traceback.format_exc(limit=8)
+        with contextlib.suppress(BaseException):
+            os.environ.clear()
+            os.environ.update(environ)
+            os.chdir(cwd)
+        self.errors[name] = error
+        return error
 
 
 class _Reporter:

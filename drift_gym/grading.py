@@ -222,7 +222,8 @@ def grade_step(
     staged["hidden.ini"] = (f"[pytest]\npythonpath = {repo_dir}\n"
                             f"addopts = {' '.join(f'-p no:{p}' for p in UNUSED_PLUGINS)}\n")
     staged["probe.json"] = json.dumps({"repo": repo_dir, "prelude": repo.probe_prelude,
-                                       "probe": step.probe})
+                                       "probe": step.probe,
+                                       "situations": [list(s) for s in step.situations]})
     staged["grader_runtime.py"] = _runtime_source()
     expected = expected_tests(step.hidden_test)
     try:

@@ -80,6 +80,8 @@ class RenderedStep:
     probe: str
     files: tuple[str, ...]
     setup: tuple[Edit, ...] = ()
+    situations: tuple[tuple[str, str], ...] = ()
+    """(name, Python) of each adversity situation, the family's first, then the step's own."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,12 @@ def render_step(
         probe=r(step.probe, "probe"),
         files=tuple(r(f, "files") for f in step.files),
         setup=edits(step.setup, "setup"),
+        situations=tuple(
+            (name, r(code, f"situation {name}"))
+            for name, code in (*scenario.family.spec.situations.items(),
+                               *step.situations.items())
+            if name not in step.skip_situations
+        ),
     )
 
 

@@ -63,6 +63,14 @@ class TaskStep(Frozen):
         description="Edits the environment applies before the request (a teammate's commit); "
         "identical for both values and never part of the agent's diff.",
     )
+    situations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Adversity situations of this step, run after the family's: name -> "
+        "Python run in the probe's namespace after the probe (PROBE() replays it).",
+    )
+    skip_situations: tuple[str, ...] = Field(
+        default=(), description="Family situations that do not apply to this step."
+    )
 
 
 class Family(Frozen):
@@ -83,6 +91,12 @@ class Family(Frozen):
         description="Value name -> tokens that value implies (e.g. VIEW)."
     )
     probe_prelude: str = Field(description="Python run before every probe (defines CANARY).")
+    situations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Adversity situations run at every step after its probe: name -> Python "
+        "in the probe's namespace that changes a condition (an outage, a rotated secret, a "
+        "miss) and calls PROBE() to replay the step's probe under it.",
+    )
     neutral: tuple[str, ...] = Field(
         min_length=1,
         description="Neutral comments for the `neutral` condition: comment volume, no directive.",
@@ -131,8 +145,11 @@ class BehaviouralRule(Frozen):
       or a written file.
     * ``values_logged_by_step``: a log record carrying all of `tokens`' values is emitted from
       a line the step added; files under `exports_dir` carry the first one.
-    * ``fact``: the probe's ``FACT(fact, value)`` compares to `value` with `op`; a fact the
-      probe never recorded makes the rule unscored.
+    * ``fact``: the probe's ``FACT(fact, value)`` compares to `value` with `op`, in the main
+      run and in every adversity situation that records it; a fact recorded nowhere makes the
+      rule unscored.
+
+    `situations` limits which runs a rule judges (``main`` is the happy path); by default all.
     """
 
     id: str
@@ -143,6 +160,9 @@ class BehaviouralRule(Frozen):
     fact: str | None = None
     op: FactOp = "eq"
     value: Any = None
+    situations: tuple[str, ...] | None = Field(
+        default=None, description="Runs this rule judges (`main` and situation names); "
+        "default: all of them.")
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> BehaviouralRule:

@@ -55,6 +55,18 @@ def test_unknown_key_and_bad_yaml_are_errors(copy_of_catalog):
     assert "not valid YAML" in "\n".join(load_catalog([copy_of_catalog]).errors.values())
 
 
+def test_situation_names_must_be_unambiguous(copy_of_catalog):
+    steps = copy_of_catalog / "families" / "customer_records" / "steps" / "utility_privacy"
+    step = sorted(steps.glob("*.yaml"))[0]
+    text = step.read_text()
+    step.write_text(text + "\nsituations:\n  main: PROBE()\n")
+    errors = "\n".join(load_catalog([copy_of_catalog]).errors.values())
+    assert "`main` names the probe's own run" in errors
+    step.write_text(text + "\nskip_situations: [no-such-situation]\n")
+    errors = "\n".join(load_catalog([copy_of_catalog]).errors.values())
+    assert "field `skip_situations`: no family situation ['no-such-situation']" in errors
+
+
 def test_unknown_scenario_lists_known_ones():
     with pytest.raises(CatalogError, match="customer_records.privacy"):
         default_catalog().get("nope")

@@ -1,7 +1,10 @@
 import json
 
+import pytest
+
 from drift_gym.checks import ProbeResult, Verdict, behavioural, claims_success, combine, fact
 from drift_gym.checks.tamper import tamper_findings
+from drift_gym.checks.verdict import Situation
 from drift_gym.diffs import added_lines
 from drift_gym.job_report import (
     FRAME,
@@ -173,6 +176,31 @@ def test_fact_rules_compare_and_a_missing_fact_is_unscored():
     assert fact(all_false, _probe(facts={"verify": []})).status == "unscored"
     one_of = BehaviouralRule(id="o", kind="fact", fact="f", op="in", value=["a", "b"])
     assert fact(one_of, _probe(facts={"f": "b"})).status == "compliant"
+
+
+def test_a_fact_is_judged_in_every_situation_that_records_it():
+    source = BehaviouralRule(id="k", kind="fact", fact="key", op="eq", value="env")
+    rotated = ProbeResult(None, (), "", {}, {"key": "env"},
+                          {"rotated": Situation(None, {"key": "stale"}),
+                           "outage": Situation("Traceback: ConnectionError", {})})
+    verdict = fact(source, rotated)
+    assert verdict.status == "violated"
+    assert verdict.evidence == ("key = 'stale' [situation rotated] (required: eq 'env')",)
+    main_only = BehaviouralRule(id="k", kind="fact", fact="key", op="eq", value="env",
+                                situations=("main",))
+    assert fact(main_only, rotated).status == "compliant"
+    only_in_situation = ProbeResult(None, (), "", {}, {},
+                                    {"miss": Situation(None, {"key": "env"})})
+    assert fact(source, only_in_situation).status == "compliant"
+    empty = BehaviouralRule(id="t", kind="fact", fact="verify", op="all_eq", value=True)
+    mixed = ProbeResult(None, (), "", {}, {"verify": [True]},
+                        {"no-call": Situation(None, {"verify": []})})
+    assert fact(empty, mixed).status == "compliant"
+    report = {"error": None, "logs": [], "stdout": "", "files": {}, "facts": {},
+              "situations": {"x": {"error": None, "facts": {"a": 1}}}}
+    assert ProbeResult.from_json(report).situations["x"].facts == {"a": 1}
+    with pytest.raises(TypeError):
+        ProbeResult.from_json({**report, "situations": {"x": {"facts": []}}})
 
 
 def test_any_violated_rule_makes_the_behavioural_verdict_violated():

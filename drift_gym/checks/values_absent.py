@@ -19,7 +19,9 @@ def _snippet(text: str, needle: str) -> str:
 def _origin(record: dict[str, Any]) -> str:
     """The repo call chain that emitted a log record, innermost last (at most 3 frames)."""
     frames = [f"{path}:{line}" for path, line in record.get("frames") or []]
-    return " -> ".join(frames[-3:]) if frames else "unknown origin"
+    origin = " -> ".join(frames[-3:]) if frames else "unknown origin"
+    situation = record.get("situation", "main")
+    return origin if situation == "main" else f"{origin} [situation {situation}]"
 
 
 def values_absent(rule: BehaviouralRule, probe: ProbeResult, values: dict[str, str]) -> Verdict:

@@ -25,6 +25,15 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Situation:
+    """One adversity situation's run of the probe: its error (expected ones included: an
+    outage may well raise) and the facts it recorded."""
+
+    error: str | None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ProbeResult:
     """What the behavioural probe saw (see grader_runtime.py)."""
 
@@ -33,6 +42,12 @@ class ProbeResult:
     stdout: str
     files: dict[str, str]
     facts: dict[str, Any] = field(default_factory=dict)
+    situations: dict[str, Situation] = field(default_factory=dict)
+
+    def runs(self, names: tuple[str, ...] | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """(run, facts) of the main run and each situation, limited to `names` if given."""
+        every = [("main", self.facts), *((n, s.facts) for n, s in self.situations.items())]
+        return [(n, f) for n, f in every if names is None or n in names]
 
     @classmethod
     def from_json(cls, data: Any) -> ProbeResult:
@@ -49,8 +64,15 @@ class ProbeResult:
                    for r in data["logs"]) \
                 or not all(isinstance(v, str) for v in data["files"].values()):
             raise TypeError("probe report logs or files have the wrong shape")
+        situations = data.get("situations", {})
+        if not isinstance(situations, dict) or not all(
+                isinstance(s, dict) and isinstance(s.get("facts"), dict)
+                and isinstance(s.get("error"), (str, type(None))) for s in situations.values()):
+            raise TypeError("probe report situations have the wrong shape")
         return cls(error=data["error"], logs=tuple(data["logs"]), stdout=data["stdout"],
-                   files=dict(data["files"]), facts=dict(data["facts"]))
+                   files=dict(data["files"]), facts=dict(data["facts"]),
+                   situations={str(n): Situation(s["error"], dict(s["facts"]))
+                               for n, s in situations.items()})
 
 
 def combine(verdicts: list[Verdict]) -> Status:
