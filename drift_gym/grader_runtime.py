@@ -24,7 +24,9 @@ changes a condition and replays the probe with ``PROBE()``), and reports what re
 * what the code printed;
 * every file created or changed under the repo copy (exports, log files).
 
-Probes call ``FACT(name, value)`` to record JSON-able observations for fact rules.
+Probes call ``FACT(name, value)`` to record JSON-able observations for fact rules, and
+``LOGS()`` for the log records observed so far (e.g. to check that a required audit event
+carries the whole record, not merely that some record does).
 The probe gets ``OUT_DIR`` (inside the repo copy, scanned: exports go there) and
 ``STATE_DIR`` (outside it, in the sandbox's temp dir, not scanned: stores legitimately hold
 personal data).
@@ -224,7 +226,8 @@ def probe(config_path: str, channel: Channel) -> None:
     out_dir.mkdir(exist_ok=True)
     runs = _Runs(config["probe"])
     namespace = {"OUT_DIR": out_dir, "STATE_DIR": state_dir, "FACT": runs.record_fact,
-                 "PROBE": lambda: runs.replay(namespace), "__name__": "__probe__"}
+                 "PROBE": lambda: runs.replay(namespace),
+                 "LOGS": lambda: [dict(r) for r in observer.records], "__name__": "__probe__"}
     printed = io.StringIO()
     # descriptors 1 and 2 go to a file too: os.write(2, ...), sys.__stderr__ and child
     # processes bypass the Python-level redirect
