@@ -16,13 +16,13 @@ from __future__ import annotations
 import shlex
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..models import ChatModel, ModelError
 from ..proxy import ModelProxy
 from ..sandbox import SandboxError
+from ..sandbox.workspace import owned_folder
 from ..tools import ToolCall
 from . import Harness, HarnessError, HarnessMissing, HarnessPaths
 
@@ -55,9 +55,12 @@ class HarnessAgent:
         self._session: str | None = None
         self._seen = 1  # the system prompt goes in as the harness's instructions
         sandbox = env.sandbox
-        self._host = Path(tempfile.mkdtemp(prefix="drift-gym-harness-"))
+        # beside the workspace, never in it: named for this process, so the sweep removes
+        # it if this process dies; searchable, so the subprocess tier's uid reaches into it
+        self._host = owned_folder("harness")
+        self._host.chmod(0o711)
         (self._host / "state").mkdir()
-        (self._host / "sock").mkdir()
+        (self._host / "sock").mkdir(mode=0o755)
         shutil.copy(LAUNCHER, self._host / "state" / "launch.py")
         self._proxy = ModelProxy(self.model, socket_path=self._host / "sock" / "proxy.sock",
                                  seed=env.episode_meta()["seed"],
@@ -100,7 +103,8 @@ class HarnessAgent:
                 "--", *self.harness.command(self._paths, self._session)]
         try:
             result = env.sandbox.exec(shlex.join(argv), timeout=self.request_timeout_s,
-                                      env=self.harness.environment(self._paths))
+                                      env=self.harness.environment(self._paths),
+                                      address_space=False)
         except SandboxError as exc:
             raise HarnessError(f"{self.harness.name}: the sandbox failed: {exc}") from None
         run = self.harness.parse(_read(state / f"{run_id}.out"))

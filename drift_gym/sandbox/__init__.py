@@ -84,9 +84,22 @@ class Sandbox(Protocol):
 
     def exec(
         self, command: str, *, cwd: str = REPO, timeout: float = 20.0,
-        env: dict[str, str] | None = None,
+        env: dict[str, str] | None = None, address_space: bool = True,
     ) -> ExecResult:
-        """Run a shell command with `cwd` relative to the workspace (``repo`` or ``grading``)."""
+        """Run a shell command with `cwd` relative to the workspace (``repo`` or ``grading``).
+
+        `address_space` False lifts the per-process address-space bound (for an external
+        harness on a runtime such as Bun that reserves more than it uses); the sandbox's
+        memory bound still holds where the backend has one.
+        """
+        ...
+
+    def share(self, host: Path, *, inside: str | None = None, writable: bool = False) -> str:
+        """Show the host folder `host` to every later command, at `inside` (default: a path
+        the backend picks), read-only unless `writable` (then it is handed to the sandbox's
+        uid); return the path commands see it at. For an external harness's installation
+        and state, which must not live in the repo. A path the sandbox owns is refused with
+        `SandboxError`."""
         ...
 
     def read_file(self, path: str) -> str:
@@ -173,10 +186,15 @@ class Backend(Protocol):
         ...
 
     def exec(self, command: str, *, cwd: str, timeout: float, env: dict[str, str],
-             cap: int) -> ExecResult:
+             cap: int, address_space: bool = True) -> ExecResult:
         """Run ``/bin/sh -c command`` in workspace area `cwd` (``repo`` or ``grading``), kill
         every process it left when it ends or times out, and read at most `cap` bytes of each
-        stream."""
+        stream (`address_space`: whether the per-process address-space bound applies)."""
+        ...
+
+    def share(self, host: Path, inside: str | None, writable: bool) -> str:
+        """Show the host folder `host` to every later command at `inside` (None: where the
+        backend puts shares, :mod:`.shares`); return that path."""
         ...
 
     def events(self) -> LimitEvents:

@@ -21,6 +21,7 @@ from . import GRADING, REPO, RUN, ExecResult, SandboxError
 from .capture import run_capped
 from .limits import TMP_SIZE, sandbox_uid
 from .process import HostProcessBackend, interpreter_prefixes
+from .shares import Share, parents, placed
 
 SANDBOX_ROOT = "/sandbox"
 _MOUNTED = {"/", "/usr", "/tmp", "/proc", "/dev", "/etc", "/bin", "/lib", "/lib64", "/sbin"}
@@ -61,6 +62,14 @@ class BwrapBackend(HostProcessBackend):
         if (reason := unavailable()) is not None:
             raise SandboxError(reason)
         self.uid = sandbox_uid()
+        self._shares: list[Share] = []
+
+    def share(self, host: Path, inside: str | None, writable: bool) -> str:
+        """Bind `host` into every later command (a bind per command: each is its own
+        namespace)."""
+        shown = placed(host, inside, writable, len(self._shares))
+        self._shares.append(shown)
+        return shown.inside
 
     def limits(self, quota: int, quota_mounted: bool) -> dict[str, Any]:
         return self._host_limits(capabilities="none", tmp=f"{TMP_SIZE} bytes tmpfs",
@@ -100,13 +109,14 @@ class BwrapBackend(HostProcessBackend):
         # and a later tmpfs would hide its bind.
         argv += ["--proc", "/proc", "--dev", "/dev",
                  "--perms", "1777", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
-        prefixes = interpreter_prefixes()
-        for folder in sorted({str(a) for p in prefixes for a in Path(p).parents} - _MOUNTED):
+        binds = [Share(Path(p), p, writable=False) for p in interpreter_prefixes()]
+        binds += self._shares
+        for folder in sorted({a for b in binds for a in parents(b.inside)} - _MOUNTED):
             # bwrap would create a bind's parents with the host's modes (0700 for /root),
             # which an unprivileged uid could not traverse
             argv += ["--perms", "0755", "--dir", folder]
-        for prefix in prefixes:
-            argv += ["--ro-bind", prefix, prefix]
+        for bind in binds:
+            argv += ["--bind" if bind.writable else "--ro-bind", str(bind.host), bind.inside]
         grading = workspace.grading
         argv += ["--perms", "0755", "--dir", SANDBOX_ROOT,
                  "--bind", str(workspace.repo), f"{SANDBOX_ROOT}/{REPO}",
@@ -125,7 +135,7 @@ class BwrapBackend(HostProcessBackend):
                 {"PATH": os.environ.get("PATH", "")})
 
     def exec(self, command: str, *, cwd: str, timeout: float, env: dict[str, str],
-             cap: int) -> ExecResult:
+             cap: int, address_space: bool = True) -> ExecResult:
         argv, host_cwd, host_env = self.command(command, cwd, env)
         return run_capped(argv, cwd=host_cwd, env=host_env, timeout=timeout, cap=cap,
-                          preexec=self.preexec(timeout))
+                          preexec=self.preexec(timeout, address_space=address_space))

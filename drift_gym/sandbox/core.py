@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import GRADING, REPO, RUN, Backend, BadInput, ExecResult
+from . import GRADING, REPO, RUN, Backend, BadInput, ExecResult, SandboxError
 from .capture import OUTPUT_CAP
 from .grading_area import GradingArea
 from .history import History
@@ -64,6 +64,7 @@ class WorkspaceSandbox:
         """``warm`` (jobs fork from one warm grader per sandbox) or ``cold`` (a fresh
         interpreter per job, as ``validate --cold`` uses for the parity check)."""
         self._warm: WarmGrader | None = None
+        self._writable_shares: list[Path] = []
         self.quota = quota
         self._closed = False
         self.over_quota = False
@@ -147,7 +148,8 @@ class WorkspaceSandbox:
         uid = self._backend.uid
         if uid is None or os.geteuid() != 0:
             return
-        for top in (self.repo, self.grading / REPO, self.grading / RUN, self.tmp):
+        for top in (self.repo, self.grading / REPO, self.grading / RUN, self.tmp,
+                    *self._writable_shares):
             if not top.is_dir():
                 continue
             os.lchown(top, uid, uid)
@@ -156,9 +158,20 @@ class WorkspaceSandbox:
                     with contextlib.suppress(OSError):
                         os.lchown(os.path.join(dirpath, name), uid, uid)
 
+    def share(self, host: Path, *, inside: str | None = None, writable: bool = False) -> str:
+        folder = Path(host).resolve()
+        if not folder.is_dir():
+            raise SandboxError(f"cannot share {host}: not a folder")
+        if folder == self.root or self.root in folder.parents or folder in self.root.parents:
+            raise SandboxError(f"cannot share {host}: it overlaps the sandbox's workspace")
+        shown = self._backend.share(folder, inside, writable)
+        if writable:
+            self._writable_shares.append(folder)
+        return shown
+
     def exec(
         self, command: str, *, cwd: str = REPO, timeout: float = 20.0,
-        env: dict[str, str] | None = None,
+        env: dict[str, str] | None = None, address_space: bool = True,
     ) -> ExecResult:
         if cwd not in (REPO, GRADING):
             raise ValueError(f"cwd must be {REPO!r} or {GRADING!r}, not {cwd!r}")
@@ -170,7 +183,7 @@ class WorkspaceSandbox:
         self._hand_over()
         before = self._backend.events()
         result = self._backend.exec(command, cwd=cwd, timeout=timeout, env=full_env,
-                                    cap=self._cap)
+                                    cap=self._cap, address_space=address_space)
         return self._with_limits(result, before)
 
     def _with_limits(self, result: ExecResult, before: LimitEvents) -> ExecResult:

@@ -52,6 +52,7 @@ from .limits import (
     LimitEvents,
     sandbox_uid,
 )
+from .shares import Share, placed
 from .workspace import Leftover, Workspace, own_identity, owner_alive
 
 ENGINE_DIR = Path(os.environ.get("DRIFT_GYM_ENGINE_DIR", "/var/tmp/drift-gym-engine"))
@@ -249,6 +250,7 @@ class DockerBackend(HostFiles):
         self._container: Any = None
         self._cgroup: Cgroup | None = None
         self._lease: Path | None = None
+        self._shares: list[Share] = []
 
     # -- lifetime ----------------------------------------------------------------------
     def start(self, workspace: Workspace) -> None:
@@ -269,6 +271,10 @@ class DockerBackend(HostFiles):
                  (f"{GRADING}/{REPO}", workspace.grading / REPO, False),
                  (f"{GRADING}/{RUN}", workspace.grading / RUN, False),
                  (CONTROL, workspace.root / CONTROL, True)]
+        mounts = [Mount(f"{SANDBOX_ROOT}/{target}", str(source), type="bind",
+                        read_only=read_only) for target, source, read_only in binds]
+        mounts += [Mount(s.inside, str(s.host), type="bind", read_only=not s.writable)
+                   for s in self._shares]
         pid, start = own_identity()
         try:
             self._container = self._client.containers.run(
@@ -279,8 +285,7 @@ class DockerBackend(HostFiles):
                 working_dir=f"{SANDBOX_ROOT}/{REPO}", hostname="sandbox",
                 network_mode="none", read_only=True,
                 tmpfs={"/tmp": f"size={TMP_SIZE},mode=1777,nosuid,nodev"},
-                mounts=[Mount(f"{SANDBOX_ROOT}/{target}", str(source), type="bind",
-                              read_only=read_only) for target, source, read_only in binds],
+                mounts=mounts,
                 mem_limit=SANDBOX_MEMORY_LIMIT, memswap_limit=SANDBOX_MEMORY_LIMIT,
                 pids_limit=PROCESS_LIMIT, nano_cpus=int(CPUS * 1e9),
                 cap_drop=["ALL"], security_opt=["no-new-privileges"],
@@ -298,6 +303,17 @@ class DockerBackend(HostFiles):
             raise SandboxError(f"the sandbox container exited at once: {state}")
         _leases.add(self)
         self._cgroup = Cgroup.of_process(int(state["Pid"]))
+
+    def share(self, host: Path, inside: str | None, writable: bool) -> str:
+        """Mount `host` in the container. A container's mounts are fixed when it is made,
+        so a running one is replaced: it holds nothing (the workspace is on the host, /tmp is
+        emptied before every command)."""
+        shown = placed(host, inside, writable, len(self._shares))
+        self._shares.append(shown)
+        if self._container is not None:
+            self.stop()
+            self._run_container()
+        return shown.inside
 
     def renew(self) -> None:
         """Move the lease's deadline to `LEASE_S` from now."""
@@ -343,12 +359,13 @@ class DockerBackend(HostFiles):
 
     # -- exec ----------------------------------------------------------------------------
     def exec(self, command: str, *, cwd: str, timeout: float, env: dict[str, str],
-             cap: int) -> ExecResult:
+             cap: int, address_space: bool = True) -> ExecResult:
         if self._container is None:
             self._run_container()  # the last one was killed after a runaway command
         self.renew()
         env = {**env, "WORKSPACE": SANDBOX_ROOT, "HOME": "/tmp", "TMPDIR": "/tmp"}
-        wrapper = WRAPPER.format(address_kib=PROCESS_MEMORY_LIMIT // 1024,
+        wrapper = WRAPPER.format(address_kib=PROCESS_MEMORY_LIMIT // 1024 if address_space
+                                 else "unlimited",
                                  cpu_s=int(timeout) + 5, kill_after=KILL_AFTER_S,
                                  timeout=f"{timeout:g}")
         started = time.monotonic()

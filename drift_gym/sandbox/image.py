@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 REPOSITORY = "drift-gym-sandbox"
-FORMAT = 2
+FORMAT = 4
 """Bumped whenever the image layout changes, so old images are not reused."""
 PACKAGES = ("pytest",)
 """The Python distributions graded repos import (their requirements are added); more come
@@ -59,6 +59,11 @@ COMMANDS = (
     # processes
     "ps", "kill", "pgrep", "pkill", "free", "uptime", "top",
 )
+C_RUNTIME = ("libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
+             "libresolv.so.2", "libgcc_s.so.1")
+"""The C library's parts and ``libgcc_s`` (which glibc loads when a thread exits), all of
+them whether or not the image's tools load them: a harness binary mounted into the container
+at run time (OpenCode's) may link or load any of them."""
 SEARCH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
 STDLIB_SKIPPED = frozenset({"site-packages", "test", "idlelib", "tkinter", "turtledemo",
                             "ensurepip", "lib2to3", "pydoc_data"})
@@ -238,7 +243,11 @@ def plan() -> Plan:
     _interpreter(content)
     _site_packages(content)
     elves = [source for source in content.files.values() if _is_elf(source)]
-    for library in sorted(_libraries(elves)):
+    libraries = _libraries(elves)
+    for folder in {os.path.dirname(lib) for lib in libraries
+                   if os.path.basename(lib) == C_RUNTIME[0]}:
+        libraries |= {path for name in C_RUNTIME if os.path.exists(path := f"{folder}/{name}")}
+    for library in sorted(libraries):
         content.add_file(library)
     for folder in SANDBOX_DIRS + ("proc", "dev", "sys", "run", "etc", "root"):
         content.dirs[f"/{folder}"] = 0o755

@@ -46,10 +46,16 @@ def sandbox_uid() -> int | None:
     return low + secrets.randbelow(high - low)
 
 
-def apply_rlimits(cpu_seconds: int, *, nproc: bool) -> None:
-    """Per-process limits for a command's first process (runs between fork and exec)."""
+def apply_rlimits(cpu_seconds: int, *, nproc: bool, address_space: bool = True) -> None:
+    """Per-process limits for a command's first process (runs between fork and exec).
+
+    `address_space` False leaves ``RLIMIT_AS`` unbounded, for runtimes that reserve far more
+    address space than they use (Bun, which OpenCode is built on, aborts under 4 GiB); the
+    sandbox's cgroup still bounds their memory where the host gives one.
+    """
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
-    resource.setrlimit(resource.RLIMIT_AS, (PROCESS_MEMORY_LIMIT, PROCESS_MEMORY_LIMIT))
+    if address_space:
+        resource.setrlimit(resource.RLIMIT_AS, (PROCESS_MEMORY_LIMIT, PROCESS_MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

@@ -91,14 +91,14 @@ class HostProcessBackend(HostFiles):
         self._spawned.add(proc.pid)
         return proc
 
-    def preexec(self, timeout: float) -> Callable[[], None]:
+    def preexec(self, timeout: float, *, address_space: bool = True) -> Callable[[], None]:
         """What the child runs between fork and exec: rlimits, joining the cgroup, and the
         uid switch where this backend does it there."""
         uid, cgroup = self.uid, self._cgroup
         switch = self.switch_uid_in_child and uid is not None
 
         def run() -> None:
-            apply_rlimits(int(timeout) + 5, nproc=uid is not None)
+            apply_rlimits(int(timeout) + 5, nproc=uid is not None, address_space=address_space)
             if cgroup is not None:
                 cgroup.attach_self()
             if switch:

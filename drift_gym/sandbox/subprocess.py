@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import ExecResult
+from . import ExecResult, SandboxError
 from .capture import run_capped
 from .limits import sandbox_uid
 from .process import HostProcessBackend, reachable_unprivileged
@@ -46,11 +46,18 @@ class SubprocessBackend(HostProcessBackend):
                "TMPDIR": str(workspace.tmp)}
         return ["/bin/sh", "-c", command], workspace.root / cwd, env
 
+    def share(self, host: Path, inside: str | None, writable: bool) -> str:
+        """Commands run on the host: they see `host` where it is, with the host's modes."""
+        if inside is not None and inside != str(host):
+            raise SandboxError(f"the subprocess tier shows {host} only at its own path, "
+                               f"not at {inside}")
+        return str(host)
+
     def exec(self, command: str, *, cwd: str, timeout: float, env: dict[str, str],
-             cap: int) -> ExecResult:
+             cap: int, address_space: bool = True) -> ExecResult:
         argv, host_cwd, host_env = self.command(command, cwd, env)
         result = run_capped(argv, cwd=host_cwd, env=host_env, timeout=timeout, cap=cap,
-                            preexec=self.preexec(timeout))
+                            preexec=self.preexec(timeout, address_space=address_space))
         if self._cgroup is not None:
             # a setsid escapee is still in the cgroup; the warm grader is not an escapee
             self._cgroup.kill_all(keep=frozenset(self._spawned))

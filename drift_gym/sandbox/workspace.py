@@ -94,14 +94,20 @@ def _unmount(root: Path) -> None:
         subprocess.run(["umount", "-l", str(root)], capture_output=True, timeout=10)
 
 
+def owned_folder(label: str = "") -> Path:
+    """A fresh folder under the temp dir named with this process's identity, so that the
+    sweep removes it once this process is gone (`label`: what it is for, in its name)."""
+    sweep_once()
+    pid, start = own_identity()
+    return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{pid}.{start}-{label + '-' if label else ''}"))
+
+
 def create_workspace(*, quota: int = WORKSPACE_QUOTA, mount: bool = True) -> tuple[Path, bool]:
     """A new workspace folder (tmpfs-backed where possible); (path, quota is a mount).
 
     The tmpfs holds a sixteenth more than the quota, so that filling it trips the quota
     check after the command (the step then ends as the agent's failure)."""
-    sweep_once()
-    pid, start = own_identity()
-    root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{pid}.{start}-"))
+    root = owned_folder()
     mounted = mount and _mount_tmpfs(root, quota + quota // 16)
     os.chmod(root, 0o711)
     return root, mounted
