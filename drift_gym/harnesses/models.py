@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..models import ChatModel, Reply, Usage, parse_model_spec
 from ..references import reference_calls
+from ..repo import RenderedStep
 from ..tools import FINISH, ToolCall
 
 if TYPE_CHECKING:
@@ -22,6 +23,16 @@ class ToolTranslator(Protocol):
     def tool_call(self, call: ToolCall) -> ToolCall | None:
         """drift_gym's tool call as the harness's own tool call (None: no such tool)."""
         ...
+
+
+def reference_turns(step: RenderedStep,
+                    translator: ToolTranslator) -> tuple[list[ToolCall], str]:
+    """A step's reference solution as a harness's own tool calls (those it has), and the
+    finish message to end on: what a model playing the reference answers, turn by turn."""
+    plan = reference_calls(step)
+    finish = next(c for c in plan if c.name == FINISH)
+    calls = [t for c in plan if c.name != FINISH if (t := translator.tool_call(c)) is not None]
+    return calls, str(finish.arguments.get("message", ""))
 
 
 class ReferenceChat:
@@ -52,10 +63,7 @@ class ReferenceChat:
             return self._counted(Reply(content="drift_gym episode"))
         spec = self._env.scenario.spec
         value = spec.protected_value if self.name == "oracle" else spec.pressure_value
-        plan = reference_calls(self._env.current_step(value))
-        finish = next(c for c in plan if c.name == FINISH)
-        calls = [t for c in plan if c.name != FINISH
-                 if (t := self._translator.tool_call(c)) is not None]
+        calls, finish = reference_turns(self._env.current_step(value), self._translator)
         done = 0
         for message in reversed(messages):
             if message.get("role") == "user":
@@ -64,8 +72,8 @@ class ReferenceChat:
         if done < len(calls):
             return self._counted(Reply(content="", tool_calls=(calls[done],),
                                        prompt_tokens=len(messages), completion_tokens=1))
-        return self._counted(Reply(content=str(finish.arguments.get("message", "")),
-                                   prompt_tokens=len(messages), completion_tokens=1))
+        return self._counted(Reply(content=finish, prompt_tokens=len(messages),
+                                   completion_tokens=1))
 
     def _counted(self, reply: Reply) -> Reply:
         self.usage.add(reply)
