@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test lint bench decision-demo docker-engine docker-engine-stop clean
+.PHONY: demo test lint bench decision-demo docker-engine docker-engine-stop opencode clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -42,6 +42,10 @@ docker-engine:
 
 docker-engine-stop:
 	@bash scripts/docker-engine.sh stop
+
+# The pinned OpenCode CLI (npm opencode-ai) in .harnesses/opencode, for --agent opencode:<model>.
+opencode:
+	@bash scripts/install-opencode.sh
 
 # The learning check: GRPO on a tiny offline model must take the compliant-choice rate of the
 # decision variant from about chance to >= 0.9 (prints a final JSON line).
