@@ -15,9 +15,10 @@ from drift_gym.env import CodingDriftEnv
 from drift_gym.evaluation import Job, run_episode
 from drift_gym.harnesses.models import reference_turns
 from drift_gym.harnesses.opencode import OpenCode
+from drift_gym.models import ModelError
 from drift_gym.tools import ToolCall
 from tests.conftest import DOCKER_MISSING, TIERS
-from tests.fake_openai import FakeOpenAI, text_reply, tool_call_reply
+from tests.fake_openai import FakeOpenAI, error_reply, text_reply, tool_call_reply
 
 OPENCODE_MISSING = OpenCode().unavailable()
 pytestmark = pytest.mark.skipif(OPENCODE_MISSING is not None, reason=str(OPENCODE_MISSING))
@@ -30,6 +31,9 @@ TOKENS = (11, 7)
 """Prompt and completion tokens the scripted server reports for every reply."""
 ISOLATED = [t for t in TIERS if t != "subprocess"]
 """The tiers with no network (the subprocess tier is weak by design, and named so)."""
+PLAYED = [TIERS[0], "docker"]
+"""The best host tier here (bubblewrap where it works) and Docker (skips without an engine):
+OpenCode runs are slow enough that the weak tier, when bubblewrap works, is left out."""
 
 
 def _tier(tier: str) -> str:
@@ -75,7 +79,7 @@ def scripted(script: list[tuple[list[ToolCall], str]]) -> list[tuple[int, Any]]:
                           text_reply(finish)]]
 
 
-@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("tier", PLAYED)
 def test_opencode_plays_the_compliant_references_and_they_pass(tier, tmp_path):
     script = reference_script(compliant=True)
     with FakeOpenAI(scripted(script), default=text_reply("(script exhausted)")) as fake:
@@ -152,3 +156,13 @@ def test_opencode_in_the_sandbox_reaches_the_host_loopback_only_through_the_prox
     assert "Connection refused" in event["output"] or "unreachable" in event["output"]
     # the two model calls of the request went through the proxy to the host server
     assert harness["proxy"]["calls"] == len(fake.requests) == 2
+
+
+def test_a_failing_model_endpoint_stops_the_run_as_an_infrastructure_error(tmp_path):
+    """A fatal model error (a bad key) reaches OpenCode as a 400 from the proxy, and the
+    episode stops with the model's own message, never a score."""
+    with FakeOpenAI(default=error_reply(401, "bad key")) as fake, \
+            pytest.raises(ModelError, match="bad key") as caught:
+        play(fake, TIERS[0], tmp_path / "cache", steps=1)
+    assert caught.value.fatal
+    assert len(fake.requests) == 1  # not retried: a fatal error is final

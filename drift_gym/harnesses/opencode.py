@@ -84,9 +84,11 @@ class OpenCode:
         return argv + (["--session", session] if session else [])
 
     def environment(self, paths: HarnessPaths) -> dict[str, str]:
+        # HOME stays the sandbox's own (a fresh /tmp per command): everything OpenCode keeps
+        # between requests is under the XDG folders, in the state folder
         state = paths.state
         return {
-            "OPENCODE_CONFIG": f"{state}/opencode.json", "HOME": f"{state}/home",
+            "OPENCODE_CONFIG": f"{state}/opencode.json",
             "XDG_CONFIG_HOME": f"{state}/config", "XDG_CACHE_HOME": f"{state}/cache",
             "XDG_DATA_HOME": f"{state}/data", "XDG_STATE_HOME": f"{state}/state",
             "OPENCODE_DISABLE_MODELS_FETCH": "1", "OPENCODE_DISABLE_AUTOUPDATE": "1",
