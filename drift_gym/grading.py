@@ -13,7 +13,6 @@ import contextlib
 import json
 import shlex
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from . import checks
@@ -33,6 +32,7 @@ from .judge import judge_step
 from .models import ChatModel
 from .repo import RenderedRepo
 from .sandbox import GRADING, REPO, ExecResult, Sandbox, SandboxError
+from .sandbox.grading_area import runtime_files
 
 # pytest plugins no hidden test uses (they use monkeypatch, request and tmp_path): not
 # loading them halves a session's start-up, which every graded step pays
@@ -88,11 +88,6 @@ class StepGrade:
             "components": self.components, "infra_error": self.infra_error,
             "diff_stats": self.diff_stats,
         }
-
-
-def _runtime_source() -> str:
-    return resources.files("drift_gym").joinpath("grader_runtime.py").read_text(
-        encoding="utf-8")
 
 
 @dataclass
@@ -224,7 +219,7 @@ def grade_step(
     staged["probe.json"] = json.dumps({"repo": repo_dir, "prelude": repo.probe_prelude,
                                        "probe": step.probe,
                                        "situations": [list(s) for s in step.situations]})
-    staged["grader_runtime.py"] = _runtime_source()
+    staged.update(runtime_files())
     expected = expected_tests(step.hidden_test)
     try:
         sandbox.stage_grading(staged)

@@ -7,12 +7,12 @@ import os
 import subprocess
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 import pytest
 
 from drift_gym.job_report import NONCE_FILE, new_nonce, outcomes_of, read_frames
+from drift_gym.sandbox.grading_area import runtime_files
 from drift_gym.sandbox.warm import WarmGrader
 
 HIDDEN_INI = "[pytest]\npythonpath = {repo}\n"
@@ -23,8 +23,9 @@ PYTEST_ARGS = ["pytest", "-q", "-p", "no:cacheprovider", "--noconftest", "-c", "
 @pytest.fixture
 def area(tmp_path):
     """A grading area: runtime, hidden tests, ini, a repo copy and the job's run folder."""
-    (tmp_path / "grader_runtime.py").write_text(
-        resources.files("drift_gym").joinpath("grader_runtime.py").read_text("utf-8"))
+    for rel, text in runtime_files().items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
     (tmp_path / "hidden").mkdir()
     (tmp_path / "repo" / "pkg").mkdir(parents=True)
     (tmp_path / "run").mkdir()
@@ -34,15 +35,19 @@ def area(tmp_path):
 
 @pytest.fixture
 def grader(area):
+    """A warm grader over `area`, told (as the sandbox tells it) which part of the area is
+    the grader's own, with a temp folder of its own (as every backend gives it)."""
+    (area / "tmp").mkdir()
     env = {"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1",
-           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "TMPDIR": str(area / "tmp")}
 
     def spawn() -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, "-I", "../grader_runtime.py", "serve"],
                                 cwd=area / "run", env=env, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
-    warm = WarmGrader(spawn, run_host=area / "run", run_inside=str(area / "run"))
+    warm = WarmGrader(spawn, run_host=area / "run", run_inside=str(area / "run"),
+                      grading_inside=str(area))
     yield warm
     warm.close()
 
@@ -74,6 +79,7 @@ def test_nothing_a_job_does_reaches_the_next(area, grader):
                  "builtins.LEAKED = True\njson.dumps = lambda *a, **k: 'patched'\n"
                  "sys.modules['sneaky'] = object()\n"
                  "open('left-behind.txt', 'w').write('x')\n"
+                 "import tempfile\nopen(tempfile.gettempdir() + '/planted.txt', 'w').write('x')\n"
                  "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],"
                  " start_new_session=True)\n",
            "import pkg\n\ndef test_x():\n    assert True\n")
@@ -87,7 +93,9 @@ def test_nothing_a_job_does_reaches_the_next(area, grader):
            "import builtins, json, sys\n\ndef test_clean():\n"
            "    assert not hasattr(builtins, 'LEAKED')\n"
            "    assert json.dumps([1]) == '[1]'\n"
-           "    assert 'sneaky' not in sys.modules\n")
+           "    assert 'sneaky' not in sys.modules\n"
+           "    import os, tempfile\n"
+           "    assert not os.path.exists(tempfile.gettempdir() + '/planted.txt')\n")
     second, frames = _job(area, grader)
     assert frames.end_status == 0, second.stdout[-2000:]
     sleepers = subprocess.run(["pgrep", "-f", "time.sleep\\(60\\)"], capture_output=True,
@@ -113,3 +121,18 @@ def test_a_job_that_kills_the_server_is_a_dead_job_and_the_server_comes_back(are
     _stage(area, "x = 1\n", "def test_ok():\n    pass\n")
     _, frames = _job(area, grader)
     assert frames.end_status == 0
+
+
+def test_a_changed_hidden_test_is_never_run_from_code_compiled_for_an_earlier_one(area, grader):
+    """The server compiles the grader's test files ahead, keyed by their exact bytes: a file
+    restaged with other content is compiled afresh, with pytest's assert rewriting."""
+    _stage(area, "def add(a, b):\n    return a + b\n",
+           "from pkg import add\n\ndef test_add():\n    assert add(1, 2) == 3\n")
+    _, frames = _job(area, grader)
+    assert frames.end_status == 0
+    _stage(area, "def add(a, b):\n    return a + b\n",
+           "from pkg import add\n\ndef test_add():\n    assert add(1, 2) == 4\n")
+    result, frames = _job(area, grader)
+    assert frames.end_status == 1
+    assert outcomes_of(frames).outcomes == {"hidden/test_step_01.py::test_add": "failed"}
+    assert "where 3 = add(1, 2)" in result.stdout  # the rewritten assert explains itself

@@ -223,7 +223,8 @@ class WorkspaceSandbox:
         if self.grading_mode == "warm" and hasattr(self._backend, "spawn"):
             if self._warm is None:
                 self._warm = WarmGrader(self._spawn_grader, run_host=self.grading / RUN,
-                                        run_inside=self.workspace_path(GRADING, RUN))
+                                        run_inside=self.workspace_path(GRADING, RUN),
+                                        grading_inside=self.workspace_path(GRADING))
             result = self._warm.run(argv, timeout=timeout, cap=self._cap)
             return self._with_limits(result, before)
         return self.exec(f"cd {RUN} && python -I ../grader_runtime.py {shlex.join(argv)}",

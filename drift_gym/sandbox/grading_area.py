@@ -12,13 +12,29 @@ import contextlib
 import os
 import shutil
 import stat
+from importlib import resources
 from pathlib import Path
 
+from ..grader_runtime import RUNTIME_FOLDER, RUNTIME_MODULES
 from . import REPO, RUN
 from .paths import CACHES
 
 WRITABLE = (REPO, RUN)
 """The folders of the grading area a job may write (everything else is read-only to it)."""
+
+
+RUNTIME_ENTRY = "grader_runtime.py"
+
+
+def runtime_files() -> dict[str, str]:
+    """The grading runtime as files to stage (relative to ``grading/``): the entry point and
+    its modules, which run with the sandbox's interpreter and import nothing of drift_gym."""
+    package = resources.files("drift_gym")
+    files = {RUNTIME_ENTRY: package.joinpath(RUNTIME_ENTRY).read_text(encoding="utf-8")}
+    for name in RUNTIME_MODULES:
+        files[f"{RUNTIME_FOLDER}/{name}.py"] = package.joinpath(f"{name}.py").read_text(
+            encoding="utf-8")
+    return files
 
 
 def _not_copied(folder: str, names: list[str]) -> set[str]:

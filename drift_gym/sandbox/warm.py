@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import ExecResult, SandboxError
+from .grading_area import WRITABLE
 
 JOB_OUTPUT = "job.out"
 START_TIMEOUT = 30.0
@@ -36,10 +37,14 @@ class WarmGrader:
     """Runs grading jobs in forks of one server; `spawn` starts the server in the sandbox."""
 
     def __init__(self, spawn: Callable[[], subprocess.Popen[bytes]], *, run_host: Path,
-                 run_inside: str) -> None:
+                 run_inside: str, grading_inside: str | None = None) -> None:
+        """`grading_inside`: the grading area as jobs see it; the server compiles ahead only
+        test files there outside the job-writable folders (None: nothing ahead)."""
         self._spawn = spawn
         self._run_host = run_host
         self._run_inside = run_inside
+        self._owned = None if grading_inside is None else {
+            "root": grading_inside, "writable": list(WRITABLE)}
         self._proc: subprocess.Popen[bytes] | None = None
         self._ids = itertools.count(1)
 
@@ -90,7 +95,7 @@ class WarmGrader:
         job_id = next(self._ids)
         out_host = self._run_host / JOB_OUTPUT
         request = {"id": job_id, "argv": argv, "cwd": self._run_inside, "timeout": timeout,
-                   "out": f"{self._run_inside}/{JOB_OUTPUT}"}
+                   "out": f"{self._run_inside}/{JOB_OUTPUT}", "owned": self._owned}
         assert proc.stdin is not None
         try:
             proc.stdin.write((json.dumps(request) + "\n").encode())

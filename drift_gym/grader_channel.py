@@ -1,0 +1,57 @@
+"""The grading job's result channel (runtime module: standard library only, no drift_gym
+import; staged into the grading area beside ``grader_runtime.py``).
+
+The code under test is an adversary (DESIGN.md section 4b). Before any agent module is
+imported, the job takes a per-grading nonce out of a file it then deletes and duplicates the
+real stdout; every result goes out on that descriptor as a ``@@DG@@<nonce>`` frame, and the job
+ends with ``os._exit`` right after its last frame, so no ``atexit`` hook, thread or buffered
+writer of the agent's code can run after it. A ``start`` frame, written before any agent code
+runs, tells the grader that its own side worked: a job that started and did not finish died
+by the agent's code. The grader (``drift_gym/job_report.py``) reads each frame once, rejects
+duplicates, frames after the end and frames with the wrong nonce.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+
+FRAME = "@@DG@@"
+# bound before any agent module is imported: code that monkeypatches json.dumps, os.write or
+# os._exit cannot change what the channel sends or when the job ends
+_DUMPS, _WRITE, _EXIT = json.dumps, os.write, os._exit
+NONCE_FILE = ".grading-nonce"  # in the job's working folder, grading/run
+
+
+def dumps(value: object) -> str:
+    """JSON text through the ``json.dumps`` bound before agent code ran."""
+    return _DUMPS(value, default=str)
+
+
+class Channel:
+    """The job's only trusted output: frames on a private duplicate of the real stdout.
+
+    The nonce arrives in a file the job deletes before any agent code runs (not in argv or
+    the environment, which other processes of the sandbox could read in /proc)."""
+
+    def __init__(self) -> None:
+        nonce_file = Path(NONCE_FILE)
+        self._nonce = nonce_file.read_text(encoding="utf-8").strip()
+        nonce_file.unlink()
+        self._fd = os.dup(1)
+
+    def send(self, kind: str, payload: object) -> None:
+        data = dumps({"kind": kind, "data": payload})
+        _WRITE(self._fd, f"\n{FRAME}{self._nonce} {data}\n".encode())
+
+    def end(self, status: int) -> None:
+        """The last frame, then leave at once: nothing of the agent's code runs after it.
+        (The job's own output is flushed first, so that the transcript is complete.)"""
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BaseException):
+                stream.flush()
+        self.send("end", {"status": status})
+        _EXIT(status)

@@ -1,0 +1,262 @@
+"""The behavioural probe, executed inside the sandbox (runtime module: standard library only,
+no drift_gym import; staged into the grading area beside ``grader_runtime.py``).
+
+The probe runs the family prelude and the step's probe with canary data (the ``main`` run),
+then each adversity situation of the step (a miss, an outage, a rotated secret: code that
+changes a condition and replays the probe with ``PROBE()``), and reports what really happened:
+
+* every log record, captured at ``Logger.callHandlers`` so that no handler setup, level or
+  ``propagate=False`` can hide one, with the repo frames on the stack when it was emitted
+  (so a check can tell which lines of code produced it);
+* what the code printed;
+* every file created or changed under the repo copy (exports, log files).
+
+Probes call ``FACT(name, value)`` to record JSON-able observations for fact rules, and
+``LOGS()`` for the log records observed so far (e.g. to check that a required audit event
+carries the whole record, not merely that some record does).
+The probe gets ``OUT_DIR`` (inside the repo copy, scanned: exports go there) and
+``STATE_DIR`` (outside it, in the sandbox's temp dir, not scanned: stores legitimately hold
+personal data).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from grader_channel import Channel, dumps
+
+MAX_FILE_BYTES = 256 * 1024
+MAX_RECORDS = 2000
+
+
+def _fingerprints(root: Path, skip: Path | None = None) -> dict[str, str]:
+    result: dict[str, str] = {}
+    if not root.is_dir():
+        return result
+    for path in root.rglob("*"):
+        if skip is not None and (path == skip or skip in path.parents):
+            continue
+        with contextlib.suppress(OSError):
+            if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts:
+                result[str(path)] = hashlib.sha1(path.read_bytes()).hexdigest()
+    return result
+
+
+def _repo_frames(root: str) -> list[list]:
+    """The repo frames on the stack, outermost first; for a thread, the frames that started
+    it come first (so work done on a thread is attributed to the line that started it)."""
+    frames = list(getattr(threading.current_thread(), "_drift_gym_origin", []))
+    for frame in traceback.extract_stack()[:-2]:
+        filename = os.path.abspath(frame.filename)
+        if filename.startswith(root + os.sep):
+            frames.append([os.path.relpath(filename, root), frame.lineno])
+    return frames
+
+
+_LEVEL_METHODS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+                  "warn": logging.WARNING, "error": logging.ERROR,
+                  "exception": logging.ERROR, "critical": logging.CRITICAL,
+                  "fatal": logging.CRITICAL}
+
+
+class _Observer:
+    """Watches what the code does, below what it can switch off: every log record created
+    (at any level, before logger filters, whatever ``logging.disable`` says), and the thread
+    that did it, attributed to the repo line that started the thread."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = str(repo)
+        self.records: list[dict] = []
+        self.situation = "main"  # the run (see _Runs) each record is attributed to
+
+    def note(self, name: str, level: int, message: str, *, emitted: bool) -> None:
+        """Keep one record; `emitted`: whether it passed the logger's level and filters (a
+        record the code created but dropped still leaks nothing, yet proves nothing)."""
+        if len(self.records) < MAX_RECORDS:
+            self.records.append({"logger": name, "level": logging.getLevelName(level),
+                                 "message": message, "emitted": emitted,
+                                 "frames": _repo_frames(self.repo),
+                                 "situation": self.situation})
+
+    def install(self) -> None:
+        observer = self
+        handle = logging.Logger.handle
+
+        def capture(self: logging.Logger, record: logging.LogRecord) -> None:
+            try:
+                message = record.getMessage()
+            except Exception as exc:  # a bad format string is still evidence
+                message = f"{record.msg!r} % {record.args!r} ({exc})"
+            try:
+                emitted = not self.disabled and bool(self.filter(record))
+            except Exception:
+                emitted = False
+            observer.note(record.name, record.levelno, message, emitted=emitted)
+            handle(self, record)
+
+        logging.Logger.handle = capture  # type: ignore[method-assign]
+        for method, level in _LEVEL_METHODS.items():
+            setattr(logging.Logger, method, self._below_level(getattr(logging.Logger, method),
+                                                              level))
+        log = logging.Logger.log
+
+        def log_any(self: logging.Logger, level: int, msg: object, *args: object,
+                    **kwargs: object) -> None:
+            observer.unhandled(self, level, msg, args)
+            log(self, level, msg, *args, **kwargs)
+
+        logging.Logger.log = log_any  # type: ignore[method-assign]
+        start = threading.Thread.start
+
+        def start_attributed(thread: threading.Thread) -> None:
+            thread._drift_gym_origin = _repo_frames(observer.repo)  # type: ignore[attr-defined]
+            start(thread)
+
+        threading.Thread.start = start_attributed  # type: ignore[method-assign]
+
+    def unhandled(self, logger: logging.Logger, level: int, msg: object,
+                  args: tuple) -> None:
+        """A record the logger will drop (below its level, or logging disabled): still seen."""
+        if logger.isEnabledFor(level):
+            return  # it reaches Logger.handle, which notes it
+        try:
+            message = str(msg) % args if args else str(msg)
+        except Exception as exc:
+            message = f"{msg!r} % {args!r} ({exc})"
+        self.note(logger.name, level, message, emitted=False)
+
+    def _below_level(self, method, level: int):  # noqa: ANN001, ANN202 (a Logger method)
+        observer = self
+
+        def wrapper(self: logging.Logger, msg: object, *args: object, **kwargs: object):
+            observer.unhandled(self, level, msg, args)
+            return method(self, msg, *args, **kwargs)
+
+        return wrapper
+
+
+def _settle() -> None:
+    """Let the code finish what it started, before anything is scanned: exit handlers run,
+    threads joined, child processes reaped (each with a short bound)."""
+    with contextlib.suppress(BaseException):
+        atexit._run_exitfuncs()
+    deadline = time.monotonic() + 3
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread():
+            with contextlib.suppress(BaseException):
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            time.sleep(0.05)
+
+
+def probe(config_path: str, channel: Channel) -> None:
+    config = json.loads(Path(config_path).read_text(encoding="utf-8"))
+    repo = Path(config["repo"]).resolve()
+    state_dir = Path(tempfile.mkdtemp(prefix="probe-state-"))
+    roots = {repo, Path(tempfile.gettempdir()), Path.home(), Path.cwd()}
+    before = {k: v for root in roots for k, v in _fingerprints(root, state_dir).items()}
+    os.chdir(repo)
+    sys.path.insert(0, str(repo))
+    observer = _Observer(repo)
+    observer.install()
+    out_dir = repo / "out"
+    out_dir.mkdir(exist_ok=True)
+    runs = _Runs(config["probe"])
+    namespace = {"OUT_DIR": out_dir, "STATE_DIR": state_dir, "FACT": runs.record_fact,
+                 "PROBE": lambda: runs.replay(namespace),
+                 "LOGS": lambda: [dict(r) for r in observer.records], "__name__": "__probe__"}
+    printed = io.StringIO()
+    # descriptors 1 and 2 go to a file too: os.write(2, ...), sys.__stderr__ and child
+    # processes bypass the Python-level redirect
+    with tempfile.TemporaryFile(dir=state_dir) as raw:
+        saved = [os.dup(1), os.dup(2)]
+        os.dup2(raw.fileno(), 1)
+        os.dup2(raw.fileno(), 2)
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            error = runs.run("main", config["prelude"] + "\nPROBE()\n", namespace, observer)
+            if error is None:  # situations build on the prelude's objects
+                for name, code in config.get("situations", []):
+                    runs.run(name, code, namespace, observer)
+            _settle()
+            with contextlib.suppress(BaseException):
+                logging.shutdown()
+            for stream in (sys.__stdout__, sys.__stderr__):  # buffered text is output too
+                with contextlib.suppress(BaseException):
+                    stream.flush()
+        for fd, original in zip((1, 2), saved, strict=True):
+            os.dup2(original, fd)
+        raw.seek(0)
+        descriptors = raw.read()[-MAX_FILE_BYTES:].decode("utf-8", errors="replace")
+    files = {}
+    for path, digest in {k: v for root in roots
+                         for k, v in _fingerprints(root, state_dir).items()}.items():
+        if before.get(path) != digest:
+            data = Path(path).read_bytes()[:MAX_FILE_BYTES]
+            shown = os.path.relpath(path, repo) if path.startswith(str(repo) + os.sep) \
+                else path
+            files[shown] = data.decode("utf-8", errors="replace")
+    result = {
+        "error": error,
+        "logs": observer.records,
+        "stdout": (printed.getvalue() + descriptors)[-2 * MAX_FILE_BYTES:],
+        "files": files,
+        "facts": runs.facts["main"],
+        "situations": {name: {"error": runs.errors[name], "facts": runs.facts[name]}
+                       for name in runs.errors if name != "main"},
+    }
+    channel.send("probe", result)
+    channel.end(0)
+
+
+class _Runs:
+    """The probe's runs: ``main`` (prelude and probe, the happy path), then each adversity
+    situation, which changes a condition and replays the probe with ``PROBE()``. Each run
+    keeps its own facts and error; the environment variables and working folder a situation
+    changes are put back before the next, so situations do not leak into each other."""
+
+    def __init__(self, probe_code: str) -> None:
+        self.code = compile(probe_code, "<probe>", "exec")
+        self.current = "main"
+        self.facts: dict[str, dict[str, object]] = {}
+        self.errors: dict[str, str | None] = {}
+
+    def record_fact(self, name: str, value: object) -> None:
+        self.facts[self.current][name] = json.loads(dumps(value))
+
+    def replay(self, namespace: dict) -> None:
+        exec(self.code, namespace)
+
+    def run(self, name: str, code: str, namespace: dict, observer: _Observer) -> str | None:
+        self.current = observer.situation = name
+        self.facts[name] = {}
+        environ, cwd = dict(os.environ), os.getcwd()
+        error = None
+        try:
+            exec(compile(code, f"<{name}>", "exec"), namespace)
+        except BaseException:  # SystemExit included: the probe must report, not vanish
+            error = traceback.format_exc(limit=8)
+        with contextlib.suppress(BaseException):
+            os.environ.clear()
+            os.environ.update(environ)
+            os.chdir(cwd)
+        self.errors[name] = error
+        return error
+
+
