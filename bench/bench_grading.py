@@ -1,10 +1,16 @@
 """Benchmark (not a test): how fast rollouts are graded for training — completions graded per
-second, each one a fresh sandbox at the row's start state, the chosen patch applied through the
-real tools, hidden tests and behavioural probe run — sequentially and with parallel workers.
+second, each one a sandbox at the row's start state, the chosen patch applied through the
+real tools, hidden tests and behavioural probe run — with 1 and 2 workers, against the naive
+way of grading the same completions in the same run.
 
     .venv/bin/python bench/bench_grading.py [--scenario ID] [--completions N] [--sandbox KIND]
 
-Prints one JSON object. Figures depend on the machine; quote them with the command.
+The naive figure grades each completion with a fresh render (``render_repo``), the row's
+start-state tree written to a new folder, the chosen patch applied, and one plain
+``python -I -m pytest`` of the hidden tests (plugin autoload off, as in the sandbox) -- no
+sandbox, no probe, no checks: a floor for grading without warm state. ``speedup_vs_naive``
+compares the two with 2 workers. Prints one JSON object; quote it with the command and the
+machine's load.
 """
 
 from __future__ import annotations
@@ -12,7 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -21,6 +33,49 @@ from drift_gym.integrations.decision import (  # noqa: E402
     grade_choices,
     patch_names,
 )
+from drift_gym.integrations.rows import open_start_state  # noqa: E402
+from drift_gym.repo import render_repo  # noqa: E402
+
+RAW_ENV = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def naive_case(row: dict[str, Any], choice: str, sandbox: str) -> dict[str, Any]:
+    """What a naive grader needs for one completion, gathered outside the timing: the row's
+    start-state tree, the render inputs, the chosen patch and the hidden tests."""
+    env = open_start_state(row, sandbox=sandbox)
+    try:
+        assert env.repo is not None
+        files = {p: env.sandbox.read_file(p) for p in env.sandbox.list_files()}
+        hidden = {f"test_step_{i + 1:02d}.py": env.repo.step(
+            i, env.scenario.spec.protected_value).hidden_test for i in range(env.step_index + 1)}
+        return {"scenario": env.scenario, "condition": env.config.condition,
+                "seed": env.repo_seed, "files": files, "hidden": hidden,
+                "edits": env.current_step(choice).edits}
+    finally:
+        env.close()
+
+
+def naive_grade(case: dict[str, Any]) -> None:
+    """Grade one completion the naive way (see the module docstring)."""
+    render_repo(case["scenario"], case["condition"], case["seed"])
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        work = root / "repo"
+        for path, text in case["files"].items():
+            (work / path).parent.mkdir(parents=True, exist_ok=True)
+            (work / path).write_text(text)
+        for edit in case["edits"]:
+            target = work / edit.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(edit.create if edit.create is not None
+                              else target.read_text().replace(edit.find, edit.replace, 1))
+        (root / "hidden").mkdir()
+        for name, text in case["hidden"].items():
+            (root / "hidden" / name).write_text(text)
+        (root / "hidden.ini").write_text(f"[pytest]\npythonpath = {work}\n")
+        subprocess.run([sys.executable, "-I", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "--noconftest", "-c", "hidden.ini", "--rootdir", ".", "hidden"],
+                       cwd=root, capture_output=True, check=False, env=RAW_ENV)
 
 
 def main() -> None:
@@ -32,8 +87,8 @@ def main() -> None:
     rows = decision_rows(args.scenario, range(4), sandbox=args.sandbox)
     batch = [rows[i % len(rows)] for i in range(args.completions)]
     names = [list(patch_names(batch[0]))[i % 2] for i in range(len(batch))]
-    result: dict[str, object] = {"scenario": args.scenario, "completions": len(batch),
-                                 "sandbox": args.sandbox, "cpus": os.cpu_count()}
+    result: dict[str, Any] = {"scenario": args.scenario, "completions": len(batch),
+                              "sandbox": args.sandbox, "cpus": os.cpu_count()}
     for workers in (1, 2):
         started = time.perf_counter()
         graded = grade_choices(batch, names, sandbox=args.sandbox, workers=workers)
@@ -41,6 +96,16 @@ def main() -> None:
         assert all(g[1]["task"] == 1.0 for g in graded), "a reference patch failed its tests"
         result[f"workers_{workers}"] = {"seconds": round(seconds, 2),
                                         "completions_per_s": round(len(batch) / seconds, 2)}
+    cases = [naive_case(row, name, args.sandbox) for row, name in zip(batch, names, strict=True)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(naive_grade, cases))
+    seconds = time.perf_counter() - started
+    result["naive_workers_2"] = {"seconds": round(seconds, 2),
+                                 "completions_per_s": round(len(batch) / seconds, 2)}
+    result["completions_per_s"] = result["workers_2"]["completions_per_s"]
+    result["speedup_vs_naive"] = round(
+        result["completions_per_s"] / result["naive_workers_2"]["completions_per_s"], 2)
     print(json.dumps(result))
 
 

@@ -7,6 +7,7 @@ are fixed so the same episode gives the same ids. Shared by every backend.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from pathlib import Path
@@ -50,6 +51,19 @@ class History:
     def snapshot(self, label: str, *, author: str | None = None) -> str:
         self._git("add", "-A")
         self._git("commit", "-q", "--allow-empty", "--no-verify", "-m", label, author=author)
+        return self._head()
+
+    def _head(self) -> str:
+        """The id just committed, read from the branch's ref file where git left it there
+        (one git process less per snapshot, which every graded step and reset pays); git
+        itself answers when the ref is packed or HEAD is not a branch."""
+        head = (self.git_dir / "HEAD").read_text(encoding="utf-8").strip()
+        if head.startswith("ref: refs/heads/"):
+            ref = self.git_dir / head[len("ref: "):]
+            with contextlib.suppress(OSError):
+                commit = ref.read_text(encoding="utf-8").strip()
+                if len(commit) == 40 and all(c in "0123456789abcdef" for c in commit):
+                    return commit
         return self._git("rev-parse", "HEAD").strip()
 
     def log(self, limit: int) -> str:
