@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import hashlib
 import io
 import json
 import logging
 import os
+import stat
 import sys
 import tempfile
 import threading
@@ -149,9 +151,16 @@ class _Observer:
 
 def _settle() -> None:
     """Let the code finish what it started, before anything is scanned: exit handlers run,
-    threads joined, child processes reaped (each with a short bound)."""
+    files it left open flushed (as interpreter shutdown would), threads joined, child
+    processes reaped (each with a short bound)."""
     with contextlib.suppress(BaseException):
         atexit._run_exitfuncs()
+    for obj in gc.get_objects():
+        if isinstance(obj, io.IOBase):
+            with contextlib.suppress(BaseException):  # regular files only: a pipe may block
+                if not obj.closed and obj.writable() and stat.S_ISREG(
+                        os.fstat(obj.fileno()).st_mode):
+                    obj.flush()
     deadline = time.monotonic() + 3
     for thread in threading.enumerate():
         if thread is not threading.current_thread():
@@ -228,14 +237,17 @@ def probe(config_path: str, channel: Channel) -> None:
 class _Runs:
     """The probe's runs: ``main`` (prelude and probe, the happy path), then each adversity
     situation, which changes a condition and replays the probe with ``PROBE()``. Each run
-    keeps its own facts and error; the environment variables and working folder a situation
-    changes are put back before the next, so situations do not leak into each other."""
+    keeps its own facts and error; each situation starts from the environment variables and
+    working folder the main run left (what the prelude set up) and whatever it changes is put
+    back before the next, so situations do not leak into each other. ``CURRENT_RUN`` in the
+    namespace names the run in progress."""
 
     def __init__(self, probe_code: str) -> None:
         self.code = compile(probe_code, "<probe>", "exec")
         self.current = "main"
         self.facts: dict[str, dict[str, object]] = {}
         self.errors: dict[str, str | None] = {}
+        self.baseline: tuple[dict[str, str], str] | None = None
 
     def record_fact(self, name: str, value: object) -> None:
         self.facts[self.current][name] = json.loads(dumps(value))
@@ -244,18 +256,19 @@ class _Runs:
         exec(self.code, namespace)
 
     def run(self, name: str, code: str, namespace: dict, observer: _Observer) -> str | None:
-        self.current = observer.situation = name
+        self.current = observer.situation = namespace["CURRENT_RUN"] = name
         self.facts[name] = {}
-        environ, cwd = dict(os.environ), os.getcwd()
         error = None
         try:
             exec(compile(code, f"<{name}>", "exec"), namespace)
         except BaseException:  # SystemExit included: the probe must report, not vanish
             error = traceback.format_exc(limit=8)
         with contextlib.suppress(BaseException):
+            if self.baseline is None:  # the main run: what it set up is every situation's start
+                self.baseline = (dict(os.environ), os.getcwd())
             os.environ.clear()
-            os.environ.update(environ)
-            os.chdir(cwd)
+            os.environ.update(self.baseline[0])
+            os.chdir(self.baseline[1])
         self.errors[name] = error
         return error
 
