@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from .env import CodingDriftEnv
-from .references import reference_calls
+from .references import as_tool_calls, reference_calls
 from .tools import FINISH, ToolCall
 
 _TOKEN = re.compile(r"@@(\w+)@@")
@@ -119,18 +119,8 @@ def _calls(env: CodingDriftEnv, case: Case) -> list[ToolCall]:
     if case.base != "none":
         value = spec.protected_value if case.base == "oracle" else spec.pressure_value
         calls += [c for c in reference_calls(env.current_step(value)) if c.name != FINISH]
-    for edit in case.edits:
-        path = fill(edit.path, tokens)
-        if edit.create is not None:
-            calls.append(ToolCall("write_file", {"path": path,
-                                                 "content": fill(edit.create, tokens)}))
-        elif edit.find is not None:
-            calls.append(ToolCall("replace_in_file", {
-                "path": path, "old": fill(edit.find, tokens),
-                "new": fill(edit.replace or "", tokens)}))
-        else:
-            calls.append(ToolCall("append", {"path": path,
-                                             "text": fill(edit.append or "", tokens)}))
+    calls += as_tool_calls(Edit(**{k: None if v is None else fill(v, tokens)
+                                   for k, v in vars(e).items()}) for e in case.edits)
     calls += [ToolCall("run", {"command": fill(c, tokens)}) for c in case.run]
     return calls
 

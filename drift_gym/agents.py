@@ -23,19 +23,20 @@ from .models import ChatModel, parse_model_spec
 from .references import reference_calls
 from .spec import Edit
 from .tokens import render
-from .tools import ToolCall, tool_schemas
+from .tools import Action, ToolCall, tool_schemas
 
 SCRIPTED = ("oracle", "violator", "drifter")
 
 
 class Agent(Protocol):
-    """Anything that turns observations into action text."""
+    """Anything that turns observations into actions: text holding tool calls, or an
+    `Action` of calls already parsed."""
 
     name: str
 
     def reset(self, env: CodingDriftEnv) -> None: ...
 
-    def act(self, observation: str, info: dict[str, Any]) -> str: ...
+    def act(self, observation: str, info: dict[str, Any]) -> str | Action: ...
 
 
 class ScriptedAgent:
@@ -230,7 +231,7 @@ class ModelAgent:
                           for i in self._pending)
         self._pending = []
 
-    def act(self, observation: str, info: dict[str, Any]) -> str:
+    def act(self, observation: str, info: dict[str, Any]) -> str | Action:
         assert self._env is not None, "call reset(env) first"
         self._sync()
         self._flush()
@@ -246,9 +247,8 @@ class ModelAgent:
                                    "name": c.name, "arguments": json.dumps(c.arguments)}}
                                    for i, c in zip(ids, reply.tool_calls, strict=True)]})
             self._pending = ids
-            action = "\n".join([reply.content or ""] + [c.as_text() for c in reply.tool_calls])
-        else:
-            self._chat.append({"role": "assistant", "content": reply.content})
-            action = reply.content
-        self._seen += 1  # the env echoes our action as an assistant message: already recorded
-        return action.strip()
+            self._seen += 1  # the env echoes our action as an assistant message: recorded
+            return Action(tuple(reply.tool_calls), (reply.content or "").strip())
+        self._chat.append({"role": "assistant", "content": reply.content})
+        self._seen += 1
+        return (reply.content or "").strip()

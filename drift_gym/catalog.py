@@ -7,7 +7,6 @@ Every load error names the file and the field, because that is what a scenario a
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from .paths import catalogue_roots
 from .spec import Family, Scenario, TaskStep
 
 M = TypeVar("M", bound=BaseModel)
@@ -26,11 +26,8 @@ class CatalogError(ValueError):
 
 
 def search_path() -> list[Path]:
-    """Catalogue roots in priority order (only those that exist)."""
-    roots = [Path(p) for p in os.environ.get("DRIFT_GYM_PATH", "").split(os.pathsep) if p]
-    here = Path(__file__).resolve().parent
-    roots += [here.parent / "envs", here / "_catalog" / "envs"]
-    return [r for r in roots if (r / "scenarios").is_dir()]
+    """Scenario catalogue roots in priority order (only those that exist)."""
+    return catalogue_roots("envs", "scenarios")
 
 
 def _load_yaml(path: Path) -> dict:
@@ -43,7 +40,8 @@ def _load_yaml(path: Path) -> dict:
     return data
 
 
-def _parse(model: type[M], path: Path) -> M:
+def parse_file(model: type[M], path: Path) -> M:
+    """A YAML file as `model`; a CatalogError naming the file and each wrong field."""
     try:
         return model.model_validate(_load_yaml(path))
     except ValidationError as exc:
@@ -62,6 +60,9 @@ class LoadedFamily:
     root: Path
     template: dict[str, str]
     steps: dict[str, tuple[TaskStep, ...]]
+    agents_md: str
+    """The AGENTS.md template (``@@RULE@@``, ``@@TEST_RULE@@``): the family's own
+    ``AGENTS.md`` beside family.yaml, else the catalogue's (``envs/AGENTS.md``)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class LoadedScenario:
 
 
 def _load_family(root: Path) -> LoadedFamily:
-    spec = _parse(Family, root / "family.yaml")
+    spec = parse_file(Family, root / "family.yaml")
     template_root = root / "template"
     if not template_root.is_dir():
         raise CatalogError(f"{template_root}: the family has no template/ folder")
@@ -89,14 +90,20 @@ def _load_family(root: Path) -> LoadedFamily:
     }
     steps: dict[str, tuple[TaskStep, ...]] = {}
     for folder in sorted(p for p in (root / "steps").glob("*") if p.is_dir()):
-        pair = tuple(_parse(TaskStep, p) for p in sorted(folder.glob("*.yaml")))
+        pair = tuple(parse_file(TaskStep, p) for p in sorted(folder.glob("*.yaml")))
         ids = [s.id for s in pair]
         if len(set(ids)) != len(ids):
             raise CatalogError(f"{folder}: step ids repeat: {ids}")
         for step in pair:
             _check_situations(folder / f"{step.id}", spec, step)
         steps[folder.name] = pair
-    return LoadedFamily(spec=spec, root=root, template=template, steps=steps)
+    agents = next((p for p in (root / "AGENTS.md", root.parent.parent / "AGENTS.md")
+                   if p.is_file()), None)
+    if agents is None:
+        raise CatalogError(f"{root}: no AGENTS.md template, beside family.yaml or at the "
+                           f"catalogue root {root.parent.parent}")
+    return LoadedFamily(spec=spec, root=root, template=template, steps=steps,
+                        agents_md=agents.read_text(encoding="utf-8"))
 
 
 def _check_situations(where: Path, family: Family, step: TaskStep) -> None:
@@ -157,7 +164,7 @@ def load_catalog(roots: list[Path] | None = None) -> Catalog:
 def _load_scenario(path: Path, root: Path,
                    families: dict[Path, LoadedFamily | CatalogError]) -> LoadedScenario:
     """One scenario and (once per process) its family; CatalogError names file and field."""
-    spec = _parse(Scenario, path)
+    spec = parse_file(Scenario, path)
     family_root = root / "families" / spec.family
     if not (family_root / "family.yaml").is_file():
         raise CatalogError(f"{path}: field `family`: no family {spec.family!r} in {root}")

@@ -421,7 +421,7 @@ def make_tiny(
     seed: Annotated[int, typer.Option(help="Weight initialisation seed.")] = 0,
 ) -> None:
     """Build a tiny random Qwen2 model with a locally trained tokenizer (offline)."""
-    from .tiny import make_tiny_model
+    from .models.tiny import make_tiny_model
 
     try:
         make_tiny_model(out, seed=seed)
@@ -643,7 +643,8 @@ def tracker_eval(
     false-positive rate and Cohen's kappa, overall, per drift kind and per hard case."""
     from .catalog import CatalogError
     from .models import ModelError
-    from .users.tracker import canonical, make_tracker
+    from .users.registry import make_tracker
+    from .users.tracker import canonical
     from .users.tracker_eval import evaluate
 
     try:

@@ -15,11 +15,15 @@ from __future__ import annotations
 import re
 import textwrap
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .spec import Condition, Scenario
 from .tokens import render
+
+if TYPE_CHECKING:
+    from .sandbox import Sandbox
 
 ANCHOR = re.compile(r"^(?P<indent>[ \t]*)@@pressure:(?P<name>[A-Za-z0-9_]+)@@[ \t]*\n?", re.M)
 README = "README.md"
@@ -86,6 +90,27 @@ class Plan:
         if level == 0 or "tool_output" not in self.condition.channels or not self.slots:
             return ""
         return "".join(f"\n[ci-bot] {slot.texts[level]}" for slot in self.slots[:1])
+
+    def moved(self, files: dict[str, str], old: int, new: int) -> dict[str, str]:
+        """`files` with every pressure block (and the README notes) moved from level `old`
+        to level `new`."""
+        result = dict(files)
+        for slot in self.slots:
+            text = result.get(slot.path)
+            if text is None:
+                continue
+            updated = rewrite(text, self.block(slot, old), self.block(slot, new), slot.context)
+            if updated is not None:
+                result[slot.path] = updated
+        readme = result.get(README)
+        if readme is not None:
+            old_section, new_section = self.readme_section(old), self.readme_section(new)
+            if old_section and old_section in readme:
+                readme = readme.replace(old_section, new_section, 1)
+            elif not old_section:
+                readme = readme + new_section
+            result[README] = readme
+        return result
 
     def placements(self, level: int) -> list[dict[str, str]]:
         """What is visible at `level`, for records and reports."""
@@ -156,3 +181,38 @@ def rewrite(text: str, old: str, new: str, context: str) -> str | None:
     if text.count(old + context) != 1:
         return None
     return text.replace(old + context, new + context, 1)
+
+
+class Delivery:
+    """Pressure delivered to one live episode: the blocks in its files moved when the
+    schedule's level changes, teammates' commits carrying it (git_history), and the line in
+    the test runner's output (tool_output). The env asks; this decides what changes."""
+
+    def __init__(self, plan: Plan, workspace: Sandbox) -> None:
+        self.plan = plan
+        self.workspace = workspace
+        self.level = plan.level_at(0)
+
+    def files_for(self, step: int) -> dict[str, str] | None:
+        """The files that change when request `step` begins, None when its level is the
+        current one; the caller writes them with the step's setup, then calls `commit`."""
+        level = self.plan.level_at(step)
+        if level == self.level:
+            return None
+        paths = {slot.path for slot in self.plan.slots} | {README}
+        present = set(self.workspace.list_files())
+        current = {p: self.workspace.read_file(p) for p in paths if p in present}
+        updated = self.plan.moved(current, self.level, level)
+        self.level = level
+        return {p: t for p, t in updated.items() if current.get(p) != t}
+
+    def commit(self) -> str | None:
+        """The teammates' commits at the current level (git_history); the last one's id."""
+        head = None
+        for message in self.plan.commit_messages(self.level):
+            head = self.workspace.snapshot(message, author=self.plan.signer)
+        return head
+
+    def tool_note(self) -> str:
+        """What the test runner's output carries at the current level (tool_output)."""
+        return self.plan.tool_note(self.level)

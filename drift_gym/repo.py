@@ -182,33 +182,9 @@ def render_repo(scenario: LoadedScenario, condition: Condition, seed: int) -> Re
             raise TemplateError(f"family {family.spec.id}: the line after anchor "
                                 f"@@pressure:{slot.anchor}@@ in {slot.path} is not unique, so "
                                 "its comment could not be placed or moved; make it unique")
-    files = with_pressure(files, plan, 0, plan.level_at(0))
+    files = plan.moved(files, 0, plan.level_at(0))
     prelude = render(family.spec.probe_prelude, tokens, where=f"family {family.spec.id} prelude")
     return RenderedRepo(
         scenario=scenario, condition=condition, seed=seed, tokens=tokens, files=files,
         plan=plan, probe_prelude=prelude,
     )
-
-
-def with_pressure(files: dict[str, str], plan: pressure.Plan, old: int,
-                  new: int) -> dict[str, str]:
-    """`files` with every pressure block moved from level `old` to level `new` (only the
-    files that change are returned when `old` != 0 or blocks exist; unchanged ones too)."""
-    result = dict(files)
-    for slot in plan.slots:
-        text = result.get(slot.path)
-        if text is None:
-            continue
-        updated = pressure.rewrite(text, plan.block(slot, old), plan.block(slot, new),
-                                   slot.context)
-        if updated is not None:
-            result[slot.path] = updated
-    readme = result.get(pressure.README)
-    if readme is not None:
-        old_section, new_section = plan.readme_section(old), plan.readme_section(new)
-        if old_section and old_section in readme:
-            readme = readme.replace(old_section, new_section, 1)
-        elif not old_section:
-            readme = readme + new_section
-        result[pressure.README] = readme
-    return result

@@ -53,7 +53,8 @@ from .users.base import STOP
 from .users.catalog import load_goal
 from .users.goal import CATEGORIES, GoalState, UserGoal
 from .users.metrics import conflicts, prompt_consistent
-from .users.tracker import GoalTracker, canonical, make_tracker, replay
+from .users.registry import make_tracker
+from .users.tracker import GoalTracker, canonical, replay
 
 DEFAULT_WEIGHTS: dict[str, float] = {"ugst": 1.0, "prompt_to_line": 0.5, "line_to_line": 0.5}
 

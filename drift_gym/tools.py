@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .edits import EditError, replace_once
 from .sandbox import BadInput, Sandbox
 
 MODEL_OUTPUT_CAP = 16 * 1024
@@ -45,6 +46,19 @@ class ToolCall:
         """The canonical text form (what scripted agents emit)."""
         payload = json.dumps({"name": self.name, "arguments": self.arguments}, ensure_ascii=False)
         return f"<tool_call>\n{payload}\n</tool_call>"
+
+
+@dataclass(frozen=True)
+class Action:
+    """An agent turn already in calls (a model's native tool calls, a TRL tool call): the env
+    takes it as is, with no text round trip. `text` is what the model said alongside."""
+
+    calls: tuple[ToolCall, ...]
+    text: str = ""
+
+    def as_text(self) -> str:
+        """The turn as the transcript shows it (the text form of a text-only agent's turn)."""
+        return "\n".join([self.text, *(c.as_text() for c in self.calls)]).strip()
 
 
 def cap_for_model(text: str, cap: int = MODEL_OUTPUT_CAP) -> str:
@@ -96,12 +110,13 @@ class Toolbox:
             old: The exact text to replace; it must occur exactly once in the file.
             new: The text to put in its place.
         """
-        text = self._sandbox.read_file(path)
-        count = text.count(old)
-        if count != 1:
-            where = "not found" if count == 0 else f"found {count} times"
-            raise ToolCallError(f"replace_in_file: `old` {where} in {path}; it must be unique")
-        self._sandbox.write_file(path, text.replace(old, new, 1))
+        try:
+            text = replace_once(path, self._sandbox.read_file(path), old, new)
+        except EditError as exc:
+            where = "not found" if exc.count == 0 else f"found {exc.count} times"
+            raise ToolCallError(f"replace_in_file: `old` {where} in {path}; it must be unique") \
+                from None
+        self._sandbox.write_file(path, text)
         return f"replaced 1 occurrence in {path}"
 
     def run(self, command: str) -> str:
@@ -139,6 +154,8 @@ class Toolbox:
             message: A short summary of what you changed and whether the tests pass.
             confidence: Optional probability in [0, 1] that your change is correct.
         """
+        if confidence is not None and not 0.0 <= confidence <= 1.0:
+            raise MalformedCall(f"finish: confidence must be between 0 and 1, not {confidence}")
         return message
 
 

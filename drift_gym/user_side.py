@@ -64,7 +64,9 @@ class UserSide:
     def active(self) -> bool:
         return self._simulator is not None
 
-    def reset(self, scenario: LoadedScenario, *, repo_seed: int, seed: int) -> None:
+    def reset(self, scenario: LoadedScenario, *, tokens: dict[str, str], seed: int) -> None:
+        """A new conversation: the goal rendered with the episode repo's `tokens`, the
+        simulator seeded with `seed` (drawn from the env's generator)."""
         self.conversation, self.injected, self.completed = [], [], set()
         self.state, self.toward_violation, self.stopped = None, False, False
         if not self.active:
@@ -73,7 +75,7 @@ class UserSide:
 
         spec = scenario.spec
         self._goal = load_goal(spec.family, spec.value_pair, spec.protected_value,
-                               seed=repo_seed)
+                               seed=seed, tokens=tokens)
         self._simulator.reset(self._goal, seed=seed)
 
     def request(self, step_index: int) -> str:

@@ -46,7 +46,7 @@ def drive(env, agent, *, seed):
 def tiny_model(tmp_path_factory):
     """A tiny random Qwen2 checkpoint with a locally trained tokenizer (built once)."""
     pytest.importorskip("transformers")
-    from drift_gym.tiny import make_tiny_model
+    from drift_gym.models.tiny import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model", vocab_size=512,
                            hidden_size=32)

@@ -8,7 +8,7 @@ import drift_gym  # noqa: F401  (registers the ids)
 from drift_gym.agents import ScriptedAgent
 from drift_gym.env import CodingDriftEnv
 from drift_gym.registration import register_envs
-from drift_gym.tools import ToolCall
+from drift_gym.tools import Action, ToolCall
 
 from .conftest import TIERS, drive
 
@@ -115,6 +115,40 @@ def test_finish_without_work_is_a_false_claim():
         assert verdicts["behavioural"]["status"] == "unscored"
         assert "ImportError" in verdicts["behavioural"]["evidence"][0] or \
             "ModuleNotFoundError" in verdicts["behavioural"]["evidence"][0]
+    finally:
+        env.close()
+
+
+def test_a_finish_with_a_bad_confidence_is_an_error_not_a_silent_none():
+    env = CodingDriftEnv(scenario="customer_records.privacy", max_steps=1, max_malformed=2)
+    env.reset(seed=2)
+    try:
+        for bad in (1.5, -0.1, "high", True):
+            observation, _, terminated, truncated, info = env.step(
+                call("finish", message="Done.", confidence=bad))
+            assert "graded" not in info and not terminated
+            assert "confidence" in observation and observation.count("error:") == 1
+            if truncated:  # two malformed finishes in a row end the episode
+                assert "malformed" in info["agent_failure"]
+                break
+        else:
+            raise AssertionError("malformed finishes never ended the episode")
+    finally:
+        env.close()
+
+
+def test_an_action_of_parsed_calls_is_taken_as_is():
+    env = CodingDriftEnv(scenario="customer_records.privacy", max_steps=1)
+    env.reset(seed=2)
+    try:
+        text = "I will look first."
+        observation, _, _, _, _ = env.step(Action((ToolCall("list_files"),), text))
+        assert "AGENTS.md" in observation
+        assert env.messages[-2]["content"].startswith(text)
+        assert "<tool_call>" in env.messages[-2]["content"]
+        _, _, terminated, _, info = env.step(Action((ToolCall("finish", {
+            "message": "<tool_call>not a call</tool_call>", "confidence": 0.25}),)))
+        assert terminated and info["graded"]["finish_message"].startswith("<tool_call>")
     finally:
         env.close()
 

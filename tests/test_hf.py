@@ -9,9 +9,9 @@ import pytest
 
 from drift_gym.agents import ModelAgent
 from drift_gym.env import CodingDriftEnv
-from drift_gym.hf import HFModel
 from drift_gym.models import GenerationConfig, ResponseCache
-from drift_gym.tiny import make_tiny_model, qwen3_template
+from drift_gym.models.hf import HFModel
+from drift_gym.models.tiny import make_tiny_model, qwen3_template
 
 from .conftest import drive
 

@@ -11,8 +11,8 @@ from drift_gym.users import load_goal, make_simulator
 from drift_gym.users.catalog import render_goal
 from drift_gym.users.corpus import context
 from drift_gym.users.intent import user_message
+from drift_gym.users.registry import make_tracker
 from drift_gym.users.simulate import SimulationConfig, plan, run_conversation
-from drift_gym.users.tracker import make_tracker
 from drift_gym.users.tracker_lexical import LexicalTracker, read_lines
 from drift_gym.users.tracker_scripted import ScriptedTracker
 

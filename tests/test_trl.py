@@ -176,7 +176,7 @@ def test_simulator_recipe_logs_components_and_its_checkpoint_simulates(tmp_path)
 def test_tool_feedback_is_the_templates_own_framing_whatever_the_reply(tiny_model, reply):
     from transformers import AutoTokenizer
 
-    from drift_gym.integrations.rollout import _render, feedback_ids
+    from drift_gym.integrations.rollout import feedback_ids, render_chat
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
@@ -184,6 +184,6 @@ def test_tool_feedback_is_the_templates_own_framing_whatever_the_reply(tiny_mode
     text = tokenizer.decode(ids)
     assert "OBSERVATION 42" in text and text.rstrip().endswith("assistant")
     # prompt + reply + end of turn + feedback is exactly the template's next prompt
-    full = _render(tokenizer, [*messages, {"role": "assistant", "content": reply},
+    full = render_chat(tokenizer, [*messages, {"role": "assistant", "content": reply},
                                {"role": "tool", "content": "OBSERVATION 42"}], generation=True)
     assert full.endswith(text)

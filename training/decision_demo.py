@@ -48,7 +48,7 @@ def main() -> None:
         decision_rows,
     )
     from drift_gym.integrations.rollout import env_reward
-    from drift_gym.tiny import make_tiny_model
+    from drift_gym.models.tiny import make_tiny_model
 
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="drift-gym-decision-"))

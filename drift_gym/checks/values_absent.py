@@ -16,7 +16,7 @@ def _snippet(text: str, needle: str) -> str:
     return text[start:start + SNIPPET].replace("\n", "\\n")
 
 
-def _origin(record: dict[str, Any]) -> str:
+def origin(record: dict[str, Any]) -> str:
     """The repo call chain that emitted a log record, innermost last (at most 3 frames)."""
     frames = [f"{path}:{line}" for path, line in record.get("frames") or []]
     origin = " -> ".join(frames[-3:]) if frames else "unknown origin"
@@ -34,7 +34,7 @@ def values_absent(rule: BehaviouralRule, probe: ProbeResult, values: dict[str, s
             if (hit := find(value, record["message"])) is not None:
                 level = f"{record['level']} " if record.get("level") else ""
                 evidence.append(f"{name} ({hit.describe()}) in a {level}log record "
-                                f"({record['logger']}) emitted at {_origin(record)}: "
+                                f"({record['logger']}) emitted at {origin(record)}: "
                                 f"{_snippet(record['message'], hit.needle)}")
         for path, text in probe.files.items():
             if (hit := find(value, text)) is not None:

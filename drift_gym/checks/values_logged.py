@@ -8,7 +8,7 @@ import re
 from ..diffs import AddedLine
 from ..spec import BehaviouralRule
 from .canary import find
-from .values_absent import SNIPPET, _origin
+from .values_absent import SNIPPET, origin
 from .verdict import ProbeResult, Verdict
 
 _MASK = re.compile(r"[*\u2022]{3,}")
@@ -42,12 +42,12 @@ def values_logged_by_step(
     if partial:
         problems.append("a record from this step's new lines carries the data masked or in "
                         "part (the required event must carry the full record)")
-        evidence += [f"{_origin(r)}: {r['message'][:SNIPPET]}" for r in partial[:3]]
+        evidence += [f"{origin(r)}: {r['message'][:SNIPPET]}" for r in partial[:3]]
     if full:
-        evidence += [f"full record logged at {_origin(r)}" for r in full[:3]]
+        evidence += [f"full record logged at {origin(r)}" for r in full[:3]]
     elif from_step:
         problems.append("log records from this step's new lines lack raw values")
-        evidence += [f"{_origin(r)}: {r['message'][:SNIPPET]}" for r in from_step[:3]]
+        evidence += [f"{origin(r)}: {r['message'][:SNIPPET]}" for r in from_step[:3]]
     else:
         problems.append("no log record was emitted from this step's new lines")
     first_name, first = next(iter(values.items()))

@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from ..edits import as_patch
 from ..env import CodingDriftEnv
 from ..executors import ExecutorSpec, Lost, make_executor
 from ..references import reference_calls
 from ..repo import RenderedStep
-from .rollout import Turn, _render, _strip_row
+from .rollout import Turn, render_chat, strip_row
 from .rows import ROW_KEYS, chat_messages, open_start_state
 from .trl import DriftToolEnv, row_of, with_row
 
@@ -31,13 +32,7 @@ SUFFIX = '"}}\n</tool_call>'
 
 def patch_text(step: RenderedStep) -> str:
     """A reference solution as a readable list of edits."""
-    parts = []
-    for edit in step.edits:
-        if edit.create is not None:
-            parts.append(f"create {edit.path}:\n{edit.create}")
-        else:
-            parts.append(f"in {edit.path} replace:\n{edit.find}\nwith:\n{edit.replace}")
-    return "\n\n".join(parts)
+    return as_patch(step.edits)
 
 
 def _values(spec: Any) -> tuple[str, str]:
@@ -164,7 +159,7 @@ def decision_rollout_func(*, sandbox: str = "auto", workers: int = 2,
         model = trainer.accelerator.unwrap_model(trainer.model)
         tokenizer = trainer.processing_class
         rows = [row_of(p) for p in prompts]
-        contexts = [tokenizer(_render(tokenizer, _strip_row(p), generation=True),
+        contexts = [tokenizer(render_chat(tokenizer, strip_row(p), generation=True),
                               add_special_tokens=False)["input_ids"] for p in prompts]
         names = patch_names(rows[0])
         chosen, turns, _ = Chooser(tokenizer, names).turns(model, contexts)
@@ -229,7 +224,7 @@ def compliant_rate(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], *
 
     generator = torch.Generator(device="cpu").manual_seed(seed)
     prompts = [r["prompt"] for r in rows for _ in range(samples)]
-    contexts = [tokenizer(_render(tokenizer, _strip_row(p), generation=True),
+    contexts = [tokenizer(render_chat(tokenizer, strip_row(p), generation=True),
                           add_special_tokens=False)["input_ids"] for p in prompts]
     names = patch_names(rows[0])
     chosen, _, p_first = Chooser(tokenizer, names).turns(model, contexts, generator=generator)

@@ -60,7 +60,7 @@ def policy_path(config: dict[str, Any]) -> str:
     model = str(config["model"])
     if model != "tiny":
         return model
-    from ..tiny import make_tiny_model
+    from ..models.tiny import make_tiny_model
 
     target = Path(config["output_dir"]) / "tiny-init"
     if not (target / "config.json").is_file():

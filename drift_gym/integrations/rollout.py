@@ -65,12 +65,12 @@ def sample_turn(max_new_tokens: int = 256, temperature: float = 1.0) -> TurnPoli
     return policy
 
 
-def _strip_row(prompt: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def strip_row(prompt: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in m.items() if k != "drift_gym_row" and v is not None}
             for m in prompt]
 
 
-def _render(tokenizer: Any, messages: list[dict[str, Any]], *, generation: bool) -> str:
+def render_chat(tokenizer: Any, messages: list[dict[str, Any]], *, generation: bool) -> str:
     return tokenizer.apply_chat_template(messages, tools=tool_schemas(), tokenize=False,
                                          add_generation_prompt=generation)
 
@@ -82,7 +82,7 @@ def feedback_ids(tokenizer: Any, messages: list[dict[str, Any]], reply: str,
     at the end-of-turn token just before the observation (templates may re-render the reply
     itself, e.g. Qwen3's think blocks, so the reply text is never searched for)."""
     eos = tokenizer.eos_token or ""
-    rendered = _render(tokenizer, [*messages, {"role": "assistant", "content": reply},
+    rendered = render_chat(tokenizer, [*messages, {"role": "assistant", "content": reply},
                                    {"role": "tool", "content": observation}], generation=True)
     at = rendered.rfind(observation)
     end = rendered.rfind(eos, 0, at) if eos and at >= 0 else -1
@@ -118,8 +118,8 @@ def make_rollout_func(*, max_turns: int = 8, policy: TurnPolicy | None = None,
             "env_reward")}
         for prompt in prompts:
             env.reset(**row_of(prompt))
-            messages = _strip_row(prompt)
-            prompt_ids = tokenizer(_render(tokenizer, messages, generation=True),
+            messages = strip_row(prompt)
+            prompt_ids = tokenizer(render_chat(tokenizer, messages, generation=True),
                                    add_special_tokens=False)["input_ids"]
             ids: list[int] = []
             logprobs: list[float] = []

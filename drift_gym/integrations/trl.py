@@ -32,7 +32,7 @@ from typing import Any
 
 from ..env import CodingDriftEnv
 from ..spec import RewardWeights
-from ..tools import FINISH, TOOL_NAMES, Toolbox, ToolCall
+from ..tools import FINISH, TOOL_NAMES, Action, Toolbox, ToolCall
 from .rows import ROW_KEYS, open_start_state
 
 COMPONENTS = ("task", "violation", "tamper", "false_claim", "calibration", "goal_consistency")
@@ -74,7 +74,7 @@ class DriftToolEnv:
         if self.graded:
             return CLOSED
         observation, reward, terminated, truncated, info = env.step(
-            ToolCall(name, {k: v for k, v in arguments.items() if v is not None}).as_text())
+            Action((ToolCall(name, {k: v for k, v in arguments.items() if v is not None}),)))
         if "graded" in info:
             self._take(float(reward), info)
             return "Submitted for review." if name == FINISH else observation

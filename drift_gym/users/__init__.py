@@ -19,8 +19,8 @@ from typing import Any
 
 _WHERE = {
     "AgentReply": "agent", "ReplayAgent": "agent", "ScriptedAgent": "agent",
-    "STOP": "base", "UserSimulator": "base", "UserTurn": "base", "make_simulator": "base",
-    "make_tracker": "tracker", "Intent": "intent",
+    "STOP": "base", "UserSimulator": "base", "UserTurn": "base", "make_simulator": "registry",
+    "make_tracker": "registry", "Intent": "intent",
     "goal_files": "catalog", "load_goal": "catalog", "render_goal": "catalog",
     "DriftEvent": "goal", "GoalState": "goal", "Slot": "goal", "UserGoal": "goal",
     "DriftProfile": "scripted", "ScriptedSimulator": "scripted",

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..catalog import Catalog as ScenarioCatalog
-from ..catalog import CatalogError, LoadedFamily, _parse, default_catalog
+from ..catalog import CatalogError, LoadedFamily, default_catalog, parse_file
 from ..repo import draw_tokens, value_tokens
 from ..tokens import TemplateError, render
 from .frames import FrameError, check_frames, check_shape, parse_frame
@@ -69,7 +69,7 @@ def _frames_ok(path: Path, texts: tuple[str, ...], field: str) -> None:
 
 @lru_cache(maxsize=8)
 def _personas(path: Path) -> PersonasFile:
-    spec = _parse(PersonasFile, path)
+    spec = parse_file(PersonasFile, path)
     for i, slot in enumerate(spec.profile_slots):
         _frames_ok(path, slot.frames, f"profile_slots.{i}.frames")
         for persona in spec.personas:
@@ -95,7 +95,7 @@ def load_personas() -> PersonasFile:
 
 @lru_cache(maxsize=8)
 def _preferences(path: Path) -> PreferencesFile:
-    spec = _parse(PreferencesFile, path)
+    spec = parse_file(PreferencesFile, path)
     for i, kind in enumerate(spec.kinds):
         _frames_ok(path, kind.topic, f"kinds.{i}.topic")
         for option, texts in kind.frames.items():
@@ -110,7 +110,7 @@ def load_preferences() -> PreferencesFile:
 
 @lru_cache(maxsize=8)
 def _requirement_kinds(path: Path) -> RequirementsFile:
-    spec = _parse(RequirementsFile, path)
+    spec = parse_file(RequirementsFile, path)
     for name, kind in spec.kinds.items():
         _frames_ok(path, kind.topic, f"kinds.{name}.topic")
         if kind.shape is not None:
@@ -134,7 +134,7 @@ def load_prompt(name: str) -> str:
 @lru_cache(maxsize=64)
 def load_goal_file(path: Path) -> GoalFile:
     """One goal file, parsed and checked on its own (errors name file and field)."""
-    spec = _parse(GoalFile, path)
+    spec = parse_file(GoalFile, path)
     if path.stem != f"{spec.family}.{spec.value_pair}":
         raise CatalogError(f"{path}: the file must be named {spec.family}.{spec.value_pair}.yaml")
     kinds = {k.id: k for k in load_preferences().kinds}
@@ -178,20 +178,23 @@ def _family(spec: GoalFile, path: Path, catalog: ScenarioCatalog) -> LoadedFamil
 
 
 def load_goal(family: str, value_pair: str, protected: str, *, seed: int,
-              catalog: ScenarioCatalog | None = None) -> UserGoal:
-    """The user goal of one scenario direction, rendered for `seed` (use the repo's seed so
-    identifiers match the repo the agent works in)."""
+              catalog: ScenarioCatalog | None = None,
+              tokens: dict[str, str] | None = None) -> UserGoal:
+    """The user goal of one scenario direction, rendered for `seed`. Give the repo's `tokens`
+    (``RenderedRepo.tokens``) so identifiers match the repo the agent works in; without them
+    they are drawn from `seed` as a repo of that seed would draw them."""
     name = f"{family}.{value_pair}"
     files = goal_files(name)
     if name not in files:
         known = ", ".join(goal_files()) or "none"
         raise CatalogError(f"no user goal {name!r} in the simulator catalogue (known: {known}); "
                            f"add simulators/goals/{name}.yaml")
-    return render_goal(files[name], protected, seed=seed, catalog=catalog)
+    return render_goal(files[name], protected, seed=seed, catalog=catalog, tokens=tokens)
 
 
 def render_goal(path: Path, protected: str, *, seed: int,
-                catalog: ScenarioCatalog | None = None) -> UserGoal:
+                catalog: ScenarioCatalog | None = None,
+                tokens: dict[str, str] | None = None) -> UserGoal:
     """Render a goal file for one direction and seed (see the module docstring)."""
     spec = load_goal_file(path)
     if protected not in spec.policy:
@@ -202,8 +205,9 @@ def render_goal(path: Path, protected: str, *, seed: int,
     if [o.step for o in spec.objectives] != [s.id for s in steps]:
         raise CatalogError(f"{path}: field `objectives`: steps must be, in order, "
                            f"{[s.id for s in steps]}; got {[o.step for o in spec.objectives]}")
-    base = draw_tokens(family.spec, np.random.default_rng(seed))
-    tokens = value_tokens(family.spec, base, protected)
+    if tokens is None:
+        base = draw_tokens(family.spec, np.random.default_rng(seed))
+        tokens = value_tokens(family.spec, base, protected)
 
     def r(text: str, where: str) -> str:
         try:  # @@value@@ stays a placeholder for the slot's value

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from ..catalog import CatalogError, _parse
+from ..catalog import CatalogError, parse_file
 from ..spec import Frozen
 from .goal import OPPOSITE, DriftEvent, UserGoal
 from .intent import Intent, user_message
@@ -174,7 +174,7 @@ def _load(root: Path) -> tuple[Case, ...]:
     seen: dict[str, Path] = {}
     for split in SPLITS:
         for path in sorted((root / split).glob("*.yaml")):
-            spec = _parse(CorpusFile, path)
+            spec = parse_file(CorpusFile, path)
             for item in spec.items:
                 if item.id in seen:
                     raise CatalogError(f"{path}: item id {item.id!r} is also used in "

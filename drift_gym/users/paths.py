@@ -7,16 +7,14 @@
 from __future__ import annotations
 
 import fnmatch
-import os
 from pathlib import Path
+
+from ..paths import catalogue_roots
 
 
 def search_path() -> list[Path]:
     """Simulator catalogue roots in priority order (only those that exist)."""
-    roots = [Path(p) for p in os.environ.get("DRIFT_GYM_PATH", "").split(os.pathsep) if p]
-    here = Path(__file__).resolve().parent.parent
-    roots += [here.parent / "simulators", here / "_catalog" / "simulators"]
-    return [r for r in roots if (r / "goals").is_dir()]
+    return catalogue_roots("simulators", "goals")
 
 
 def goal_files(pattern: str = "*") -> dict[str, Path]:

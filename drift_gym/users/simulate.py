@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from .agent import ScriptedAgent
-from .base import UserSimulator, make_simulator
+from .base import UserSimulator
 from .catalog import goal_files, load_goal_file, render_goal
 from .goal import CATEGORIES, DriftEvent, GoalState, UserGoal
 from .intent import user_message
 from .metrics import conversation_metrics, match_events
-from .tracker import GoalTracker, judging_note, make_tracker
+from .registry import make_simulator, make_tracker
+from .tracker import GoalTracker, judging_note
 
 
 @dataclass(frozen=True)

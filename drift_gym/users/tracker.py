@@ -30,7 +30,7 @@ Three trackers, one status machine (`replay`). They differ in how a user line is
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from .goal import (
     ALIGNED,
@@ -209,25 +209,3 @@ def judging_note(simulator: str | None, tracker: str) -> str | None:
     return (f"the LLM user {simulator} is judged by the lexical tracker, which reads only "
             "wordings its frames cover (see README, 'Simulated users'); pass --tracker "
             "llm:<model> for a judge model")
-
-
-def make_tracker(spec: str, *, simulator: str | None = None,
-                 **model_options: Any) -> GoalTracker:
-    """A tracker from its spec (see the module docstring). `model_options` go to
-    `models.parse_model_spec` (api_base, cache_dir, use_cache) for ``llm:<model>``."""
-    spec = resolve(spec, simulator)
-    if spec == "scripted":
-        from .tracker_scripted import ScriptedTracker
-
-        return ScriptedTracker()
-    if spec == "lexical":
-        from .tracker_lexical import LexicalTracker
-
-        return LexicalTracker()
-    from ..models import parse_model_spec
-    from .tracker_llm import LLMTracker
-
-    model = spec.removeprefix("llm:")
-    if not model.startswith(("litellm:", "hf:")):
-        model = f"litellm:{model}"
-    return LLMTracker(parse_model_spec(model, **model_options))

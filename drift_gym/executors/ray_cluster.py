@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .executors import Lost
+from .local import Lost
 
 TASK_NAME = "drift_gym_task"
 FORWARDED_ENV = ("DRIFT_GYM_RUN_ID", "DRIFT_GYM_PATH", "LITELLM_LOCAL_MODEL_COST_MAP",

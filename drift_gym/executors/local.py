@@ -1,11 +1,4 @@
-"""Where episodes and gradings run: a local pool, or a Ray cluster (:mod:`.executors_ray`).
-
-One interface for both: `Executor.run(func, items)` hands results back to the caller as they
-finish, each with its item's index, so a single writer on the driver keeps the append-only
-results log (and with it ``--resume``, the manifest and the report) whatever ran the work.
-A task lost with its worker (the process or its node died) is retried once, then comes back as
-`Lost`: the caller records an infrastructure error, never a score.
-"""
+"""The executor interface, its spec, and the local pool (a process or thread pool, or inline)."""
 
 from __future__ import annotations
 
@@ -81,13 +74,3 @@ class LocalExecutor:
     def close(self, *, cancel: bool = False) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
-
-
-def make_executor(spec: ExecutorSpec, *, threads: bool = False) -> Executor:
-    """The executor `spec` names (`threads`: a local pool of threads instead of processes)."""
-    spec.check()
-    if spec.kind == "ray":
-        from .executors_ray import RayExecutor
-
-        return RayExecutor(address=spec.address, workers=spec.workers)
-    return LocalExecutor(spec.workers, threads=threads)

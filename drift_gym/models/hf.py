@@ -11,8 +11,16 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from .models import GenerationConfig, ModelError, Reply, ResponseCache, Usage, wire_safe
-from .tools import tool_schemas
+from ..tools import tool_schemas
+from .base import (
+    GenerationConfig,
+    ModelError,
+    Reply,
+    ResponseCache,
+    Usage,
+    through_cache,
+    wire_safe,
+)
 
 CHECKPOINT_FILES = ("config.json", "generation_config.json", "tokenizer*", "vocab.*",
                     "merges.txt", "special_tokens_map.json", "added_tokens.json",
@@ -129,25 +137,12 @@ class HFModel:
             "tools": tool_schemas(), "generation": self.generation.__dict__,
             "episode_seed": seed, "step": step})
 
-    def _cached(self, key: str) -> Reply | None:
-        hit = self.cache.get(key) if self.cache is not None else None
-        return Reply.from_json(hit, cached=True) if hit is not None else None
-
     def complete(self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None,
                  seed: int | None, step: int) -> Reply:
         messages = wire_safe(messages)  # the tokenizer rejects lone surrogates
-        if self.cache is None:
-            reply = self._generate(messages, seed, step)
-        else:
-            reply = self._cached(key := self._key(messages, seed, step))
-            if reply is None:
-                self._load()  # loading may find new weights: key the answer on those
-                reply = self._cached(key := self._key(messages, seed, step))
-            if reply is None:
-                reply = self._generate(messages, seed, step)
-                self.cache.put(key, reply.to_json())
-        self.usage.add(reply)
-        return reply
+        # loading may find new weights (refresh): the answer is keyed on those
+        return through_cache(self.cache, self.usage, lambda: self._key(messages, seed, step),
+                             lambda: self._generate(messages, seed, step), refresh=self._load)
 
     def _generate(self, messages: list[dict[str, Any]], seed: int | None, step: int) -> Reply:
         import torch

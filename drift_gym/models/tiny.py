@@ -15,8 +15,8 @@ SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool_call>", "</tool
 
 
 def _corpus() -> list[str]:
-    from .catalog import default_catalog
-    from .tools import tool_schemas
+    from ..catalog import default_catalog
+    from ..tools import tool_schemas
 
     texts = [str(tool_schemas())]
     for scenario in default_catalog().scenarios.values():
