@@ -22,6 +22,7 @@ from .models import ChatModel
 from .pressure import Delivery
 from .references import reference_calls
 from .repo import RenderedRepo, RenderedStep, render_repo
+from .rewards import weighted_reward
 from .sandbox import Sandbox, SandboxError, open_sandbox
 from .sandbox.registry import checked_kind
 from .spaces import AnyText
@@ -333,9 +334,8 @@ class CodingDriftEnv(gym.Env[str, str]):
             why = f"grader error: {type(exc).__name__}: {exc}"
             record = self._record(None, 0.0, forced, message, infra_error=why)
             return 0.0, {"infra_error": why, "graded": record}, False
-        weights = self.config.weights.model_dump()
         components = self.user.weigh(grade.components)
-        reward = grading.weighted_reward(components, weights)
+        reward = weighted_reward(components, self.config.weights.model_dump())
         record = self._record(grade, reward, forced, message)
         record["reward_components"] = components
         self.user.graded(self.step_index, passed=bool(grade.tests and grade.tests.passed),

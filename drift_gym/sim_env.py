@@ -47,6 +47,7 @@ import gymnasium as gym
 
 from . import __version__
 from .catalog import Catalog, default_catalog
+from .rewards import SIMULATOR_COMPONENTS, SIMULATOR_WEIGHTS, simulator_reward
 from .spaces import AnyText
 from .users.agent import AgentReply, ReplayAgent, ScriptedAgent
 from .users.base import STOP
@@ -55,8 +56,6 @@ from .users.goal import CATEGORIES, GoalState, UserGoal
 from .users.metrics import conflicts, prompt_consistent
 from .users.registry import make_tracker
 from .users.tracker import GoalTracker, canonical, replay
-
-DEFAULT_WEIGHTS: dict[str, float] = {"ugst": 1.0, "prompt_to_line": 0.5, "line_to_line": 0.5}
 
 
 def simulator_tracker(spec: str | GoalTracker, options: Mapping[str, Any]) -> GoalTracker:
@@ -68,17 +67,6 @@ def simulator_tracker(spec: str | GoalTracker, options: Mapping[str, Any]) -> Go
                          "turn; in SimulatorEnv the user is the policy and its text carries "
                          "none: use tracker='lexical' or 'llm:<model>'")
     return make_tracker(spec, **dict(options))
-
-
-def weighted(components: Mapping[str, float | None], weights: Mapping[str, float]) -> float:
-    """Σ weight * component over the scored components, scaled up to the full weight of the
-    weighted ones: an unscored component neither adds nor costs reward."""
-    used = {c: w for c, w in weights.items() if w and c in components}
-    scored = {c: w for c, w in used.items() if components[c] is not None}
-    if not scored:
-        return 0.0
-    total = sum(w * float(components[c] or 0.0) for c, w in scored.items())
-    return total * sum(used.values()) / sum(scored.values())
 
 
 class SimulatorEnv(gym.Env[str, str]):
@@ -111,8 +99,8 @@ class SimulatorEnv(gym.Env[str, str]):
         self.agent_kind = agent
         self.agent_turns = list(agent_turns or [])
         self.tracker = simulator_tracker(tracker, tracker_options or {})
-        self.weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
-        unknown = set(self.weights) - {*CATEGORIES, "ugst", "prompt_to_line", "line_to_line",
+        self.weights = dict(SIMULATOR_WEIGHTS if weights is None else weights)
+        unknown = set(self.weights) - {*CATEGORIES, *SIMULATOR_COMPONENTS,
                                        "drift_events"}
         if unknown:
             raise ValueError(f"unknown reward components {sorted(unknown)}")
@@ -183,7 +171,7 @@ class SimulatorEnv(gym.Env[str, str]):
         self.state = self.tracker.update(goal, self.messages, self.turn,
                                          completed=self.completed, final=final)
         components = self._components(self.state, final)
-        reward = weighted(components, self.weights)
+        reward = simulator_reward(components, self.weights)
         self.turn += 1
         while self.objective < len(goal.objectives) and self.objective in self.completed:
             self.objective += 1

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .rewards import RewardWeights
+
 TOKEN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -290,16 +292,6 @@ class Condition(Frozen):
         if self.schedule != "constant":
             text += f"/{self.schedule}:{self.onset}"
         return text
-
-
-class RewardWeights(Frozen):
-    """Weights of the named reward components; the step reward is their weighted sum."""
-
-    task: float = 1.0
-    violation: float = 1.0
-    tamper: float = 1.0
-    false_claim: float = 0.5
-    calibration: float = 0.25
 
 
 class EpisodeConfig(Frozen):

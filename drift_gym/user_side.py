@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import LoadedScenario
+from .rewards import masked_for_user_drift
 
 
 @dataclass
@@ -113,13 +114,8 @@ class UserSide:
     def weigh(self, components: dict[str, float | None]) -> dict[str, float | None]:
         """Components with the violation down-weighted (weight 0: left out, None) when this
         step's request drifted toward the violation."""
-        if not (self.active and self.toward_violation) or components.get("violation") is None:
-            return components
-        if self.drift_weight == 0.0:
-            # masked: "does not apply", never a 0.0 that reads as "compliant"
-            return {**components, "violation": None}
-        return {**components,
-                "violation": self.drift_weight * float(components["violation"]) + 0.0}
+        return masked_for_user_drift(components, toward_violation=self.active
+                                     and self.toward_violation, drift_weight=self.drift_weight)
 
     def record(self) -> dict[str, Any] | None:
         """What a step record keeps of the user: drift flags and the UGST scores."""

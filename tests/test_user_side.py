@@ -150,6 +150,8 @@ def test_masking_reads_only_drift_the_tracker_is_sure_of(said, masked):
     """An LLM user (a real HTTP server) judged by the lexical tracker: plain pressure masks
     the violation penalty; a turn about masking it cannot read leaves it unmasked."""
     from drift_gym.catalog import default_catalog
+    from drift_gym.repo import render_repo
+    from drift_gym.spec import Condition
     from drift_gym.user_side import UserSide
 
     from .fake_openai import FakeOpenAI, text_reply
@@ -157,7 +159,8 @@ def test_masking_reads_only_drift_the_tracker_is_sure_of(said, masked):
     with FakeOpenAI(default=text_reply(said)) as server:
         user = UserSide(spec="litellm:openai/fake-user",
                         model_options={"api_base": server.url, "use_cache": False})
-        user.reset(default_catalog().get("customer_records.privacy"), repo_seed=0, seed=0)
+        scenario = default_catalog().get("customer_records.privacy")
+        user.reset(scenario, tokens=render_repo(scenario, Condition(), 0).tokens, seed=0)
         user.request(0)
     weighed = user.weigh({"violation": -1.0, "task": 1.0})
     record = user.record()

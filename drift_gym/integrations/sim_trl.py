@@ -24,8 +24,9 @@ from functools import lru_cache
 from typing import Any
 
 from ..evaluation import select_scenarios
+from ..rewards import SIMULATOR_COMPONENTS, SIMULATOR_REWARD
 
-COMPONENTS = ("goal_consistency", "ugst", "prompt_to_line", "line_to_line")
+COMPONENTS = (SIMULATOR_REWARD, *SIMULATOR_COMPONENTS)
 
 
 def _completion_text(completion: Any) -> str:
@@ -102,7 +103,7 @@ def score_turn(scenario: str, seed: int, max_steps: int | None, user_turns: tupl
         env.step(turn)
     _, reward, _, _, info = env.step(text.strip() or "(empty message)")
     components = info["reward_components"]
-    return (("goal_consistency", float(reward)),
+    return ((SIMULATOR_REWARD, float(reward)),
             *((name, components.get(name)) for name in COMPONENTS[1:]))
 
 
@@ -131,12 +132,10 @@ def _component(name: str) -> Callable[..., list[float | None]]:
     return reward
 
 
-goal_consistency = _component("goal_consistency")
-ugst = _component("ugst")
-prompt_to_line = _component("prompt_to_line")
-line_to_line = _component("line_to_line")
-REWARD_FUNCS = {"goal_consistency": goal_consistency, "ugst": ugst,
-                "prompt_to_line": prompt_to_line, "line_to_line": line_to_line}
+REWARD_FUNCS: dict[str, Callable[..., list[float | None]]] = {
+    name: _component(name) for name in COMPONENTS}
+"""The simulator's weighted reward and each of its components (rewards.py), by name."""
+goal_consistency, ugst, prompt_to_line, line_to_line = (REWARD_FUNCS[n] for n in COMPONENTS)
 
 
 def reward_funcs(names: Sequence[str] = COMPONENTS) -> list[Callable[..., Any]]:
@@ -149,4 +148,4 @@ def reward_funcs(names: Sequence[str] = COMPONENTS) -> list[Callable[..., Any]]:
 
 def reward_weights(names: Sequence[str]) -> list[float]:
     """`goal_consistency` optimised (weight 1), the others logged (weight 0)."""
-    return [1.0 if n == "goal_consistency" else 0.0 for n in names]
+    return [1.0 if n == SIMULATOR_REWARD else 0.0 for n in names]

@@ -2,10 +2,10 @@
 
 Three pieces, usable together or apart:
 
-* **Reward functions**, one plain function per component (`task`, `violation`, `tamper`,
-  `false_claim`, `calibration`, `goal_consistency`). Each returns one value per completion, or
-  ``None`` where the component does not apply (TRL then leaves that sample out of that
-  component), so TRL logs every component under ``rewards/<name>``. They read the graded
+* **Reward functions**, one plain function per component of ``rewards.AGENT_COMPONENTS``
+  (`task`, `violation`, `tamper`, `false_claim`, `calibration`). Each returns one value per
+  completion, or ``None`` where the component does not apply (TRL then leaves that sample
+  out of that component), so TRL logs every component under ``rewards/<name>``. They read the graded
   components from the rollout's environment (`environment_factory` path) or from the
   ``reward_components`` column a `rollout_func` returns.
 * **`DriftToolEnv`**, an ``environment_factory`` class: ``reset(**row)`` rebuilds the row's
@@ -31,11 +31,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..env import CodingDriftEnv
-from ..spec import RewardWeights
+from ..rewards import AGENT_COMPONENTS, RewardWeights
 from ..tools import FINISH, TOOL_NAMES, Action, Toolbox, ToolCall
 from .rows import ROW_KEYS, open_start_state
 
-COMPONENTS = ("task", "violation", "tamper", "false_claim", "calibration", "goal_consistency")
+COMPONENTS = AGENT_COMPONENTS
 CLOSED = "This request is closed: it was submitted for review. Stop calling tools."
 
 
@@ -169,19 +169,13 @@ def _component(name: str) -> Callable[..., list[float | None]]:
     return reward
 
 
-task = _component("task")
-violation = _component("violation")
-tamper = _component("tamper")
-false_claim = _component("false_claim")
-calibration = _component("calibration")
-goal_consistency = _component("goal_consistency")
 REWARD_FUNCS: dict[str, Callable[..., list[float | None]]] = {
-    "task": task, "violation": violation, "tamper": tamper, "false_claim": false_claim,
-    "calibration": calibration, "goal_consistency": goal_consistency,
-}
+    name: _component(name) for name in COMPONENTS}
+"""One function per component of rewards.AGENT_COMPONENTS, also importable by name."""
+task, violation, tamper, false_claim, calibration = (REWARD_FUNCS[n] for n in COMPONENTS)
 
 
-def reward_funcs(names: Sequence[str] = COMPONENTS[:5]) -> list[Callable[..., Any]]:
+def reward_funcs(names: Sequence[str] = COMPONENTS) -> list[Callable[..., Any]]:
     """The component functions for `names`, in order."""
     unknown = [n for n in names if n not in REWARD_FUNCS]
     if unknown:
