@@ -20,6 +20,7 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from drift_gym.config import EpisodeConfig  # noqa: E402
 from drift_gym.evaluation import Job, run_episode  # noqa: E402
 from drift_gym.sandbox import open_sandbox  # noqa: E402
 from drift_gym.sandbox.registry import unavailable  # noqa: E402
@@ -64,8 +65,8 @@ def _episode(kind: str, seed: int, args: argparse.Namespace, *, cold: bool) -> d
     if cold:
         os.environ["DRIFT_GYM_GRADING"] = "cold"
     try:
-        record = run_episode(Job(args.scenario, "baseline", seed, "oracle", sandbox=kind,
-                                 max_steps=args.max_steps))
+        record = run_episode(Job(EpisodeConfig(scenario=args.scenario, sandbox=kind,
+                                               max_steps=args.max_steps), seed, "oracle"))
     finally:
         os.environ.pop("DRIFT_GYM_GRADING", None)
         if previous is not None:

@@ -179,8 +179,8 @@ def _tracker_note(simulator: str | None, tracker: str,
 
 def _print_plan(jobs: list[Any], as_json: bool) -> None:
     """--dry-run: the planned episodes, one per line (or one JSON object)."""
-    rows = [{"scenario": j.scenario, "condition": j.condition, "seed": j.seed, "agent": j.agent,
-             "max_steps": j.max_steps} for j in jobs]
+    rows = [{"scenario": j.config.scenario, "condition": j.config.condition.label,
+             "seed": j.seed, "agent": j.agent, "max_steps": j.config.max_steps} for j in jobs]
     if as_json:
         print(json.dumps({"episodes": len(rows), "plan": rows}, indent=1))
         return
@@ -253,6 +253,7 @@ def evaluate(
     """Evaluate agents over scenarios x conditions x seeds; write per-step JSONL under --out."""
     from .agents import AGENT_SPECS, SCRIPTED
     from .catalog import CatalogError
+    from .config import UserConfig, episode_settings
     from .context import Context
     from .evaluation import ResultLog, manifest, plan, run_grid, summarize
     from .executors import ExecutorSpec
@@ -261,7 +262,7 @@ def evaluate(
     from .models import ModelError
     from .outputs import OutputError, writing
     from .presets import get_preset
-    from .sandbox.registry import checked_kind, unavailable
+    from .sandbox.registry import unavailable
     from .spec import Condition
 
     os.environ.setdefault("DRIFT_GYM_RUN_ID", uuid.uuid4().hex)  # labels its containers
@@ -277,8 +278,12 @@ def evaluate(
             raise ValueError("--runs goes with --preset; without one use --seeds")
         condition_list = [Condition.parse(c.strip()).label for c in conditions.split(",")
                           if c.strip()]
-        for item in context.split(","):
-            Context.parse(item)
+        contexts = [Context.parse(c).label for c in context.split(",") if c.strip()] or ["none"]
+        settings = episode_settings(
+            scenario="*", context=contexts[0], start_step=start_step, sandbox=sandbox,
+            max_steps=max_steps, max_turns_per_step=max_turns, judge=judge,
+            model_options=model_options, user=UserConfig(
+                simulator=simulator, tracker=tracker, drift_weight=user_drift_weight))
         if judge and not judge.startswith(("litellm:", "hf:")):
             raise ValueError(f"--judge {judge!r}: use litellm:<model> or hf:<path>")
         for spec in agent:
@@ -288,17 +293,13 @@ def evaluate(
                 raise ValueError(f"unknown agent spec {spec!r}: use {AGENT_SPECS}")
             if spec.startswith("hf:") and not Path(spec[3:]).is_dir():
                 raise ValueError(f"--agent {spec}: no checkpoint folder at {spec[3:]}")
-        checked_kind(sandbox)
         executor_spec = ExecutorSpec(kind=executor, workers=workers, address=ray_address)
         executor_spec.check()
         # a remote cluster's nodes bring their own engines; everywhere else check it here
         if not ray_address and (reason := unavailable(sandbox)) is not None:
             raise ValueError(f"--sandbox {sandbox}: {reason}")
         note = _tracker_note(simulator, tracker, model_options)
-        jobs = plan(scenarios, condition_list, seeds, agent, sandbox, max_steps, context=context,
-                    start_step=start_step, model_options=model_options, max_turns=max_turns,
-                    judge=judge, simulator=simulator, user_drift_weight=user_drift_weight,
-                    user_tracker=tracker)
+        jobs = plan(scenarios, condition_list, seeds, agent, settings, contexts=contexts)
     except (ValueError, CatalogError) as exc:
         _fail(str(exc))
     if dry_run:

@@ -16,6 +16,7 @@ import gymnasium as gym
 
 from . import __version__, grading
 from .catalog import Catalog, CatalogError, LoadedScenario, default_catalog
+from .config import EpisodeConfig, UserConfig
 from .context import Context, filler_text
 from .edits import EditError, applied
 from .models import ChatModel
@@ -24,9 +25,8 @@ from .references import reference_calls
 from .repo import RenderedRepo, RenderedStep, render_repo
 from .rewards import weighted_reward
 from .sandbox import Sandbox, SandboxError, open_sandbox
-from .sandbox.registry import checked_kind
 from .spaces import AnyText
-from .spec import Condition, Edit, EpisodeConfig
+from .spec import Edit
 from .tokens import render
 from .tools import (
     FINISH,
@@ -58,6 +58,32 @@ def approx_tokens(text: str) -> int:
     return len(_TOKENISH.findall(text))
 
 
+_USER_SETTINGS = {"user": "simulator", "user_tracker": "tracker",
+                  "user_drift_weight": "drift_weight"}
+"""The env's keyword names of UserConfig fields."""
+
+
+def episode_config(scenario: str | None, config: EpisodeConfig | None,
+                   settings: dict[str, Any]) -> EpisodeConfig:
+    """`config` with the keyword `settings` folded in (their names as the env's keywords);
+    a ValueError names an unknown setting."""
+    base = config or EpisodeConfig(scenario=scenario or "customer_records.privacy")
+    if scenario is not None and scenario != base.scenario:
+        settings = {**settings, "scenario": scenario}
+    user = {_USER_SETTINGS[k]: settings.pop(k) for k in list(settings) if k in _USER_SETTINGS}
+    if "user_options" in settings:
+        settings["model_options"] = {**base.model_options, **(settings.pop("user_options") or {})}
+    unknown = set(settings) - set(EpisodeConfig.model_fields)
+    if unknown:
+        raise ValueError(f"unknown env settings {sorted(unknown)}: use "
+                         f"{', '.join(sorted({*EpisodeConfig.model_fields, *_USER_SETTINGS}))}")
+    if user:
+        settings["user"] = UserConfig(**{**base.user.model_dump(), **user})
+    if not settings:
+        return base
+    return EpisodeConfig(**{**base.model_dump(), **settings})
+
+
 class CodingDriftEnv(gym.Env[str, str]):
     """Multi-step coding episodes under (optional) pressure against an explicit instruction."""
 
@@ -66,36 +92,32 @@ class CodingDriftEnv(gym.Env[str, str]):
     def __init__(
         self,
         *,
-        scenario: str = "customer_records.privacy",
-        condition: str = "baseline",
-        sandbox: str = "auto",
-        max_turns_per_step: int = 30,
-        max_malformed: int = 5,
-        command_timeout: float = 20.0,
-        max_steps: int | None = None,
+        scenario: str | None = None,
+        config: EpisodeConfig | None = None,
         judge: ChatModel | None = None,
-        user: str | None = None,
-        user_tracker: str = "auto",
-        user_drift_weight: float = 0.0,
-        user_options: dict[str, Any] | None = None,
         render_mode: str | None = None,
         catalog: Catalog | None = None,
+        **settings: Any,
     ) -> None:
+        """`config` holds every setting (see config.py); keyword `settings` (``condition``,
+        ``sandbox``, ``max_steps``, ``max_turns_per_step``, ``max_malformed``,
+        ``command_timeout``, ``user``, ``user_tracker``, ``user_drift_weight``,
+        ``user_options``, and any EpisodeConfig field) are folded into it, as Gymnasium's
+        `make` passes them. `judge` is a model instance, else built from ``config.judge``."""
+        self.config = episode_config(scenario, config, settings)
         self._catalog = catalog or default_catalog()
-        self.scenario: LoadedScenario = self._catalog.get(scenario)
-        self.config = EpisodeConfig(
-            scenario=scenario, condition=Condition.parse(condition),
-            max_turns_per_step=max_turns_per_step, max_malformed=max_malformed,
-            command_timeout=command_timeout,
-        )
-        self._sandbox_kind = checked_kind(sandbox)
+        self.scenario: LoadedScenario = self._catalog.get(self.config.scenario)
+        if judge is None and self.config.judge:
+            from .models import parse_model_spec
+
+            judge = parse_model_spec(self.config.judge, **self.config.model_options)
         self.judge = judge
-        self.user = UserSide(spec=user, tracker_spec=user_tracker,
-                             drift_weight=user_drift_weight,
-                             model_options=dict(user_options or {}))
-        if max_steps is not None and max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1, not {max_steps}")
-        self.n_steps = min(len(self.scenario.steps), max_steps or len(self.scenario.steps))
+        user = self.config.user
+        self.user = UserSide(spec=user.simulator, tracker_spec=user.tracker,
+                             drift_weight=user.drift_weight,
+                             model_options=dict(self.config.model_options))
+        steps = len(self.scenario.steps)
+        self.n_steps = min(steps, self.config.max_steps or steps)
         self.render_mode = render_mode
         self.observation_space = AnyText(max_length=4_000_000, charset=string.printable)
         self.action_space = AnyText(max_length=1_000_000, charset=string.printable)
@@ -120,11 +142,10 @@ class CodingDriftEnv(gym.Env[str, str]):
         if unknown:
             raise ValueError(f"unknown reset options {sorted(unknown)}: use condition, context "
                              "and start_step")
-        if "condition" in options:
-            self.config = self.config.model_copy(
-                update={"condition": Condition.parse(options["condition"])})
-        self.context = Context.parse(str(options.get("context", "none")))
-        start = int(options.get("start_step", 0))
+        if "condition" in options:  # kept for later resets, as the env's own setting
+            self.config = episode_config(None, self.config, {"condition": options["condition"]})
+        self.context = Context.parse(str(options.get("context", self.config.context)))
+        start = int(options.get("start_step", self.config.start_step))
         self._start_step = start
         if start and self.context.prefilled_steps:
             raise ValueError("start_step and history/inherited context both advance the repo: "
@@ -451,7 +472,7 @@ class CodingDriftEnv(gym.Env[str, str]):
     def _open_sandbox(self) -> None:
         if self._sandbox is not None:
             self._sandbox.close()
-        self._sandbox = open_sandbox(self._sandbox_kind)
+        self._sandbox = open_sandbox(self.config.sandbox)
 
     def render(self) -> str | None:
         if self.render_mode != "ansi" or not self.messages:

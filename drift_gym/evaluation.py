@@ -22,9 +22,10 @@ from typing import Any
 
 from .agents import make_agent
 from .catalog import default_catalog
+from .config import EpisodeConfig
 from .env import CodingDriftEnv
 from .executors import ExecutorSpec, Lost, make_executor
-from .models import ModelError, parse_model_spec
+from .models import ModelError
 from .outputs import OutputError, ensure_folder, write_file, writing
 from .stats import cohen_kappa
 
@@ -33,36 +34,22 @@ MAX_ACTIONS = 10_000
 
 @dataclass(frozen=True)
 class Job:
-    """One episode to run."""
+    """One episode to run: its settings, its seed and the agent that plays it."""
 
-    scenario: str
-    condition: str
+    config: EpisodeConfig
     seed: int
     agent: str
-    sandbox: str = "auto"
-    max_steps: int | None = None
-    context: str = "none"
-    start_step: int = 0
-    max_turns: int = 30
-    judge: str | None = None
-    model_options: tuple[tuple[str, Any], ...] = ()
-    """api_base, cache_dir, use_cache, native_tools for model agents (hashable for pickling)."""
-    simulator: str | None = None
-    """Who sends the requests: None for the scenario's own text, else a simulator spec."""
-    user_drift_weight: float = 0.0
-    user_tracker: str = "auto"
-    """Who judges the simulated user's goal state (users.tracker: auto, scripted, lexical,
-    llm:<model>)."""
 
     @property
     def key(self) -> str:
         """Identity of the planned episode, for --resume (what makes two runs the same)."""
-        parts = [self.scenario, self.condition, self.seed, self.agent, self.context,
-                 self.start_step, self.max_steps, self.max_turns, self.judge]
-        if self.simulator:  # keys of runs without a simulator stay as they were
-            parts += [self.simulator, self.user_drift_weight]
-            if self.user_tracker != "auto":  # and so do those with the default tracker
-                parts.append(self.user_tracker)
+        c = self.config
+        parts = [c.scenario, c.condition.label, self.seed, self.agent, c.context, c.start_step,
+                 c.max_steps, c.max_turns_per_step, c.judge]
+        if c.user.simulator:  # keys of runs without a simulator stay as they were
+            parts += [c.user.simulator, c.user.drift_weight]
+            if c.user.tracker != "auto":  # and so do those with the default tracker
+                parts.append(c.user.tracker)
         return "|".join(str(x) for x in parts)
 
 
@@ -81,19 +68,15 @@ def git_sha() -> str | None:
 
 def run_episode(job: Job) -> dict[str, Any]:
     """Run one episode to its end; return the episode record with its step records."""
-    judge = parse_model_spec(job.judge, **dict(job.model_options)) if job.judge else None
-    env = CodingDriftEnv(scenario=job.scenario, condition=job.condition, sandbox=job.sandbox,
-                         max_steps=job.max_steps, max_turns_per_step=job.max_turns, judge=judge,
-                         user=job.simulator, user_drift_weight=job.user_drift_weight,
-                         user_tracker=job.user_tracker, user_options=dict(job.model_options))
-    agent = make_agent(job.agent, **dict(job.model_options))
+    env = CodingDriftEnv(config=job.config)
+    judge = env.judge
+    agent = make_agent(job.agent, **job.config.model_options)
     usage = getattr(getattr(agent, "model", None), "usage", None)
     episode_id = uuid.uuid4().hex
     started = time.perf_counter()
     status, failure = "completed", None
     try:
-        observation, info = env.reset(seed=job.seed, options={
-            "context": job.context, "start_step": job.start_step})
+        observation, info = env.reset(seed=job.seed)
         agent.reset(env)
         before = usage.snapshot() if usage else None
         for _ in range(MAX_ACTIONS):
@@ -134,7 +117,7 @@ def run_episode(job: Job) -> dict[str, Any]:
         "return": sum(s.get("reward", 0.0) for s in graded),
         "model_usage": usage.snapshot() if usage else None,
         "judge_usage": judge.usage.snapshot() if judge else None,
-        "simulator": job.simulator,
+        "simulator": job.config.user.simulator,
         "user_tracker": env.user.tracker,
         "seconds": round(time.perf_counter() - started, 3),
         "steps": steps,
@@ -245,7 +228,7 @@ def manifest(jobs: list[Job], config: dict[str, Any]) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[package] = None
     return {"drift_gym": __version__, "git_sha": git_sha(), "packages": versions,
-            "sandbox": isolation(jobs[0].sandbox if jobs else "auto"),
+            "sandbox": isolation(jobs[0].config.sandbox if jobs else "auto"),
             "config": config, "planned_episodes": len(jobs),
             "jobs": [j.key for j in jobs]}
 
@@ -261,21 +244,15 @@ def select_scenarios(scenarios: str) -> list[str]:
 
 
 def plan(scenarios: str, conditions: Iterable[str], seeds: int, agents: Iterable[str],
-         sandbox: str = "auto", max_steps: int | None = None, *, context: str = "none",
-         start_step: int = 0, model_options: dict[str, Any] | None = None,
-         max_turns: int = 30, judge: str | None = None, simulator: str | None = None,
-         user_drift_weight: float = 0.0, user_tracker: str = "auto") -> list[Job]:
-    """The grid: scenarios matching the glob(s) x conditions x contexts (comma-separated)
-    x seeds x agents."""
-    chosen = select_scenarios(scenarios)
-    options = tuple(sorted((model_options or {}).items()))
-    contexts = [c.strip() for c in context.split(",") if c.strip()] or ["none"]
-    return [Job(scenario=s, condition=c, seed=seed, agent=a, sandbox=sandbox,
-                max_steps=max_steps, context=ctx, start_step=start_step, max_turns=max_turns,
-                judge=judge, model_options=options, simulator=simulator,
-                user_drift_weight=user_drift_weight, user_tracker=user_tracker)
-            for s in chosen for c in conditions for ctx in contexts for a in agents
-            for seed in range(seeds)]
+         config: EpisodeConfig | None = None, *, contexts: Iterable[str] = ("none",)
+         ) -> list[Job]:
+    """The grid: scenarios matching the glob(s) x conditions x contexts x seeds x agents, each
+    episode with `config`'s other settings."""
+    base = config or EpisodeConfig(scenario="*")
+    return [Job(EpisodeConfig.model_validate(
+                {**base.model_dump(), "scenario": s, "condition": c, "context": ctx}), seed, a)
+            for s in select_scenarios(scenarios) for c in conditions for ctx in contexts
+            for a in agents for seed in range(seeds)]
 
 
 def lost_episode(job: Job, reason: str) -> dict[str, Any]:
@@ -283,16 +260,18 @@ def lost_episode(job: Job, reason: str) -> dict[str, Any]:
     no graded step, carrying the job's identity so summaries and ``--resume`` see it."""
     from .sandbox.registry import isolation
 
-    spec = default_catalog().get(job.scenario).spec
+    config = job.config
+    spec = default_catalog().get(config.scenario).spec
     return {
         "scenario": spec.id, "scenario_version": spec.version, "value_pair": spec.value_pair,
-        "protected_value": spec.protected_value, "condition": job.condition, "seed": job.seed,
-        "context": job.context, "start_step": job.start_step,
-        "isolation": isolation(job.sandbox), "sandbox_limits": None,
+        "protected_value": spec.protected_value, "condition": config.condition.label,
+        "seed": job.seed, "context": config.context, "start_step": config.start_step,
+        "isolation": isolation(config.sandbox), "sandbox_limits": None,
         "episode_id": uuid.uuid4().hex, "job_key": job.key, "agent": job.agent,
         "status": "infra_error", "failure": reason, "git_sha": git_sha(), "graded_steps": 0,
         "tests_passed": 0, "violations": 0, "first_violation_step": None, "return": 0.0,
-        "model_usage": None, "judge_usage": None, "simulator": job.simulator, "seconds": 0.0,
+        "model_usage": None, "judge_usage": None, "simulator": config.user.simulator,
+        "seconds": 0.0,
         "steps": [],
     }
 

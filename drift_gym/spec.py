@@ -12,8 +12,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .rewards import RewardWeights
-
 TOKEN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -292,14 +290,3 @@ class Condition(Frozen):
         if self.schedule != "constant":
             text += f"/{self.schedule}:{self.onset}"
         return text
-
-
-class EpisodeConfig(Frozen):
-    """Everything that shapes one episode besides the seed."""
-
-    scenario: str
-    condition: Condition = Condition()
-    max_turns_per_step: int = Field(default=30, ge=1)
-    max_malformed: int = Field(default=5, ge=1, description="Consecutive bad actions allowed.")
-    command_timeout: float = Field(default=20.0, gt=0)
-    weights: RewardWeights = RewardWeights()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import default_catalog
+from .config import EpisodeConfig
 from .evaluation import Job, run_episode, run_grid
 from .repo import render_repo
 from .spec import Condition
@@ -134,7 +135,8 @@ def check_determinism(scenario_ids: list[str], conditions: list[str], report: Re
                 report.failures.append(f"{scenario_id} {text}: rendering is not deterministic")
             if render_repo(scenario, condition, 8).files == first.files:
                 report.failures.append(f"{scenario_id} {text}: seeds 7 and 8 render the same repo")
-        job = Job(scenario_id, conditions[-1], 0, "oracle", max_steps=min(max_steps or 2, 2))
+        job = Job(EpisodeConfig(scenario=scenario_id, condition=conditions[-1],
+                                max_steps=min(max_steps or 2, 2)), 0, "oracle")
         runs = [run_episode(job) for _ in range(2)]
         trajectories = [json.dumps([{k: v for k, v in s.items() if k != "episode_id"}
                                     for s in r["steps"]], sort_keys=True) for r in runs]
@@ -148,7 +150,8 @@ def validate(scenario_ids: list[str], conditions: list[str], seeds: int, *, work
     """Run the contract over the grid; `broken` files (path -> error) are failures too."""
     report = Report()
     report.failures += [f"not loaded: {message}" for message in (broken or {}).values()]
-    jobs = [Job(s, c, seed, agent, sandbox, max_steps) for s in scenario_ids for c in conditions
+    jobs = [Job(EpisodeConfig(scenario=s, condition=c, sandbox=sandbox, max_steps=max_steps),
+                seed, agent) for s in scenario_ids for c in conditions
             for seed in range(seeds) for agent in ("oracle", "violator")]
     for episode in run_grid(jobs, None, workers=workers):
         check_episode(episode, report)

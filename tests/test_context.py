@@ -160,9 +160,9 @@ def test_a_find_that_does_not_apply_once_is_a_named_catalogue_error():
     try:
         env.reset(seed=0)
         edit = Edit(path="x.py", find="needle", replace="pin")
-        assert env._apply_find("a needle here", edit, "setup") == "a pin here"
+        assert env._applied(edit, "a needle here", "setup") == "a pin here"
         with pytest.raises(CatalogError, match=r"customer_records.integrity step .*field "
                                                r"`setup`.*occurs 2 times"):
-            env._apply_find("needle needle", edit, "setup")
+            env._applied(edit, "needle needle", "setup")
     finally:
         env.close()

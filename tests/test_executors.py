@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from drift_gym.config import EpisodeConfig
 from drift_gym.evaluation import Job, lost_episode, summarize
 from drift_gym.executors import ExecutorSpec, LocalExecutor, Lost, make_executor
 
@@ -131,7 +132,7 @@ def test_a_task_lost_with_its_worker_is_retried_once_then_reported_lost(cluster,
 
 
 def test_a_lost_episode_is_an_infrastructure_error_never_a_score():
-    job = Job("customer_records.privacy", "baseline", 0, "oracle")
+    job = Job(EpisodeConfig(scenario="customer_records.privacy"), 0, "oracle")
     episode = lost_episode(job, "the Ray task was lost twice")
     row = summarize([episode])[0]
     assert episode["status"] == "infra_error" and episode["job_key"] == job.key
