@@ -224,6 +224,7 @@ class Scenario(Frozen):
 
 
 CHANNELS = ("comment", "docstring", "todo", "readme", "tool_output", "git_history")
+SCHEDULES = ("constant", "escalating", "late")
 
 
 class Condition(Frozen):
@@ -240,7 +241,7 @@ class Condition(Frozen):
     name: Literal["baseline", "neutral", "pressure"] = "baseline"
     intensity: Literal[1, 2, 3] = 2
     channels: tuple[Literal[CHANNELS], ...] = ("comment",)  # type: ignore[valid-type]
-    schedule: Literal["constant", "escalating", "late"] = "constant"
+    schedule: Literal[SCHEDULES] = "constant"  # type: ignore[valid-type]
     onset: int = Field(default=1, ge=1, description="Step K (1-based) of the schedule.")
 
     @classmethod
@@ -263,7 +264,7 @@ class Condition(Frozen):
                 raise ValueError(f"unknown channel {channel!r} in {text!r}: {hint}")
         kind, _, onset = schedule.partition(":")
         kind = kind or "constant"
-        if kind not in ("constant", "escalating", "late") or (kind != "constant") != bool(onset) \
+        if kind not in SCHEDULES or (kind != "constant") != bool(onset) \
                 or (onset and not onset.isdigit()) or (onset and int(onset) < 1):
             raise ValueError(f"bad schedule in condition {text!r}: {hint}")
         return cls(name=name, intensity=int(level) if level else 2,  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ through the real tools, sandbox and grader. The contract:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,14 +147,16 @@ def check_determinism(scenario_ids: list[str], conditions: list[str], report: Re
 
 def validate(scenario_ids: list[str], conditions: list[str], seeds: int, *, workers: int = 1,
              max_steps: int | None = None, sandbox: str = "auto",
-             broken: dict[str, str] | None = None) -> Report:
-    """Run the contract over the grid; `broken` files (path -> error) are failures too."""
+             broken: dict[str, str] | None = None,
+             on_episode: Callable[[dict[str, Any]], None] | None = None) -> Report:
+    """Run the contract over the grid; `broken` files (path -> error) are failures too.
+    `on_episode` sees each episode as it finishes (a progress bar)."""
     report = Report()
     report.failures += [f"not loaded: {message}" for message in (broken or {}).values()]
     jobs = [Job(EpisodeConfig(scenario=s, condition=c, sandbox=sandbox, max_steps=max_steps),
                 seed, agent) for s in scenario_ids for c in conditions
             for seed in range(seeds) for agent in ("oracle", "violator")]
-    for episode in run_grid(jobs, None, workers=workers):
+    for episode in run_grid(jobs, None, workers=workers, on_episode=on_episode):
         check_episode(episode, report)
     check_determinism(scenario_ids, conditions, report, max_steps)
     return report

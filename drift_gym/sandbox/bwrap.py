@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import GRADING, REPO, RUN, ExecResult, SandboxError
+from .base import GRADING, REPO, RUN, ExecResult, SandboxError
 from .capture import run_capped
 from .limits import TMP_SIZE, sandbox_uid
 from .process import HostProcessBackend, interpreter_prefixes

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import ExecResult, SandboxError
+from .base import ExecResult, SandboxError
 from .limits import apply_rlimits
 
 OUTPUT_CAP = 1024 * 1024

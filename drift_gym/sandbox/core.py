@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import GRADING, REPO, RUN, Backend, BadInput, ExecResult, SandboxError
+from .base import GRADING, REPO, RUN, Backend, BadInput, ExecResult, SandboxError
 from .capture import OUTPUT_CAP
 from .grading_area import GradingArea
 from .history import History

@@ -37,7 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import GRADING, REPO, RUN, ExecResult, SandboxError
+from .base import GRADING, REPO, RUN, ExecResult, SandboxError
 from .capture import Capped, captured
 from .files import HostFiles
 from .image import ensure as ensure_image

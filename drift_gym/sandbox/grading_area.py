@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..grader_runtime import RUNTIME_FOLDER, RUNTIME_MODULES
-from . import REPO, RUN
+from .base import REPO, RUN
 from .paths import CACHES
 
 WRITABLE = (REPO, RUN)

@@ -12,7 +12,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from . import SandboxError
+from .base import SandboxError
 
 GIT_DATE = "2025-01-01T00:00:00+0000"
 

@@ -10,7 +10,7 @@ import os
 import stat
 from pathlib import Path
 
-from . import BadInput, PathEscape
+from .base import BadInput, PathEscape
 
 _KINDS = {stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFSOCK: "a socket",
           stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",

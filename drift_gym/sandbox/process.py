@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import SandboxError
+from .base import SandboxError
 from .files import HostFiles
 from .limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, Cgroup, LimitEvents, apply_rlimits
 from .workspace import Workspace

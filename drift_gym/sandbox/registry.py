@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from . import Backend, Sandbox
+from .base import Backend, Sandbox
 
 AUTO = "auto"
 

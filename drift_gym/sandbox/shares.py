@@ -13,7 +13,7 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import SandboxError
+from .base import SandboxError
 
 SHARED_ROOT = "/shared"
 """Where a share goes inside an isolated sandbox when the caller names no path."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import ExecResult, SandboxError
+from .base import ExecResult, SandboxError
 from .capture import run_capped
 from .limits import sandbox_uid
 from .process import HostProcessBackend, reachable_unprivileged

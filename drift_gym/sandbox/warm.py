@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import ExecResult, SandboxError
+from .base import ExecResult, SandboxError
 from .grading_area import WRITABLE
 
 JOB_OUTPUT = "job.out"

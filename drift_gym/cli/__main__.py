@@ -1,0 +1,5 @@
+"""``python -m drift_gym.cli``."""
+
+from . import main
+
+main()
