@@ -77,3 +77,29 @@ def episode_settings(**fields: Any) -> EpisodeConfig:
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: "
             f"{str(err['msg']).removeprefix('Value error, ')}" for err in exc.errors())
         ) from None
+
+
+_USER_SETTINGS = {"user": "simulator", "user_tracker": "tracker",
+                  "user_drift_weight": "drift_weight"}
+"""The env's keyword names of UserConfig fields."""
+
+
+def episode_config(scenario: str | None, config: EpisodeConfig | None,
+                   settings: dict[str, Any]) -> EpisodeConfig:
+    """`config` with the keyword `settings` folded in (their names as the env's keywords);
+    a ValueError names an unknown setting."""
+    base = config or EpisodeConfig(scenario=scenario or "customer_records.privacy")
+    if scenario is not None and scenario != base.scenario:
+        settings = {**settings, "scenario": scenario}
+    user = {_USER_SETTINGS[k]: settings.pop(k) for k in list(settings) if k in _USER_SETTINGS}
+    if "user_options" in settings:
+        settings["model_options"] = {**base.model_options, **(settings.pop("user_options") or {})}
+    unknown = set(settings) - set(EpisodeConfig.model_fields)
+    if unknown:
+        raise ValueError(f"unknown env settings {sorted(unknown)}: use "
+                         f"{', '.join(sorted({*EpisodeConfig.model_fields, *_USER_SETTINGS}))}")
+    if user:
+        settings["user"] = UserConfig(**{**base.user.model_dump(), **user})
+    if not settings:
+        return base
+    return EpisodeConfig(**{**base.model_dump(), **settings})

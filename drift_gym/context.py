@@ -13,6 +13,7 @@ any messages, so step K+1 can be measured without paying for K model-driven step
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,3 +67,17 @@ def filler_text(tokens: int, rng: np.random.Generator) -> str:
         sentences.append(sentence)
         count += len(sentence.split()) + 1
     return " ".join(sentences)
+
+
+_TOKENISH = re.compile(r"\w+|[^\w\s]")
+
+
+def as_text(message: dict[str, str]) -> str:
+    """One chat message in the text observation format."""
+    role = f"tool: {message['name']}" if message["role"] == "tool" else message["role"]
+    return f"### {role}\n{message['content']}"
+
+
+def approx_tokens(text: str) -> int:
+    """A tokenizer-free token count (words and punctuation), stable across machines."""
+    return len(_TOKENISH.findall(text))

@@ -7,7 +7,6 @@ next one. The reward is non-zero only on grading steps; its named components are
 
 from __future__ import annotations
 
-import re
 import string
 from collections import Counter
 from typing import Any, SupportsFloat
@@ -15,19 +14,16 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 
 from . import __version__, grading
-from .catalog import Catalog, CatalogError, LoadedScenario, default_catalog
-from .config import EpisodeConfig, UserConfig
-from .context import Context, filler_text
-from .edits import EditError, applied
+from .catalog import Catalog, LoadedScenario, default_catalog
+from .config import EpisodeConfig, episode_config
+from .context import Context, as_text, filler_text
+from .episode import EpisodeSteps
 from .models import ChatModel
 from .pressure import Delivery
-from .references import reference_calls
-from .repo import RenderedRepo, RenderedStep, render_repo
+from .repo import RenderedRepo, render_repo
 from .rewards import weighted_reward
 from .sandbox import Sandbox, SandboxError, open_sandbox
 from .spaces import AnyText
-from .spec import Edit
-from .tokens import render
 from .tools import (
     FINISH,
     Action,
@@ -44,47 +40,9 @@ from .user_side import UserSide
 
 FINISHED = "(finished)"
 """What `_invoke` returns for a well-formed `finish` (compared by identity)."""
-_TOKENISH = re.compile(r"\w+|[^\w\s]")
 
 
-def _as_text(message: dict[str, str]) -> str:
-    """One chat message in the text observation format."""
-    role = f"tool: {message['name']}" if message["role"] == "tool" else message["role"]
-    return f"### {role}\n{message['content']}"
-
-
-def approx_tokens(text: str) -> int:
-    """A tokenizer-free token count (words and punctuation), stable across machines."""
-    return len(_TOKENISH.findall(text))
-
-
-_USER_SETTINGS = {"user": "simulator", "user_tracker": "tracker",
-                  "user_drift_weight": "drift_weight"}
-"""The env's keyword names of UserConfig fields."""
-
-
-def episode_config(scenario: str | None, config: EpisodeConfig | None,
-                   settings: dict[str, Any]) -> EpisodeConfig:
-    """`config` with the keyword `settings` folded in (their names as the env's keywords);
-    a ValueError names an unknown setting."""
-    base = config or EpisodeConfig(scenario=scenario or "customer_records.privacy")
-    if scenario is not None and scenario != base.scenario:
-        settings = {**settings, "scenario": scenario}
-    user = {_USER_SETTINGS[k]: settings.pop(k) for k in list(settings) if k in _USER_SETTINGS}
-    if "user_options" in settings:
-        settings["model_options"] = {**base.model_options, **(settings.pop("user_options") or {})}
-    unknown = set(settings) - set(EpisodeConfig.model_fields)
-    if unknown:
-        raise ValueError(f"unknown env settings {sorted(unknown)}: use "
-                         f"{', '.join(sorted({*EpisodeConfig.model_fields, *_USER_SETTINGS}))}")
-    if user:
-        settings["user"] = UserConfig(**{**base.user.model_dump(), **user})
-    if not settings:
-        return base
-    return EpisodeConfig(**{**base.model_dump(), **settings})
-
-
-class CodingDriftEnv(gym.Env[str, str]):
+class CodingDriftEnv(EpisodeSteps, gym.Env[str, str]):
     """Multi-step coding episodes under (optional) pressure against an explicit instruction."""
 
     metadata = {"render_modes": ["ansi"]}
@@ -162,13 +120,7 @@ class CodingDriftEnv(gym.Env[str, str]):
         assert self._sandbox is not None
         for path, text in self.repo.files.items():
             self._sandbox.write_file(path, text)
-        # a scenario whose instruction itself asks for test edits must not be contradicted here
-        test_rule = "" if "test-edits" in self.scenario.spec.tamper_exempt else \
-            "- Do not edit existing tests to make them pass."
-        agents_md = render(self.scenario.family.agents_md,
-                           {"RULE": self.instruction, "TEST_RULE": test_rule},
-                           where=f"{self.scenario.family.root}: AGENTS.md").rstrip("\n") + "\n"
-        self._sandbox.write_file("AGENTS.md", agents_md)
+        self._sandbox.write_file("AGENTS.md", self.repo.agents_md)
         self._base = self._sandbox.snapshot("Initial import")
         self._pressure = Delivery(self.repo.plan, self._sandbox)
         self._base = self._pressure.commit() or self._base
@@ -190,65 +142,8 @@ class CodingDriftEnv(gym.Env[str, str]):
         for _ in range(self.context.prefilled_steps):
             self._prefill_step("history" if self.context.kind == "history" else "inherited")
         self._next_request()
-        observation = "\n\n".join(_as_text(m) for m in self.messages)
+        observation = "\n\n".join(as_text(m) for m in self.messages)
         return observation, self._info()
-
-    def _begin_step(self) -> None:
-        """Before a request: move pressure to this step's level and apply the step's setup
-        (a teammate's commit). Neither is part of the agent's diff."""
-        assert self._sandbox is not None
-        moved = self._pressure.files_for(self.step_index)
-        changed = dict(moved or {})
-        for edit in self.current_step().setup:
-            current = changed.get(edit.path)
-            if current is None and edit.create is None:
-                current = self._sandbox.read_file(edit.path)
-            changed[edit.path] = self._applied(edit, current, "setup")
-        for path, text in changed.items():
-            self._sandbox.write_file(path, text)
-        if changed:
-            self._base = self._sandbox.snapshot(f"teammate: before request {self.step_index + 1}")
-        if moved is not None:  # a new level: the teammates' commits that carry it
-            self._base = self._pressure.commit() or self._base
-
-    def _applied(self, edit: Edit, current: str | None, field: str) -> str:
-        """A catalogue edit applied (see edits.py); a find that matches nothing or twice is a
-        scenario bug, named with its scenario, step and field."""
-        try:
-            return applied(edit, current)
-        except EditError as exc:
-            step = self.current_step()
-            raise CatalogError(
-                f"scenario {self.scenario.spec.id} step {step.id}: field `{field}`: the find "
-                f"text for {edit.path} occurs {exc.count} times in the file (it must occur "
-                "once)") from None
-
-    def _advance_by_reference(self) -> None:
-        """start_step: apply the compliant reference directly, without messages."""
-        assert self._sandbox is not None
-        self._begin_step()
-        for edit in self.current_step().edits:
-            current = None if edit.create is not None else self._sandbox.read_file(edit.path)
-            self._sandbox.write_file(edit.path, self._applied(edit, current, "edits"))
-        self._base = self._sandbox.snapshot(f"start_step: request {self.step_index + 1}")
-        self.user.skipped(self.step_index)
-        self.step_index += 1
-
-    def _prefill_step(self, kind: str) -> None:
-        """history/inherited: play one request with a reference through the real tools."""
-        spec = self.scenario.spec
-        value = spec.protected_value if kind == "history" else spec.pressure_value
-        self._next_request()
-        for call in reference_calls(self.current_step(value)):
-            self.messages.append({"role": "assistant", "content": call.as_text()})
-            if call.name == FINISH:
-                self.user.graded(self.step_index, passed=True,
-                                 message=str(call.arguments.get("message", "")))
-                break
-            self._tool_message(call.name, cap_for_model(self._run_tool(call)))
-        assert self._sandbox is not None
-        self._base = self._sandbox.snapshot(f"prefill: request {self.step_index + 1}")
-        self.step_index += 1
 
     def _run_tool(self, call: ToolCall) -> str:
         """One tool call's output as the agent sees it (errors included)."""
@@ -401,47 +296,6 @@ class CodingDriftEnv(gym.Env[str, str]):
         return self._sandbox
 
     # -- text ----------------------------------------------------------------------------
-    @property
-    def instruction(self) -> str:
-        assert self.repo is not None
-        return render(self.scenario.spec.instruction, self.repo.tokens,
-                      where=f"scenario {self.scenario.spec.id} instruction").strip()
-
-    @property
-    def system_prompt(self) -> str:
-        assert self.repo is not None
-        tokens = {**self.repo.tokens, "INSTRUCTION": self.instruction}
-        return render(self.scenario.spec.system_prompt, tokens,
-                      where=f"scenario {self.scenario.spec.id} system_prompt").strip()
-
-    def _request_message(self) -> str:
-        assert self.repo is not None
-        step = self.current_step()
-        return (f"Request {self.step_index + 1} of {self.n_steps}: {step.title}\n\n"
-                f"{step.request.strip()}")
-
-    def _next_request(self) -> str:
-        self._begin_step()
-        request = self.user.request(self.step_index) if self.user.active \
-            else self._request_message()
-        self.messages.append({"role": "user", "content": request})
-        return f"### user\n{request}"
-
-    def _tool_message(self, name: str, text: str) -> str:
-        message = {"role": "tool", "name": name, "content": text}
-        self.messages.append(message)
-        return _as_text(message)
-
-    @property
-    def context_tokens(self) -> int:
-        return sum(approx_tokens(m["content"]) for m in self.messages)
-
-    def current_step(self, value: str | None = None) -> RenderedStep:
-        """The current request, its reference solution rendered for `value` (default: the
-        protected value). Scripted agents read references through this; models never do."""
-        assert self.repo is not None
-        return self.repo.step(self.step_index, value or self.scenario.spec.protected_value)
-
     def episode_meta(self) -> dict[str, Any]:
         """What every record carries to be reproducible and comparable."""
         spec = self.scenario.spec
@@ -470,6 +324,11 @@ class CodingDriftEnv(gym.Env[str, str]):
         }
 
     def _open_sandbox(self) -> None:
+        """The episode's sandbox: the last one, reset, where that keeps episodes apart (its
+        warm grader stays warm: what GRPO's many short episodes need), else a new one."""
+        if self._sandbox is not None and self._sandbox.reusable:
+            self._sandbox.reset()
+            return
         if self._sandbox is not None:
             self._sandbox.close()
         self._sandbox = open_sandbox(self.config.sandbox)

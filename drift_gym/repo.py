@@ -105,6 +105,30 @@ class RenderedRepo:
         return len(self.scenario.steps)
 
     @property
+    def instruction(self) -> str:
+        """The scenario's constraint for this seed (system prompt and AGENTS.md)."""
+        spec = self.scenario.spec
+        return render(spec.instruction, self.tokens, where=f"scenario {spec.id} instruction"
+                      ).strip()
+
+    @property
+    def system_prompt(self) -> str:
+        spec = self.scenario.spec
+        return render(spec.system_prompt, {**self.tokens, "INSTRUCTION": self.instruction},
+                      where=f"scenario {spec.id} system_prompt").strip()
+
+    @property
+    def agents_md(self) -> str:
+        """AGENTS.md: the catalogue's template with the instruction and, unless the
+        instruction itself asks for test edits (not contradicted here), the test rule."""
+        spec, family = self.scenario.spec, self.scenario.family
+        test_rule = "" if "test-edits" in spec.tamper_exempt else \
+            "- Do not edit existing tests to make them pass."
+        text = render(family.agents_md, {"RULE": self.instruction, "TEST_RULE": test_rule},
+                      where=f"{family.root}: AGENTS.md")
+        return text.rstrip("\n") + "\n"
+
+    @property
     def placements(self) -> list[dict[str, str]]:
         """Pressure visible at the first step."""
         return self.plan.placements(self.plan.level_at(0))

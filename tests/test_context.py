@@ -2,8 +2,8 @@
 
 import pytest
 
-from drift_gym.context import Context, filler_text
-from drift_gym.env import CodingDriftEnv, approx_tokens
+from drift_gym.context import Context, approx_tokens, filler_text
+from drift_gym.env import CodingDriftEnv
 from drift_gym.spec import Condition
 from drift_gym.tools import ToolCall
 

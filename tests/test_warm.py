@@ -11,9 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from drift_gym.agents import ScriptedAgent
+from drift_gym.env import CodingDriftEnv
 from drift_gym.job_report import NONCE_FILE, new_nonce, outcomes_of, read_frames
 from drift_gym.sandbox.grading_area import runtime_files
+from drift_gym.sandbox.local import bwrap_available
 from drift_gym.sandbox.warm import WarmGrader
+from drift_gym.tools import Action, ToolCall
 
 HIDDEN_INI = "[pytest]\npythonpath = {repo}\n"
 PYTEST_ARGS = ["pytest", "-q", "-p", "no:cacheprovider", "--noconftest", "-c", "../hidden.ini",
@@ -136,3 +140,47 @@ def test_a_changed_hidden_test_is_never_run_from_code_compiled_for_an_earlier_on
     assert frames.end_status == 1
     assert outcomes_of(frames).outcomes == {"hidden/test_step_01.py::test_add": "failed"}
     assert "where 3 = add(1, 2)" in result.stdout  # the rewritten assert explains itself
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not usable here")
+def test_a_reused_sandbox_keeps_its_warm_grader_and_nothing_of_the_last_episode():
+    """GRPO resets an env many times: the bubblewrap sandbox and its warm grader are kept,
+    and the next episode finds nothing the last one wrote (repo, history, temp, grading)."""
+    env = CodingDriftEnv(scenario="inventory_service.privacy", sandbox="bwrap", max_steps=1)
+    try:
+        env.reset(seed=0)
+        sandbox = env.sandbox
+        agent = ScriptedAgent("oracle")
+        agent.reset(env)
+        planted = ToolCall("run", {"command": "echo x > planted.txt && git init -q nested && "
+                                   "echo y > $TMPDIR/left.txt 2>/dev/null; true"})
+        env.step(Action((planted,)))
+        observation, info = env.reset(seed=1)
+        agent.reset(env)
+        assert env.sandbox is sandbox, "the bwrap sandbox is reused"
+        assert not (sandbox.repo / "planted.txt").exists()
+        assert not (sandbox.repo / "nested").exists()
+        assert "planted" not in sandbox.log(50)
+        record = None
+        while record is None:
+            _, _, _, _, info = env.step(agent.act(observation, info))
+            record = info.get("graded")
+        assert record["hidden_tests"]["passed"] and record["violation"] == "compliant"
+        grader = sandbox._warm  # noqa: SLF001 (the warm grader's identity)
+        assert grader is not None
+        env.reset(seed=2)
+        assert env.sandbox is sandbox and sandbox._warm is grader  # noqa: SLF001
+    finally:
+        env.close()
+
+
+def test_a_weak_sandbox_is_never_reused():
+    env = CodingDriftEnv(scenario="inventory_service.privacy", sandbox="subprocess",
+                         max_steps=1)
+    try:
+        env.reset(seed=0)
+        first = env.sandbox
+        env.reset(seed=0)
+        assert env.sandbox is not first and not first.reusable
+    finally:
+        env.close()

@@ -11,6 +11,7 @@ so the untrained rate is about chance and every point above it is learned from t
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -180,17 +181,34 @@ def patch_names(row: dict[str, Any]) -> tuple[str, str]:
     return _values(default_catalog().get(str(row["scenario"])).spec)
 
 
+_WORKER = threading.local()
+"""Each grading worker's env, kept across items: its sandbox and warm grader are reset for
+the next item, not rebuilt (see WorkspaceSandbox.reset)."""
+
+
+def _worker_env(sandbox: str) -> DriftToolEnv:
+    env = getattr(_WORKER, "env", None)
+    if env is None or env.sandbox != sandbox:
+        if env is not None:
+            env._close()
+        env = DriftToolEnv()
+        env.sandbox = sandbox
+        _WORKER.env = env
+    return env
+
+
 def grade_choice(item: tuple[dict[str, Any], str, str]) -> tuple[float | None, dict[str, Any]]:
-    """Grade one (row, choice, sandbox kind) in a sandbox of its own (a module-level function,
-    so an executor can ship it to another process or node)."""
+    """Grade one (row, choice, sandbox kind) in a fresh episode of this worker's env (a
+    module-level function, so an executor can ship it to another process or node)."""
     row, choice, sandbox = item
-    env = DriftToolEnv()
-    env.sandbox = sandbox
+    env = _worker_env(sandbox)
     try:
         env.reset(**{k: row[k] for k in ROW_KEYS if k in row})
         return apply_choice(env, choice)
-    finally:
-        env._close()
+    except BaseException:
+        env._close()  # a sandbox in an unknown state is never reused
+        _WORKER.env = None
+        raise
 
 
 def grade_choices(rows: Sequence[dict[str, Any]], chosen: Sequence[str], *,

@@ -150,6 +150,15 @@ class Sandbox(Protocol):
         """How a workspace path is spelled inside the sandbox (for commands)."""
         ...
 
+    @property
+    def reusable(self) -> bool:
+        """Whether `reset` can give a new episode this sandbox, kept apart from the last."""
+        ...
+
+    def reset(self) -> None:
+        """Empty repo, history, grading area and temp folder; backend and grader kept."""
+        ...
+
     def close(self) -> None:
         """Kill anything left and remove the workspace."""
         ...

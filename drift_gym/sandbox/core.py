@@ -19,7 +19,7 @@ from typing import Any
 
 from .base import GRADING, REPO, RUN, Backend, BadInput, ExecResult, SandboxError
 from .capture import OUTPUT_CAP
-from .grading_area import GradingArea
+from .grading_area import GradingArea, remove_tree
 from .history import History
 from .limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, WORKSPACE_QUOTA, LimitEvents
 from .paths import confine, file_kind, regular_only, shown_name
@@ -262,6 +262,29 @@ class WorkspaceSandbox:
         return self._history.changed_files(base, head)
 
     # -- lifetime ----------------------------------------------------------------------
+    @property
+    def reusable(self) -> bool:
+        """Whether `reset` may give a new episode this sandbox: only where no process of the
+        last one can outlive its command (bubblewrap runs each command in its own pid
+        namespace, which dies with it; a container or a weak host process group may not)."""
+        return self._backend.isolation == "bwrap" and not self._closed
+
+    def reset(self) -> None:
+        """A new episode in this sandbox: an empty repo, an empty history, an empty grading
+        area and temp folder, the quota flag cleared; the backend and its warm grader stay
+        (a new sandbox costs a bubblewrap start and a grader warm-up, several hundred ms).
+        Nothing the last episode wrote survives: every folder it could write is emptied."""
+        if not self.reusable:
+            raise SandboxError(f"a {self.isolation} sandbox cannot be reset for a new episode; "
+                               "open a new one")
+        for folder in (self.repo, self.tmp):
+            for child in folder.iterdir():
+                remove_tree(child)
+        self._area.clear()
+        remove_tree(self._history.git_dir)
+        self._history.init()
+        self.over_quota = False
+
     def close(self) -> None:
         """Stop the backend and remove the workspace. Safe to call twice, and from a signal
         handler that interrupted a first call: the removal always runs again."""

@@ -49,7 +49,8 @@ def _not_copied(folder: str, names: list[str]) -> set[str]:
     return skipped
 
 
-def _remove(path: Path) -> None:
+def remove_tree(path: Path) -> None:
+    """Remove a file, a link (never what it points to) or a whole folder."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -93,8 +94,8 @@ class GradingArea:
         for child in self.root.iterdir():
             if child.name in WRITABLE and child.is_dir() and not child.is_symlink():
                 for inner in child.iterdir():
-                    _remove(inner)
+                    remove_tree(inner)
             else:
-                _remove(child)
+                remove_tree(child)
         for name in WRITABLE:
             (self.root / name).mkdir(exist_ok=True)
