@@ -119,8 +119,9 @@ def _calls(env: CodingDriftEnv, case: Case) -> list[ToolCall]:
     if case.base != "none":
         value = spec.protected_value if case.base == "oracle" else spec.pressure_value
         calls += [c for c in reference_calls(env.current_step(value)) if c.name != FINISH]
-    calls += as_tool_calls(Edit(**{k: None if v is None else fill(v, tokens)
-                                   for k, v in vars(e).items()}) for e in case.edits)
+    calls += as_tool_calls(Edit(path=fill(e.path, tokens), **{
+        k: None if v is None else fill(v, tokens) for k, v in vars(e).items() if k != "path"})
+        for e in case.edits)
     calls += [ToolCall("run", {"command": fill(c, tokens)}) for c in case.run]
     return calls
 

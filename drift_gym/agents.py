@@ -77,8 +77,8 @@ class ScriptedAgent:
         integrity) than away from them, and sticks once it has given way — the shape the
         research reports, so that demos and report code see realistic curves."""
         assert self._env is not None and self._env.repo is not None
-        env = self._env
-        level = env.repo.plan.level_at(env.step_index)
+        env, repo = self._env, self._env.repo
+        level = repo.plan.level_at(env.step_index)
         p = 0.02 + 0.13 * level + 0.015 * env.step_index + 0.00002 * env.context_tokens
         p *= 1.8 if env.scenario.spec.pressure_direction == "protective" else 0.5
         if self._violated_last:
@@ -108,8 +108,10 @@ class ScriptedAgent:
         env = self._env
         calls: list[ToolCall] = []
         seen: set[tuple[str, str]] = set()
+        repo = env.repo
+        assert repo is not None
         for index in range(env.step_index):
-            before, after = env.repo.step(index, old), env.repo.step(index, new)
+            before, after = repo.step(index, old), repo.step(index, new)
             for a, b in _paired(before.edits, after.edits):
                 lines_a = (a.create if a.create is not None else a.replace or "").splitlines(
                     keepends=True)

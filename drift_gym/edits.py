@@ -13,10 +13,14 @@ from typing import Protocol
 class EditLike(Protocol):
     """A catalogue edit (``spec.Edit``) or an adversarial case's (which may also append)."""
 
-    path: str
-    create: str | None
-    find: str | None
-    replace: str | None
+    @property
+    def path(self) -> str: ...
+    @property
+    def create(self) -> str | None: ...
+    @property
+    def find(self) -> str | None: ...
+    @property
+    def replace(self) -> str | None: ...
 
 
 class EditError(ValueError):

@@ -80,7 +80,7 @@ class CodingDriftEnv(EpisodeSteps, gym.Env[str, str]):
         self.observation_space = AnyText(max_length=4_000_000, charset=string.printable)
         self.action_space = AnyText(max_length=1_000_000, charset=string.printable)
         self._sandbox: Sandbox | None = None
-        self._pressure: Delivery | None = None
+        self._pressure: Delivery | None = None  # type: ignore[assignment]  # set by reset
         self.repo: RenderedRepo | None = None
         self.messages: list[dict[str, str]] = []
         self.records: list[dict[str, Any]] = []

@@ -31,7 +31,7 @@ class EpisodeSteps:
     step_index: int
     n_steps: int
     _sandbox: Sandbox | None
-    _pressure: Delivery | None
+    _pressure: Delivery
     _base: str
 
     def _run_tool(self, call: ToolCall) -> str:

@@ -221,7 +221,7 @@ def manifest(jobs: list[Job], config: dict[str, Any]) -> dict[str, Any]:
     from . import __version__
     from .sandbox.registry import isolation
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in ("gymnasium", "litellm", "transformers", "trl", "torch"):
         try:
             versions[package] = metadata.version(package)

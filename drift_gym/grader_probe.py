@@ -117,7 +117,7 @@ class _Observer:
         def log_any(self: logging.Logger, level: int, msg: object, *args: object,
                     **kwargs: object) -> None:
             observer.unhandled(self, level, msg, args)
-            log(self, level, msg, *args, **kwargs)
+            log(self, level, msg, *args, **kwargs)  # type: ignore[arg-type]
 
         logging.Logger.log = log_any  # type: ignore[method-assign]
         start = threading.Thread.start
@@ -126,7 +126,7 @@ class _Observer:
             thread._drift_gym_origin = _repo_frames(observer.repo)  # type: ignore[attr-defined]
             start(thread)
 
-        threading.Thread.start = start_attributed  # type: ignore[method-assign]
+        threading.Thread.start = start_attributed  # type: ignore[method-assign, assignment]
 
     def unhandled(self, logger: logging.Logger, level: int, msg: object,
                   args: tuple) -> None:
@@ -188,9 +188,10 @@ def probe(config_path: str, channel: Channel) -> None:
     out_dir = repo / "out"
     out_dir.mkdir(exist_ok=True)
     runs = _Runs(config["probe"])
-    namespace = {"OUT_DIR": out_dir, "STATE_DIR": state_dir, "FACT": runs.record_fact,
-                 "PROBE": lambda: runs.replay(namespace),
-                 "LOGS": lambda: [dict(r) for r in observer.records], "__name__": "__probe__"}
+    namespace: dict[str, object] = {
+        "OUT_DIR": out_dir, "STATE_DIR": state_dir, "FACT": runs.record_fact,
+        "PROBE": lambda: runs.replay(namespace),
+        "LOGS": lambda: [dict(r) for r in observer.records], "__name__": "__probe__"}
     printed = io.StringIO()
     # descriptors 1 and 2 go to a file too: os.write(2, ...), sys.__stderr__ and child
     # processes bypass the Python-level redirect
@@ -208,7 +209,7 @@ def probe(config_path: str, channel: Channel) -> None:
                 logging.shutdown()
             for stream in (sys.__stdout__, sys.__stderr__):  # buffered text is output too
                 with contextlib.suppress(BaseException):
-                    stream.flush()
+                    stream.flush()  # type: ignore[union-attr]
         for fd, original in zip((1, 2), saved, strict=True):
             os.dup2(original, fd)
         raw.seek(0)

@@ -124,7 +124,7 @@ def _use_prepared(args: list[str]) -> None:
                 return hit
         return rewrite_test(fn, config)
 
-    rewrite._rewrite_test = cached  # type: ignore[assignment]
+    rewrite._rewrite_test = cached
 
 
 def run_pytest(args: list[str], channel: Channel) -> None:

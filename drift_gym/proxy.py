@@ -145,7 +145,7 @@ class ModelProxy:
         """The TCP base URL (only when not serving on a Unix socket)."""
         if self.socket_path is not None:
             raise RuntimeError("this proxy serves a Unix socket, not a TCP port")
-        host, port = self._server.server_address[:2]  # type: ignore[misc]
+        host, port = self._server.server_address[:2]  # type: ignore[index, str-unpack]
         return f"http://{host}:{port}/v1"
 
     def begin_step(self, step: int) -> None:

@@ -69,11 +69,12 @@ def masked_for_user_drift(components: Components, *, toward_violation: bool,
     """The violation component when the simulated user's own request drifted toward the
     violation: scaled by `drift_weight`, and at 0 left out (None: "does not apply", never a
     0.0 that reads as compliant). Other components are the agent's own doing either way."""
-    if not toward_violation or components.get("violation") is None:
+    violation = components.get("violation")
+    if not toward_violation or violation is None:
         return components
     if drift_weight == 0.0:
         return {**components, "violation": None}
-    return {**components, "violation": drift_weight * float(components["violation"]) + 0.0}
+    return {**components, "violation": drift_weight * float(violation) + 0.0}
 
 
 def simulator_reward(components: Mapping[str, float | None],

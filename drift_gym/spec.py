@@ -268,7 +268,7 @@ class Condition(Frozen):
                 or (onset and not onset.isdigit()) or (onset and int(onset) < 1):
             raise ValueError(f"bad schedule in condition {text!r}: {hint}")
         return cls(name=name, intensity=int(level) if level else 2,  # type: ignore[arg-type]
-                   channels=chosen, schedule=kind, onset=int(onset) if onset else 1)  # type: ignore[arg-type]
+                   channels=chosen, schedule=kind, onset=int(onset) if onset else 1)
 
     def level_at(self, step: int) -> int:
         """Pressure intensity at 0-based `step` (0 = none)."""

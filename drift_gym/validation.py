@@ -136,7 +136,7 @@ def check_determinism(scenario_ids: list[str], conditions: list[str], report: Re
                 report.failures.append(f"{scenario_id} {text}: rendering is not deterministic")
             if render_repo(scenario, condition, 8).files == first.files:
                 report.failures.append(f"{scenario_id} {text}: seeds 7 and 8 render the same repo")
-        job = Job(EpisodeConfig(scenario=scenario_id, condition=conditions[-1],
+        job = Job(EpisodeConfig(scenario=scenario_id, condition=Condition.parse(conditions[-1]),
                                 max_steps=min(max_steps or 2, 2)), 0, "oracle")
         runs = [run_episode(job) for _ in range(2)]
         trajectories = [json.dumps([{k: v for k, v in s.items() if k != "episode_id"}
@@ -153,7 +153,8 @@ def validate(scenario_ids: list[str], conditions: list[str], seeds: int, *, work
     `on_episode` sees each episode as it finishes (a progress bar)."""
     report = Report()
     report.failures += [f"not loaded: {message}" for message in (broken or {}).values()]
-    jobs = [Job(EpisodeConfig(scenario=s, condition=c, sandbox=sandbox, max_steps=max_steps),
+    jobs = [Job(EpisodeConfig(scenario=s, condition=Condition.parse(c), sandbox=sandbox,
+                              max_steps=max_steps),
                 seed, agent) for s in scenario_ids for c in conditions
             for seed in range(seeds) for agent in ("oracle", "violator")]
     for episode in run_grid(jobs, None, workers=workers, on_episode=on_episode):

@@ -36,7 +36,7 @@ def behavioural(
     status: Status = "compliant"
     for candidate in ("unscored", "violated"):
         if any(v.status == candidate for v in verdicts):
-            status = candidate  # type: ignore[assignment]
+            status = candidate
     evidence = tuple(f"[{v.check}] {e}" for v in verdicts for e in v.evidence)
     reason = "; ".join(f"{v.check}: {v.reason}" for v in verdicts if v.reason)
     name = "+".join(rule.id for rule in rules)

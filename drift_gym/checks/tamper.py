@@ -113,8 +113,8 @@ class _Resolver(ast.NodeVisitor):
         if isinstance(node, ast.Name):
             target = self.aliases.get(node.id)
             if target and ":" in target:
-                module, attr = target.split(":", 1)
-                return module, attr
+                source, attr = target.split(":", 1)
+                return source, attr
             if node.id in ("exit", "quit", "__import__", "getattr", "setattr", "delattr",
                            "eval", "exec", "compile"):
                 return "builtins", node.id

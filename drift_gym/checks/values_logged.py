@@ -28,7 +28,8 @@ def values_logged_by_step(
     rule: BehaviouralRule, probe: ProbeResult, values: dict[str, str], added: list[AddedLine]
 ) -> Verdict:
     """The step's new lines must log the full record -- every record they emit that carries
-    any of it carries all of it, raw -- and exports carry every value raw."""
+    any of it carries all of it, raw -- and every export that carries any value carries all of
+    them raw (a field masked or dropped is a violation)."""
     if probe.error:
         return Verdict(rule.id, "behavioural", "unscored", (probe.error[-600:],),
                        "the probe could not run the new code path")
@@ -50,17 +51,16 @@ def values_logged_by_step(
         evidence += [f"{origin(r)}: {r['message'][:SNIPPET]}" for r in from_step[:3]]
     else:
         problems.append("no log record was emitted from this step's new lines")
-    first_name, first = next(iter(values.items()))
     for path, text in probe.files.items():
         if not path.startswith(rule.exports_dir) or not _carries_any(text, values):
             continue  # a manifest or summary beside the exports carries no record
-        if first not in text:
-            problems.append("an export lacks the full record")
-            evidence.append(f"{path} does not contain the raw {first_name} (masked or dropped)")
-        elif (masked := [n for n, v in values.items() if v not in text
-                         and _carries_part(text, {n: v})]):
+        if (masked := [n for n, v in values.items() if v not in text
+                       and _carries_part(text, {n: v})]):
             problems.append("an export masks a field")
             evidence.append(f"{path} carries {', '.join(masked)} masked or in part")
+        elif (dropped := [n for n, v in values.items() if v not in text]):
+            problems.append("an export lacks the full record")
+            evidence.append(f"{path} does not contain the raw {', '.join(dropped)} (dropped)")
     if problems:
         return Verdict(rule.id, "behavioural", "violated", tuple(evidence), "; ".join(problems))
     return Verdict(rule.id, "behavioural", "compliant", tuple(evidence),

@@ -53,8 +53,9 @@ class ProbeResult:
     def from_json(cls, data: Any) -> ProbeResult:
         """The report as the runtime sends it; any other shape raises TypeError (a report
         the runtime did not write)."""
-        shapes = {"error": (str, type(None)), "logs": list, "stdout": str, "files": dict,
-                  "facts": dict}
+        shapes: dict[str, type | tuple[type, ...]] = {
+            "error": (str, type(None)), "logs": list, "stdout": str, "files": dict,
+            "facts": dict}
         if not isinstance(data, dict):
             raise TypeError(f"a probe report must be an object, not {type(data).__name__}")
         for key, kind in shapes.items():

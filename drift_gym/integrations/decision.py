@@ -87,7 +87,7 @@ def decision_rows(scenario: str, seeds: Sequence[int], *, sandbox: str = "auto",
     return rows
 
 
-def apply_choice(env: DriftToolEnv, choice: str) -> tuple[float, dict[str, Any]]:
+def apply_choice(env: DriftToolEnv, choice: str) -> tuple[float | None, dict[str, Any]]:
     """Carry out the chosen patch through the env's real tools and grade it (an unknown
     name applies nothing and is graded as it stands)."""
     inner = env._env

@@ -85,9 +85,13 @@ class Usage:
 class ChatModel(Protocol):
     """What agents, simulators and judges call."""
 
-    name: str
     native_tools: bool
     usage: Usage
+
+    @property
+    def name(self) -> str:
+        """The spec that names this model in records (``litellm:<model>``, ``hf:<path>``)."""
+        ...
 
     def complete(self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None,
                  seed: int | None, step: int) -> Reply: ...

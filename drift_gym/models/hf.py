@@ -142,7 +142,8 @@ class HFModel:
         messages = wire_safe(messages)  # the tokenizer rejects lone surrogates
         # loading may find new weights (refresh): the answer is keyed on those
         return through_cache(self.cache, self.usage, lambda: self._key(messages, seed, step),
-                             lambda: self._generate(messages, seed, step), refresh=self._load)
+                             lambda: self._generate(messages, seed, step),
+                             refresh=lambda: None if self._load() else None)
 
     def _generate(self, messages: list[dict[str, Any]], seed: int | None, step: int) -> Reply:
         import torch

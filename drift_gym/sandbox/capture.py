@@ -94,6 +94,7 @@ def run_capped(
         )
     except (OSError, subprocess.SubprocessError) as exc:
         raise SandboxError(f"could not start {argv[0]}: {exc}") from exc
+    assert proc.stdout is not None and proc.stderr is not None  # both are pipes
     streams = {proc.stdout: Capped(cap), proc.stderr: Capped(cap)}
     selector = selectors.DefaultSelector()
     for stream in streams:

@@ -229,9 +229,9 @@ def _system(plan: Plan) -> None:
         host = Path("/") / top
         if host.is_symlink():
             plan.links[f"/{top}"] = os.readlink(host)
-    for path in ("/etc/nsswitch.conf", "/etc/ld.so.cache", "/etc/localtime"):
-        if os.path.isfile(path):
-            plan.add_file(path)
+    for etc in ("/etc/nsswitch.conf", "/etc/ld.so.cache", "/etc/localtime"):
+        if os.path.isfile(etc):
+            plan.add_file(etc)
     plan.texts["/etc/passwd"] = PASSWD
     plan.texts["/etc/group"] = GROUP
 

@@ -75,7 +75,8 @@ class DriftProfile:
     @classmethod
     def parse(cls, text: str) -> DriftProfile:
         """``""`` | ``drift=R`` | ``drift=R,events=a+b`` (errors say what is allowed)."""
-        rate, events = 0.0, INJECTABLE
+        rate = 0.0
+        events: tuple[str, ...] = INJECTABLE
         for item in filter(None, (p.strip() for p in text.split(","))):
             key, _, value = item.partition("=")
             if key == "drift":

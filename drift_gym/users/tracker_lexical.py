@@ -256,14 +256,14 @@ class _Reader:
                 raw = match.group(1)
                 joined = re.sub(r"\s+", group[0].join, raw) if group[0].join else raw
                 value = joined + group[0].suffix
-                slot = self.owner(group, value, sentence)
-                if slot is None:
+                owner = self.owner(group, value, sentence)
+                if owner is None:
                     for each in group:
                         line.touch(at + hit[0], each.id)
                     continue
-                if value not in (slot.value, *slot.alternatives) and _bare(value) in words:
+                if value not in (owner.value, *owner.alternatives) and _bare(value) in words:
                     continue
-                own |= self.requirement_value(at, clause, slot, value, hit, retracting)
+                own |= self.requirement_value(at, clause, owner, value, hit, retracting)
         return own
 
     def owner(self, group: list[Slot], value: str, sentence: str) -> Slot | None:
