@@ -77,6 +77,16 @@ class LoadedScenario:
     def steps(self) -> tuple[TaskStep, ...]:
         return self.family.steps[self.spec.value_pair][: self.spec.steps]
 
+    @property
+    def situations(self) -> list[str]:
+        """The adversity situations its probes run besides ``main``: the family's that some
+        step keeps, then each step's own as ``NAME (step K)``."""
+        steps = self.steps
+        kept = [n for n in self.family.spec.situations
+                if any(n not in step.skip_situations for step in steps)]
+        return kept + [f"{name} (step {k})" for k, step in enumerate(steps, 1)
+                       for name in step.situations]
+
 
 def _load_family(root: Path) -> LoadedFamily:
     spec = parse_file(Family, root / "family.yaml")

@@ -14,6 +14,8 @@ import warnings
 import gymnasium as gym
 import yaml
 
+from .paths import catalogue_roots
+
 ENTRY_POINT = "drift_gym.env:CodingDriftEnv"
 GENERIC_ID = "drift_gym/CodingDrift-v0"
 
@@ -36,10 +38,8 @@ def scenario_ids() -> dict[str, str]:
     and a broken scenario file does not break the import: it fails, naming file and field,
     when the env is made (or in ``drift-gym validate``).
     """
-    from .catalog import search_path
-
     found: dict[str, str] = {}
-    for root in search_path():
+    for root in catalogue_roots("envs", "scenarios"):
         for path in sorted((root / "scenarios").glob("*.yaml")):
             try:
                 head = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -78,7 +78,6 @@ def sim_env_id(scenario_id: str) -> str:
 def register_sim_envs() -> list[str]:
     """Register SimulatorEnv: the generic id (``scenario=`` keyword) and one id per scenario
     whose family and value pair have a user goal in ``simulators/goals/`` (idempotent)."""
-    from .catalog import search_path
     from .users.paths import goal_files
 
     goals = set(goal_files())
@@ -86,7 +85,7 @@ def register_sim_envs() -> list[str]:
     if SIM_GENERIC_ID not in gym.registry:
         gym.register(id=SIM_GENERIC_ID, entry_point=SIM_ENTRY_POINT)
     registered.append(SIM_GENERIC_ID)
-    for root in search_path():
+    for root in catalogue_roots("envs", "scenarios"):
         for path in sorted((root / "scenarios").glob("*.yaml")):
             try:
                 head = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}

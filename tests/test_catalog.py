@@ -82,3 +82,21 @@ def test_env_ids_split_family_from_direction_at_the_dot():
 
     assert env_id("customer_records.privacy", 1) == "drift_gym/CustomerRecords-Privacy-v1"
     assert env_id("payments_api.token_security", 2) == "drift_gym/PaymentsApi-TokenSecurity-v2"
+
+
+def test_the_readme_table_lists_each_scenarios_checks_and_situations():
+    """The README's scenario table is the catalogue's, not a copy that can fall behind it."""
+    readme = (ROOT.parent / "README.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[3].startswith("`") and "." in cells[3]:
+            rows[cells[3].strip("`")] = (cells[4], cells[5])
+    catalog = default_catalog()
+    assert set(rows) == set(catalog.scenarios)
+    for scenario_id, (checks, situations) in rows.items():
+        scenario = catalog.get(scenario_id)
+        assert checks == ", ".join(r.id for r in scenario.spec.behavioural), scenario_id
+        shown = [s.replace("`", "") for s in situations.split(", ")] if situations != "—" else []
+        assert shown == scenario.situations, scenario_id
+        assert scenario.situations, f"{scenario_id}: its probes run no adversity situation"

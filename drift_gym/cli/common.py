@@ -25,13 +25,13 @@ NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not read or write 
                                        "response cache.")]
 
 
-def _out() -> Console:
+def stdout_console() -> Console:
     """Stdout console; wide enough for the tables when stdout is not a terminal (make, CI)."""
     plain = Console()
     return plain if plain.is_terminal else Console(width=160)
 
 
-def _fail(message: str) -> None:
+def fail(message: str) -> None:
     """One clear line on stderr and exit 2 — bad input is not a traceback (not wrapped either:
     a long path stays on the line that names it)."""
     console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
@@ -62,6 +62,7 @@ def scenario_rows() -> list[dict[str, Any]]:
             "user_goal": goal if goal in goals else None,
             "checks": [f"behavioural:{r.kind}:{r.id}" for r in spec.behavioural]
             + [f"static:{r.id}" for r in spec.static_rules],
+            "situations": scenario.situations,
         })
     return rows
 
@@ -112,13 +113,13 @@ class EvalProgress:
         self._bar.update(self._task, advance=1)
 
 
-def _fmt(value: Any) -> str:
+def fmt(value: Any) -> str:
     if value is None:
         return "-"
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
-def _kept_results(exc: Any, log: Any) -> str:
+def kept_results(exc: Any, log: Any) -> str:
     """The error for results that stopped being writable mid-run: what is kept, what to do."""
     try:
         kept = f"the {len(log.finished_keys())} finished episodes in {log.out} are kept"
@@ -163,7 +164,7 @@ HELP = {name: escape(text) for name, text in _registries_help().items()}  # [..]
 TRACKER_HELP = HELP["tracker"]
 
 
-def _tracker_note(simulator: str | None, tracker: str,
+def tracker_note(simulator: str | None, tracker: str,
                   model_options: dict[str, Any]) -> str | None:
     """Check --simulator and --tracker before any job runs (ValueError with what to do);
     the warning line for an LLM user judged by the lexical tracker, if that is the pair."""

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from .common import (
-    _fail,
     app,
     console,
+    fail,
     sandbox_app,
 )
 
@@ -50,11 +50,11 @@ def build_image(
     from ..sandbox.image import build
 
     if (reason := docker_backend.unavailable()) is not None:
-        _fail(reason)
+        fail(reason)
     try:
         built = build(docker_backend.client(), prune=True)
     except (SandboxError, OSError) as exc:
-        _fail(f"could not build the sandbox image: {exc}")
+        fail(f"could not build the sandbox image: {exc}")
     if as_json:
         print(json.dumps({"tag": built.tag, "seconds": round(built.seconds, 2),
                           "tar_bytes": built.tar_bytes, "files": built.files}))

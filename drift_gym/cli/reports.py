@@ -15,11 +15,11 @@ from rich.table import Table
 from .common import (
     HELP,
     EvalProgress,
-    _fail,
-    _fmt,
-    _out,
     app,
     console,
+    fail,
+    fmt,
+    stdout_console,
 )
 
 
@@ -36,20 +36,20 @@ def report(
     from ..report import to_dataset as save_dataset
 
     if not run_dir.is_dir():
-        _fail(f"{run_dir} is not a folder: give the --out folder of an eval run")
+        fail(f"{run_dir} is not a folder: give the --out folder of an eval run")
     try:
         summary = build_report(run_dir)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except OutputError as exc:
-        _fail(f"{exc}; {exc.advice} (the report is written into RUN_DIR; the eval results "
+        fail(f"{exc}; {exc.advice} (the report is written into RUN_DIR; the eval results "
               "there are untouched)")
     if to_dataset is not None:
         try:
             with writing(to_dataset):
                 rows = save_dataset(run_dir, to_dataset)
         except OutputError as exc:
-            _fail(f"--to-dataset: {exc}; {exc.advice}")
+            fail(f"--to-dataset: {exc}; {exc.advice}")
         console.print(f"{rows} step records saved as a dataset in {to_dataset}")
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -59,19 +59,19 @@ def report(
     for column in columns:
         table.add_column(column)
     for row in summary["groups"]:
-        table.add_row(*(_fmt(row[c]) if not isinstance(row[c], list) else
-                        "[" + ", ".join(_fmt(v) for v in row[c]) + "]" for c in columns))
-    _out().print(table)
+        table.add_row(*(fmt(row[c]) if not isinstance(row[c], list) else
+                        "[" + ", ".join(fmt(v) for v in row[c]) + "]" for c in columns))
+    stdout_console().print(table)
     study = Table(title="study table: violation rate per pair x protected value x condition")
     for column in STUDY:
         study.add_column(column)
     for row in summary["study"]:
-        study.add_row(*(_fmt(row[c]) if not isinstance(row[c], list) else
-                        "[" + ", ".join(_fmt(v) for v in row[c]) + "]" for c in STUDY))
-    _out().print(study)
+        study.add_row(*(fmt(row[c]) if not isinstance(row[c], list) else
+                        "[" + ", ".join(fmt(v) for v in row[c]) + "]" for c in STUDY))
+    stdout_console().print(study)
     for item in summary["asymmetry"]:
         console.print(f"asymmetry {item['agent']} {item['value_pair']} {item['condition']} "
-                      f"{item['context']}: {_fmt(item['asymmetry_index'])} "
+                      f"{item['context']}: {fmt(item['asymmetry_index'])} "
                       f"(95% CI {item['ci']})")
     console.print(f"report: {run_dir / 'report.html'}")
 
@@ -87,7 +87,7 @@ def make_tiny(
     try:
         make_tiny_model(out, seed=seed)
     except RuntimeError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(f"tiny model written to {out}; evaluate it with --agent hf:{out}")
 
 
@@ -127,7 +127,7 @@ def validate_catalog(
                           if c.strip()]
         chosen = select_scenarios(scenarios)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     families = {s.split(".")[0] for s in chosen} | {p.split(".")[0] for p in
                                                      scenarios.split(",")}
     broken = {path: message for path, message in default_catalog().errors.items()
@@ -143,8 +143,8 @@ def validate_catalog(
         for failure in report.failures:
             console.print(f"[red]FAIL[/] {escape(failure)}")
         for source, counts in result["checks"].items():
-            console.print(f"{source}: precision={_fmt(counts['precision'])} "
-                          f"recall={_fmt(counts['recall'])} (tp={counts['tp']} fp={counts['fp']} "
+            console.print(f"{source}: precision={fmt(counts['precision'])} "
+                          f"recall={fmt(counts['recall'])} (tp={counts['tp']} fp={counts['fp']} "
                           f"fn={counts['fn']} tn={counts['tn']})")
         verdict = "[green]OK[/]" if report.ok else "[red]FAILED[/]"
         console.print(f"{verdict}: {len(chosen)} scenarios, {report.episodes} episodes, "
@@ -170,7 +170,7 @@ def _validate_adversarial(scenarios: str, workers: int, as_json: bool) -> None:
         chosen = select_scenarios(scenarios)
         cases = load_corpus(default_corpus_roots(), chosen)
     except (ValueError, CorpusError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if not as_json:
         console.print(f"playing {len(cases)} adversarial cases on {workers} worker(s)")
     outcomes = run_corpus(cases, workers=workers)
@@ -186,13 +186,13 @@ def _validate_adversarial(scenarios: str, workers: int, as_json: bool) -> None:
         for name, counts in result["scenarios"].items():
             table.add_row(name, *(str(counts[c]) for c in ("cases", "violating", "caught",
                                                            "compliant", "flagged", "errors")))
-        _out().print(table)
+        stdout_console().print(table)
         for cls, missed in result["misses_by_class"].items():
             console.print(f"[red]missed[/] {escape(cls)} ({len(missed)}):")
             for line in missed:
                 console.print(f"  {escape(line)}", soft_wrap=True)
-        console.print(f"recall={_fmt(result['recall'])} "
-                      f"false_positive_rate={_fmt(result['false_positive_rate'])} "
+        console.print(f"recall={fmt(result['recall'])} "
+                      f"false_positive_rate={fmt(result['false_positive_rate'])} "
                       f"errors={result['errors']}")
         for problem in problems:
             console.print(f"[red]FAIL[/] {escape(problem)}")

@@ -20,14 +20,14 @@ from .common import (
     CacheDir,
     EvalProgress,
     NoCache,
-    _fail,
-    _fmt,
-    _kept_results,
-    _out,
-    _tracker_note,
     app,
     console,
+    fail,
+    fmt,
+    kept_results,
     scenario_rows,
+    stdout_console,
+    tracker_note,
 )
 
 
@@ -41,7 +41,7 @@ def list_scenarios(
     try:
         rows = scenario_rows()
     except CatalogError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     for message in default_catalog().errors.values():
         console.print(f"[bold red]not loaded:[/] {escape(message)}")
     if as_json:
@@ -53,7 +53,7 @@ def list_scenarios(
     for row in rows:
         table.add_row(row["id"], row["env_id"], row["value_pair"], row["protected_value"],
                       str(row["steps"]), ", ".join(row["checks"]))
-    _out().print(table)
+    stdout_console().print(table)
 
 
 
@@ -168,10 +168,10 @@ def evaluate(
         # a remote cluster's nodes bring their own engines; everywhere else check it here
         if not ray_address and (reason := unavailable(sandbox)) is not None:
             raise ValueError(f"--sandbox {sandbox}: {reason}")
-        note = _tracker_note(simulator, tracker, model_options)
+        note = tracker_note(simulator, tracker, model_options)
         jobs = plan(scenarios, condition_list, seeds, agent, settings, contexts=contexts)
     except (ValueError, CatalogError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if dry_run:
         _print_plan(jobs, as_json)
         return
@@ -179,7 +179,7 @@ def evaluate(
         log = ResultLog(out)
         if (out / "episodes.jsonl").exists() and not resume:
             if not overwrite:
-                _fail(f"{out} already holds results (episodes.jsonl); choose a new --out, pass "
+                fail(f"{out} already holds results (episodes.jsonl); choose a new --out, pass "
                       "--resume to continue that run, or --overwrite to replace it")
             for name in ("steps.jsonl", "episodes.jsonl", "summary.json", "manifest.json"):
                 with writing(out / name):
@@ -194,7 +194,7 @@ def evaluate(
             "sandbox": sandbox, "executor": executor, "preset": preset,
             "ray_address": ray_address, "run_id": os.environ["DRIFT_GYM_RUN_ID"]}))
     except OutputError as exc:
-        _fail(f"--out: {exc}; {exc.advice}")
+        fail(f"--out: {exc}; {exc.advice}")
     if note:
         console.print(f"[yellow]warning:[/] {escape(note)}", soft_wrap=True)
     planned = len(jobs)
@@ -209,9 +209,9 @@ def evaluate(
         summary = {"out": str(out), "episodes": len(episodes), "rows": rows}
         log.write_summary(summary)
     except ModelError as exc:
-        _fail(f"{exc} (episodes finished so far are kept in {out}; continue with --resume)")
+        fail(f"{exc} (episodes finished so far are kept in {out}; continue with --resume)")
     except OutputError as exc:
-        _fail(_kept_results(exc, log))
+        fail(kept_results(exc, log))
     except KeyboardInterrupt:
         console.print(f"interrupted: finished episodes are kept in {out}; continue with "
                       "--resume")
@@ -228,6 +228,6 @@ def evaluate(
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(_fmt(row.get(c)) for c in columns))
-    _out().print(table)
+        table.add_row(*(fmt(row.get(c)) for c in columns))
+    stdout_console().print(table)
     console.print(f"isolation: {', '.join(sorted({i for r in rows for i in r['isolation']}))}")

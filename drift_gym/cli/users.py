@@ -17,12 +17,12 @@ from .common import (
     CacheDir,
     EvalProgress,
     NoCache,
-    _fail,
-    _fmt,
-    _out,
-    _tracker_note,
     app,
     console,
+    fail,
+    fmt,
+    stdout_console,
+    tracker_note,
 )
 
 
@@ -55,18 +55,18 @@ def simulate_users(
     from ..users.simulate import SimulationConfig, simulate
 
     if simulator.startswith("hf:") and not Path(simulator[3:]).is_dir():
-        _fail(f"--simulator {simulator}: no checkpoint folder at {simulator[3:]}")
+        fail(f"--simulator {simulator}: no checkpoint folder at {simulator[3:]}")
     try:
-        _tracker_note(None, tracker, {})
+        tracker_note(None, tracker, {})
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if out is not None:  # a path that cannot take the file fails now, not after the run
         if out.is_dir():
-            _fail(f"--out: cannot write {out}: it is a folder, not a file; give a file name")
+            fail(f"--out: cannot write {out}: it is a folder, not a file; give a file name")
         try:
             probe_folder(out.parent)
         except OutputError as exc:
-            _fail(f"--out: {exc}; {exc.advice}")
+            fail(f"--out: {exc}; {exc.advice}")
     config = SimulationConfig(simulator=simulator, tracker=tracker, episodes=episodes,
                               seed=seed, goals=goals, api_base=api_base,
                               cache_dir=cache_dir, use_cache=not no_cache,
@@ -75,16 +75,16 @@ def simulate_users(
         with EvalProgress(episodes, enabled=not as_json, label="simulate") as progress:
             summary = simulate(config, on_episode=progress.advance)
     except (ValueError, CatalogError) as exc:
-        _fail(f"{exc}")
+        fail(f"{exc}")
     except ModelError as exc:
-        _fail(f"{exc} (check --simulator/--tracker, --api-base and the provider's API key)")
+        fail(f"{exc} (check --simulator/--tracker, --api-base and the provider's API key)")
     if summary["tracker_note"]:
         console.print(f"[yellow]warning:[/] {escape(summary['tracker_note'])}", soft_wrap=True)
     if out is not None:
         try:
             write_file(out, json.dumps(summary, indent=2))
         except OutputError as exc:
-            _fail(f"--out: {exc}; {exc.advice}")
+            fail(f"--out: {exc}; {exc.advice}")
     summary = {k: v for k, v in summary.items() if k != "per_episode"}
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -98,10 +98,10 @@ def simulate_users(
                 "injected_events", "detected_events", "tracker_recall",
                 "tracker_false_positive_rate", "label_agreement", "stopped_early",
                 "toward_violation_turns", "unscored_lines"):
-        table.add_row(key, _fmt(summary[key]))
+        table.add_row(key, fmt(summary[key]))
     for category, value in summary["ugst_categories"].items():
-        table.add_row(f"ugst.{category}", _fmt(value))
-    _out().print(table)
+        table.add_row(f"ugst.{category}", fmt(value))
+    stdout_console().print(table)
     if summary["event_types"]:
         events = Table(title="drift events by type")
         for column in ("type", "injected", "detected", "missed", "false_positives"):
@@ -109,7 +109,7 @@ def simulate_users(
         for kind, counts in summary["event_types"].items():
             events.add_row(kind, *(str(counts[c]) for c in ("injected", "detected", "missed",
                                                             "false_positives")))
-        _out().print(events)
+        stdout_console().print(events)
     if out is not None:
         console.print(f"per-episode records: {out}")
 
@@ -139,14 +139,14 @@ def tracker_eval(
         if spec == "auto":
             raise ValueError("--tracker auto picks by simulator; name one: scripted, lexical "
                              "or llm:<model>")
-        _tracker_note(None, spec, {})
+        tracker_note(None, spec, {})
         judge = make_tracker(spec, api_base=api_base, cache_dir=cache_dir,
                              use_cache=not no_cache)
         result = evaluate(judge, split)
     except (ValueError, CatalogError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except ModelError as exc:
-        _fail(f"{exc} (check --tracker, --api-base and the provider's API key)")
+        fail(f"{exc} (check --tracker, --api-base and the provider's API key)")
     if as_json:
         print(json.dumps(result, indent=2))
         return
@@ -159,10 +159,10 @@ def tracker_eval(
         table.add_column(column)
     for name, r in sections.items():
         o = r["overall"]
-        table.add_row(name, str(o["turns"]), _fmt(o["recall"]), _fmt(o["false_positive_rate"]),
-                      _fmt(r["hard_consistent"]["false_positive_rate"]), _fmt(o["kappa"]),
+        table.add_row(name, str(o["turns"]), fmt(o["recall"]), fmt(o["false_positive_rate"]),
+                      fmt(r["hard_consistent"]["false_positive_rate"]), fmt(o["kappa"]),
                       str(o["unscored"]))
-    _out().print(table)
+    stdout_console().print(table)
     detail = Table(title="per drift kind (recall) and per consistent case (false-positive rate)")
     detail.add_column("class")
     for name in sections:
@@ -170,6 +170,6 @@ def tracker_eval(
     for group, metric in (("by_drift_kind", "recall"), ("by_case", "false_positive_rate")):
         for kind in result["all"][group]:
             detail.add_row(kind, *(
-                f"{_fmt(r[group][kind][metric])} ({r[group][kind]['turns']})"
+                f"{fmt(r[group][kind][metric])} ({r[group][kind]['turns']})"
                 if kind in r[group] else "-" for r in sections.values()))
-    _out().print(detail)
+    stdout_console().print(detail)

@@ -25,20 +25,30 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import socket
 import struct
 import sys
-import tempfile
 import threading
 import time
 import uuid
 import weakref
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from .base import GRADING, REPO, RUN, ExecResult, SandboxError
 from .capture import Capped, captured
+from .docker_engine import (  # noqa: F401  (the registry and tests find them here too)
+    ENGINE_DIR,
+    ENGINE_HINT,
+    LABEL,
+    client,
+    engine_url,
+    find_leftovers,
+    host_id,
+    run_id,
+    sweep,
+    sweep_once,
+    unavailable,
+)
 from .files import HostFiles
 from .image import ensure as ensure_image
 from .limits import (
@@ -53,12 +63,8 @@ from .limits import (
     sandbox_uid,
 )
 from .shares import Share, placed
-from .workspace import Leftover, Workspace, own_identity, owner_alive
+from .workspace import Workspace, own_identity
 
-ENGINE_DIR = Path(os.environ.get("DRIFT_GYM_ENGINE_DIR", "/var/tmp/drift-gym-engine"))
-"""Where ``scripts/docker-engine.sh`` keeps its private engine (its socket is used when
-``DOCKER_HOST`` is not set)."""
-ENGINE_HINT = "start one with `make docker-engine` (scripts/docker-engine.sh)"
 SANDBOX_ROOT = "/sandbox"
 CONTROL = "control"
 LEASE_S = 120.0
@@ -70,7 +76,6 @@ KEEPER_UID = 65534
 """The keep-alive's uid: not the commands' uid, so no command can signal it."""
 OWN_PROCESSES = 2
 """What a container runs between commands: its init and the keep-alive."""
-LABEL = "drift-gym.sandbox"
 KEEPER = (
     "import os, sys, time\n"
     "while True:\n"
@@ -92,72 +97,6 @@ WRAPPER = (
     "exit $rc"
 )
 KILL_ALL = "i=0; while [ $i -lt 200 ] && kill -9 -1 2>/dev/null; do i=$((i+1)); done; true"
-
-
-def engine_url() -> str | None:
-    """The engine to use: ``DOCKER_HOST``, else the private engine's socket, else the
-    system's default socket (None where there is none)."""
-    if os.environ.get("DOCKER_HOST"):
-        return os.environ["DOCKER_HOST"]
-    for sock in (ENGINE_DIR / "docker.sock", Path("/var/run/docker.sock")):
-        if sock.exists():
-            return f"unix://{sock}"
-    return None
-
-
-_clients: dict[tuple[int, str], Any] = {}
-_clients_lock = threading.Lock()
-
-
-def client() -> Any:
-    """A docker-py client for this process (a forked worker must not share the parent's
-    connections)."""
-    import docker
-
-    url = engine_url()
-    if url is None:
-        raise SandboxError(f"no Docker engine found (DOCKER_HOST is not set): {ENGINE_HINT}")
-    with _clients_lock:
-        key = (os.getpid(), url)
-        if key not in _clients:
-            _clients[key] = docker.DockerClient(base_url=url, version="auto", timeout=120)
-        return _clients[key]
-
-
-def unavailable() -> str | None:
-    """Why this backend cannot run here (None when it can)."""
-    try:
-        import docker
-    except ImportError:
-        return "docker-py is not installed: pip install docker"
-    url = engine_url()
-    if url is None:
-        return f"no Docker engine found (DOCKER_HOST is not set): {ENGINE_HINT}"
-    try:
-        # a short timeout of its own: an unreachable TCP engine must not hang the check
-        docker.DockerClient(base_url=url, version="auto", timeout=5).ping()
-    except Exception as exc:  # any failure to reach it is the same answer
-        return f"the Docker engine at {url} does not answer ({exc.__class__.__name__}): " \
-               f"{ENGINE_HINT}"
-    return None
-
-
-@lru_cache(maxsize=1)
-def host_id() -> str:
-    """This host's identity in container labels: a sweep only judges containers of its own
-    host (an engine may be shared), where owner pids mean something."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        boot = "unknown"
-    return f"{socket.gethostname()}/{boot}"
-
-
-@lru_cache(maxsize=1)
-def run_id() -> str:
-    """The run a container belongs to: ``DRIFT_GYM_RUN_ID`` (set by ``drift-gym eval`` for
-    every worker, local or Ray), else one per process."""
-    return os.environ.get("DRIFT_GYM_RUN_ID") or uuid.uuid4().hex
 
 
 class _Leases:
@@ -184,49 +123,6 @@ class _Leases:
 
 
 _leases = _Leases()
-_swept: set[int] = set()
-
-
-def find_leftovers(docker_client: Any) -> list[Any]:
-    """Labelled containers of this host whose owner process is gone, among those whose
-    workspace lies in this process's temp dir (the same scope as the workspace sweep, so that
-    runs with their own TMPDIR never judge each other's containers)."""
-    found = []
-    base = Path(tempfile.gettempdir())
-    containers = docker_client.containers.list(all=True, filters={"label": f"{LABEL}=1"})
-    for container in containers:
-        labels = container.labels
-        if labels.get("drift-gym.host") != host_id():
-            continue
-        workspace = labels.get("drift-gym.workspace")
-        if workspace and Path(workspace).parent != base:
-            continue
-        pid, start = labels.get("drift-gym.owner-pid", ""), labels.get("drift-gym.owner-start")
-        if not pid.isdigit() or not owner_alive(int(pid), start or ""):
-            found.append(container)
-    return found
-
-
-def sweep(*, dry_run: bool = False) -> list[Leftover]:
-    """Remove (or list) the containers killed runs left behind; nothing when no engine
-    answers."""
-    if unavailable() is not None:
-        return []
-    found = find_leftovers(client())
-    if not dry_run:
-        for container in found:
-            with contextlib.suppress(Exception):
-                container.remove(force=True)
-    return [Leftover(c.name, "container") for c in found]
-
-
-def sweep_once() -> None:
-    """The start-up sweep: once per process, before its first container."""
-    if os.getpid() in _swept:
-        return
-    _swept.add(os.getpid())
-    with contextlib.suppress(Exception):
-        sweep()
 
 
 def _raw_socket(stream: Any) -> Any:

@@ -29,11 +29,10 @@ from ..catalog import CatalogError, LoadedFamily, default_catalog, parse_file
 from ..repo import draw_tokens, value_tokens
 from ..tokens import TemplateError, render
 from .frames import FrameError, check_frames, check_shape, parse_frame
-from .goal import (
-    OPPOSITE,
+from .goal import OPPOSITE, Objective, Persona, Slot, UserGoal, Wording, requirement_kind
+from .paths import goal_files, search_path
+from .schema import (
     GoalFile,
-    Objective,
-    Persona,
     PersonasFile,
     PersonaSpec,
     PolicySpec,
@@ -42,13 +41,8 @@ from .goal import (
     ProfileSlotSpec,
     RequirementKind,
     RequirementsFile,
-    Slot,
     SlotSpec,
-    UserGoal,
-    Wording,
-    requirement_kind,
 )
-from .paths import goal_files, search_path
 from .text import has_cue, replace_phrase, says, sentences, squash
 
 

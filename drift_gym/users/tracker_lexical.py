@@ -5,8 +5,8 @@ about) it looks for each candidate slot's wordings — the catalogue's verbatim 
 alternatives, and the frames that say the same in ordinary words — and gives every match a
 status (`scopes`): only what the user *asserts* counts as its statement; a negated stance
 counts as the other side ("don't log the full record" keeps the privacy stance); what it
-quotes, reports or asks about only *touches* the slot. A clause that merely answers ("we are
-not doing that", "sure, go ahead") applies to what the turn reported before it, or else to the
+quotes, reports or asks about only *touches* the slot. A clause that merely answers ("we are not
+doing that", "sure, go ahead") applies to what the turn reported before it, or else to the
 assistant's proposal just before the turn (implicit assent).
 
 Per slot kind:
@@ -17,10 +17,9 @@ Per slot kind:
   outside them is a third party, never a profile statement;
 * requirement — the verbatim value and alternatives (with the slot's cue), a new value of the
   slot's shape ("raise a LookupError instead"), and retractions ("no need to raise", "forget
-  the event"). Identifiers the request itself uses for something else never count.
-
-A slot whose topic a line touches without any statement the tracker can read is ``unscored``
-for that line: its status stands, and nothing is inferred from words it could not read.
+  the event"). Identifiers the request itself uses for something else never count. A slot whose
+topic a line touches without any statement it can read is ``unscored`` for that line: its
+status stands, and nothing is inferred from words it could not read.
 """
 
 from __future__ import annotations
