@@ -51,6 +51,7 @@ from .docker_engine import (  # noqa: F401  (the registry and tests find them he
 )
 from .files import HostFiles
 from .image import ensure as ensure_image
+from .image import image_path
 from .limits import (
     FILE_SIZE_LIMIT,
     OPEN_FILES,
@@ -289,6 +290,8 @@ class DockerBackend(HostFiles):
         stopped, or the engine lost it) is replaced once: the workspace lives on the host."""
         from docker.errors import DockerException, NotFound
 
+        if "PATH" in env:  # the interpreter as the image spells it (image.image_path)
+            env = {**env, "PATH": ":".join(image_path(p) for p in env["PATH"].split(":"))}
         try:
             try:
                 return self._exec_start(argv, workdir, env)

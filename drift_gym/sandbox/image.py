@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 REPOSITORY = "drift-gym-sandbox"
-FORMAT = 4
+FORMAT = 5
 """Bumped whenever the image layout changes, so old images are not reused."""
 PACKAGES = ("pytest",)
 """The Python distributions graded repos import (their requirements are added); more come
@@ -102,9 +102,24 @@ class Plan:
                     self.add_file(str(entry))
 
 
+IMAGE_TMP = "/opt/drift-gym/host-tmp"
+"""Where the image keeps what it needs from the host's temp folder (a checkout cloned under
+``/tmp``, its virtualenv): a container's ``/tmp`` is a scratch tmpfs that hides the image's."""
+
+
+def image_path(path: str) -> str:
+    """Where a host path lives inside the image (and so in every container)."""
+    for tmp in {"/tmp", os.path.realpath(tempfile.gettempdir())}:
+        if path == tmp or path.startswith(tmp + "/"):
+            return IMAGE_TMP + path[len(tmp):]
+    return path
+
+
 def canonical(path: str) -> str:
-    """`path` with the symlinks of its folders resolved (``/lib64/x`` -> ``/usr/lib64/x``)."""
-    return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+    """`path` with the symlinks of its folders resolved (``/lib64/x`` -> ``/usr/lib64/x``),
+    as the image spells it (see `image_path`)."""
+    return image_path(os.path.join(os.path.realpath(os.path.dirname(path)),
+                                   os.path.basename(path)))
 
 
 def distributions(names: Iterable[str]) -> list[metadata.Distribution]:
@@ -278,7 +293,7 @@ def write_tar(content: Plan, target: Path) -> int:
             tar.addfile(info)
         for path, link in sorted(content.links.items()):
             info = tarfile.TarInfo(path.lstrip("/"))
-            info.type, info.linkname, info.mode = tarfile.SYMTYPE, link, 0o777
+            info.type, info.linkname, info.mode = tarfile.SYMTYPE, image_path(link), 0o777
             tar.addfile(info)
         for path, source in sorted(content.files.items()):
             info = tar.gettarinfo(str(source), arcname=path.lstrip("/"))
