@@ -113,9 +113,9 @@ class CodingDriftEnv(EpisodeSteps, gym.Env[str, str]):
                              "requests to play")
         self.repo_seed = int(self.np_random.integers(0, 2**31 - 1))
         self.repo = render_repo(self.scenario, self.config.condition, self.repo_seed)
-        # the user's randomness comes from the env's generator too: unseeded resets differ
-        self.user.reset(self.scenario, tokens=self.repo.tokens,
-                        seed=int(self.np_random.integers(0, 2**31 - 1)))
+        # the user's randomness comes from the env's generator too (through the repo seed, so
+        # no extra draw shifts what later draws give: the same seeds keep the same episodes)
+        self.user.reset(self.scenario, tokens=self.repo.tokens, seed=self.repo_seed)
         self._open_sandbox()
         assert self._sandbox is not None
         for path, text in self.repo.files.items():
