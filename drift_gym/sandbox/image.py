@@ -109,9 +109,8 @@ IMAGE_TMP = "/opt/drift-gym/host-tmp"
 
 def image_path(path: str) -> str:
     """Where a host path lives inside the image (and so in every container)."""
-    for tmp in {"/tmp", os.path.realpath(tempfile.gettempdir())}:
-        if path == tmp or path.startswith(tmp + "/"):
-            return IMAGE_TMP + path[len(tmp):]
+    if path == "/tmp" or path.startswith("/tmp/"):  # whatever TMPDIR says: the tmpfs is /tmp
+        return IMAGE_TMP + path[len("/tmp"):]
     return path
 
 
