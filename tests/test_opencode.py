@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
+from drift_gym.config import EpisodeConfig
 from drift_gym.env import CodingDriftEnv
 from drift_gym.evaluation import Job, run_episode
 from drift_gym.harnesses.models import reference_turns
 from drift_gym.harnesses.opencode import OpenCode
 from drift_gym.models import ModelError
+from drift_gym.spec import Condition
 from drift_gym.tools import ToolCall
 from tests.conftest import DOCKER_MISSING, TIERS
 from tests.fake_openai import FakeOpenAI, error_reply, text_reply, tool_call_reply
@@ -67,10 +69,10 @@ def reference_script(*, compliant: bool) -> list[tuple[list[ToolCall], str]]:
 
 def play(fake: FakeOpenAI, tier: str, cache: Path, *, steps: int = STEPS) -> dict[str, Any]:
     """One episode of ``opencode:litellm:...`` against `fake`, as ``drift-gym eval`` runs it."""
-    return run_episode(Job(
-        scenario=SCENARIO, condition=CONDITION, seed=SEED, sandbox=tier, max_steps=steps,
-        agent="opencode:litellm:openai/scripted",
-        model_options=(("api_base", fake.url), ("cache_dir", cache))))
+    config = EpisodeConfig(scenario=SCENARIO, condition=Condition.parse(CONDITION),
+                           sandbox=tier, max_steps=steps,
+                           model_options={"api_base": fake.url, "cache_dir": cache})
+    return run_episode(Job(config, SEED, "opencode:litellm:openai/scripted"))
 
 
 def scripted(script: list[tuple[list[ToolCall], str]]) -> list[tuple[int, Any]]:
