@@ -4,6 +4,7 @@ prefilled context, and the conversation's text. `CodingDriftEnv` (env.py) mixes 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .catalog import CatalogError, LoadedScenario
@@ -33,9 +34,8 @@ class EpisodeSteps:
     _sandbox: Sandbox | None
     _pressure: Delivery
     _base: str
-
-    def _run_tool(self, call: ToolCall) -> str:
-        raise NotImplementedError
+    _run_tool: Callable[[ToolCall], str]
+    """One tool call's output as the agent sees it (CodingDriftEnv's)."""
 
     def _begin_step(self) -> None:
         """Before a request: move pressure to this step's level and apply the step's setup
