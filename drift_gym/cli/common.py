@@ -3,6 +3,7 @@ progress bar and the options of commands that call models."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -69,7 +70,8 @@ def scenario_rows() -> list[dict[str, Any]]:
 
 class EvalProgress:
     """A progress bar for the grid: episodes done, violations so far, ETA; episodes that did
-    not complete are printed above it as they happen."""
+    not complete are printed above it as they happen. Shown only on a terminal: piped or
+    captured stderr must carry nothing but errors (one line each), which scripts rely on."""
 
     def __init__(self, total: int, *, enabled: bool, label: str = "eval") -> None:
         from rich.progress import (
@@ -87,7 +89,7 @@ class EvalProgress:
             TextColumn(label), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[violations]} violations in {task.fields[steps]} steps"),
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            console=console, disable=not enabled)
+            console=console, disable=not (enabled and sys.stderr.isatty()))
         self._task = self._bar.add_task(label, total=total, violations=0, steps=0)
 
     def __enter__(self) -> EvalProgress:
