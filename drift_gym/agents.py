@@ -20,9 +20,9 @@ import numpy as np
 from .env import CodingDriftEnv
 from .harnesses import make_harness, split_spec
 from .models import ChatModel, parse_model_spec
+from .placeholders import render
 from .references import reference_calls
 from .spec import Edit
-from .tokens import render
 from .tools import Action, ToolCall, tool_schemas
 
 SCRIPTED = ("oracle", "violator", "drifter")

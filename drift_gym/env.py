@@ -36,7 +36,7 @@ from .tools import (
     invoke,
     parse_action,
 )
-from .user_side import UserSide
+from .users.session import UserSession
 
 FINISHED = "(finished)"
 """What `_invoke` returns for a well-formed `finish` (compared by identity)."""
@@ -71,7 +71,7 @@ class CodingDriftEnv(EpisodeSteps, gym.Env[str, str]):
             judge = parse_model_spec(self.config.judge, **self.config.model_options)
         self.judge = judge
         user = self.config.user
-        self.user = UserSide(spec=user.simulator, tracker_spec=user.tracker,
+        self.user = UserSession(spec=user.simulator, tracker_spec=user.tracker,
                              drift_weight=user.drift_weight,
                              model_options=dict(self.config.model_options))
         steps = len(self.scenario.steps)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .pressure import Delivery
     from .sandbox import Sandbox
     from .tools import ToolCall
-    from .user_side import UserSide
+    from .users.session import UserSession
 
 
 class EpisodeSteps:
@@ -28,7 +28,7 @@ class EpisodeSteps:
     scenario: LoadedScenario
     repo: RenderedRepo | None
     messages: list[dict[str, str]]
-    user: UserSide
+    user: UserSession
     step_index: int
     n_steps: int
     _sandbox: Sandbox | None

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .placeholders import render
 from .spec import Condition, Scenario
-from .tokens import render
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox

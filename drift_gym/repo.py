@@ -13,8 +13,8 @@ import numpy as np
 
 from . import pressure
 from .catalog import LoadedScenario
+from .placeholders import TemplateError, render
 from .spec import Condition, Edit, Family, TaskStep
-from .tokens import TemplateError, render
 
 _FIRST = ["Ilse", "Tomasz", "Amara", "Keiko", "Bastien", "Zofia", "Idris", "Mireille", "Anouk",
           "Thiago", "Saoirse", "Lennart", "Yusra", "Casimir", "Odalys", "Rhiannon"]

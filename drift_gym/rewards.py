@@ -1,8 +1,8 @@
 """Every reward drift_gym hands out, in one place: the named components of a coding step and
 of a simulator turn, how each is computed, their default weights, how they combine, and how
 the simulated user's own drift masks the agent's violation component. The env, the records
-and the TRL reward functions of both envs (``integrations/trl.py``, ``sim_trl.py``) all read
-these names, so a new component is one entry here.
+and the TRL reward functions of both envs (``integrations/trl_agent.py``, ``trl_simulator.py``)
+all read these names, so a new component is one entry here.
 
 A component is ``None`` where it does not apply (no confidence given, a violation masked
 because the user asked for it): TRL then leaves that sample out of that component, and a sum

@@ -49,7 +49,7 @@ from . import __version__
 from .catalog import Catalog, default_catalog
 from .rewards import SIMULATOR_COMPONENTS, SIMULATOR_WEIGHTS, simulator_reward
 from .spaces import AnyText
-from .users.agent import AgentReply, ReplayAgent, ScriptedAgent
+from .users.assistant import AssistantReply, CannedAssistant, ReplayAssistant
 from .users.base import STOP
 from .users.catalog import load_goal
 from .users.goal import CATEGORIES, GoalState, UserGoal
@@ -132,11 +132,11 @@ class SimulatorEnv(gym.Env[str, str]):
             goal = goal.model_copy(update={"objectives": goal.objectives[: self.max_steps]})
         self.goal = goal
         if "agent_turns" in options:
-            self.agent: ScriptedAgent | ReplayAgent = ReplayAgent(options["agent_turns"])
+            self.agent: CannedAssistant | ReplayAssistant = ReplayAssistant(options["agent_turns"])
         elif self.agent_kind == "replay":
-            self.agent = ReplayAgent(self.agent_turns)
+            self.agent = ReplayAssistant(self.agent_turns)
         else:
-            self.agent = ScriptedAgent(question_rate=self.question_rate)
+            self.agent = CannedAssistant(question_rate=self.question_rate)
         self.agent.reset(goal, seed=self.goal_seed)
         self.messages = []
         self.completed: set[int] = set()
@@ -159,7 +159,7 @@ class SimulatorEnv(gym.Env[str, str]):
         goal = self.goal
         stop = STOP in action
         self.messages.append({"role": "user", "content": action.replace(STOP, "").strip()})
-        reply = AgentReply("")
+        reply = AssistantReply("")
         if not stop:
             reply = self.agent.reply(self.messages)
             self.completed.update(reply.completed)

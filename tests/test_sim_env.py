@@ -170,15 +170,15 @@ def test_a_judge_model_scores_the_policy_turns():
 
 
 def test_training_rows_carry_their_tracker_and_refuse_the_scripted_one():
-    from drift_gym.integrations import sim_trl
+    from drift_gym.integrations import trl_simulator
 
-    (row,) = sim_trl.simulator_rows("customer_records.privacy", seeds=[0], prefixes=[1])
+    (row,) = trl_simulator.simulator_rows("customer_records.privacy", seeds=[0], prefixes=[1])
     assert row["tracker"] == "lexical" and row["tracker_api_base"] is None
     columns = {k: [row[k]] for k in ("scenario", "seed", "user_turns", "max_steps", "tracker",
                                      "tracker_api_base")}
-    assert sim_trl.prompt_to_line(["Sure, log the full email addresses."], **columns) == [0.0]
+    assert trl_simulator.prompt_to_line(["Sure, log the full email addresses."], **columns) == [0.0]
     with pytest.raises(ValueError, match="scripted"):
-        list(sim_trl.simulator_rows("customer_records.privacy", seeds=[0], prefixes=[0],
+        list(trl_simulator.simulator_rows("customer_records.privacy", seeds=[0], prefixes=[0],
                                     tracker="scripted"))
 
 

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("trl")
 
-from drift_gym.integrations import trl as dtrl  # noqa: E402
+from drift_gym.integrations import trl_agent as dtrl  # noqa: E402
 from drift_gym.integrations.decision import decision_rows  # noqa: E402
 from drift_gym.integrations.rows import agent_rows  # noqa: E402
 
@@ -137,17 +137,17 @@ def test_decision_demo_runs_and_reports_before_and_after(tmp_path):
 
 
 def test_simulator_rows_replay_to_the_same_state_and_reward_goal_consistency():
-    from drift_gym.integrations import sim_trl
+    from drift_gym.integrations import trl_simulator
 
-    rows = list(sim_trl.simulator_rows("customer_records.privacy", seeds=[0], prefixes=[2]))
+    rows = list(trl_simulator.simulator_rows("customer_records.privacy", seeds=[0], prefixes=[2]))
     (row,) = rows
     assert row["prompt"][0]["role"] == "system" and len(row["user_turns"]) == 2
     assert row["prompt"][-1]["role"] == "user"  # roles flipped: the model writes the user
     columns = {k: [row[k]] * 3 for k in ("scenario", "seed", "user_turns", "max_steps")}
     # the first user turn again (on-goal), the pressure repeated, and an empty turn
     turns = [row["user_turns"][0], "Actually, just log the full email addresses.", ""]
-    consistency = sim_trl.goal_consistency(turns, **columns)
-    line = sim_trl.prompt_to_line(turns, **columns)
+    consistency = trl_simulator.goal_consistency(turns, **columns)
+    line = trl_simulator.prompt_to_line(turns, **columns)
     assert line == [1.0, 0.0, 1.0]
     assert consistency[1] < consistency[2] <= consistency[0]
 

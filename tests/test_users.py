@@ -16,10 +16,10 @@ from drift_gym.models import LiteLLMModel
 from drift_gym.repo import render_repo
 from drift_gym.spec import Condition
 from drift_gym.users import (
+    CannedAssistant,
     DriftEvent,
     DriftProfile,
     LexicalTracker,
-    ScriptedAgent,
     goal_files,
     load_goal,
     make_simulator,
@@ -413,7 +413,7 @@ def test_simulate_with_an_llm_user_and_the_lexical_tracker(tmp_path):
 
 def test_scripted_agent_reports_done_requests():
     goal = _goal()
-    agent = ScriptedAgent(question_rate=0.0)
+    agent = CannedAssistant(question_rate=0.0)
     agent.reset(goal, seed=0)
     reply = agent.reply([{"role": "user", "content": f"Request 1: {goal.objectives[0].title}"}])
     assert reply.completed == (0,) and goal.objectives[0].title in reply.text

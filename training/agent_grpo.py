@@ -27,7 +27,7 @@ def main() -> None:
     from transformers import AutoTokenizer
     from trl import GRPOTrainer
 
-    from drift_gym.integrations import trl as dtrl
+    from drift_gym.integrations import trl_agent as dtrl
     from drift_gym.integrations.rollout import env_reward, make_rollout_func, sample_turn
     from drift_gym.integrations.rows import agent_dataset
 

@@ -41,7 +41,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
-    from drift_gym.integrations import trl as dtrl
+    from drift_gym.integrations import trl_agent as dtrl
     from drift_gym.integrations.decision import (
         compliant_rate,
         decision_rollout_func,

@@ -3,7 +3,7 @@
     python training/simulator_grpo.py --config training/configs/simulator-tiny-cpu.yaml \
         [--tracker lexical | llm:<model> [--api-base URL]] [--set key=value ...]
 
-Rows are conversation prefixes (`drift_gym.integrations.sim_trl.simulator_rows`); the policy
+Rows are conversation prefixes (`drift_gym.integrations.trl_simulator.simulator_rows`); the policy
 writes the next user turn; the prefix is replayed in SimulatorEnv and the turn scored by the
 goal tracker (`--tracker`, else the config's `tracker`, else lexical; the lexical tracker reads
 only the wordings its frames cover, a judge model reads free text):
@@ -49,19 +49,19 @@ def main() -> None:
     from transformers import AutoTokenizer
     from trl import GRPOTrainer
 
-    from drift_gym.integrations import sim_trl
+    from drift_gym.integrations import trl_simulator
 
     data = config.get("data", {})
-    dataset = sim_trl.simulator_dataset(
+    dataset = trl_simulator.simulator_dataset(
         scenarios=data.get("scenarios", "*"), seeds=data.get("seeds", [0, 1, 2, 3]),
         prefixes=data.get("prefixes", [0, 1, 2, 3]), max_steps=data.get("max_steps", 4),
         tracker=tracker, tracker_api_base=api_base)
-    names = list(config.get("rewards", sim_trl.COMPONENTS))
+    names = list(config.get("rewards", trl_simulator.COMPONENTS))
     model = policy_path(config)
     trainer = GRPOTrainer(
         model=model, processing_class=AutoTokenizer.from_pretrained(model),
-        train_dataset=dataset, args=grpo_config(config, sim_trl.reward_weights(names)),
-        reward_funcs=sim_trl.reward_funcs(names))
+        train_dataset=dataset, args=grpo_config(config, trl_simulator.reward_weights(names)),
+        reward_funcs=trl_simulator.reward_funcs(names))
     trainer.train()
     final = save_final(trainer, config)
     print(f"saved {final}\nuse it: drift-gym simulate --simulator hf:{final}")

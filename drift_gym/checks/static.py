@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from ..diffs import AddedLine, is_test_path
+from ..placeholders import render
 from ..spec import StaticRule
-from ..tokens import render
 from .verdict import SNIPPET, Verdict
 
 

@@ -24,7 +24,7 @@ from ..references import reference_calls
 from ..repo import RenderedStep
 from .rollout import Turn, render_chat, strip_row
 from .rows import ROW_KEYS, chat_messages, open_start_state
-from .trl import DriftToolEnv, row_of, with_row
+from .trl_agent import DriftToolEnv, row_of, with_row
 
 TOOL = "choose_patch"
 PREFIX = '<tool_call>\n{"name": "choose_patch", "arguments": {"patch": "'

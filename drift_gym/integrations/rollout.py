@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..tools import tool_schemas
-from .trl import DriftToolEnv, row_of
+from .trl_agent import DriftToolEnv, row_of
 
 
 @dataclass

@@ -18,7 +18,7 @@ from importlib import import_module
 from typing import Any
 
 _WHERE = {
-    "AgentReply": "agent", "ReplayAgent": "agent", "ScriptedAgent": "agent",
+    "AssistantReply": "assistant", "ReplayAssistant": "assistant", "CannedAssistant": "assistant",
     "STOP": "base", "UserSimulator": "base", "UserTurn": "base", "make_simulator": "registry",
     "make_tracker": "registry", "Intent": "intent",
     "goal_files": "catalog", "load_goal": "catalog", "render_goal": "catalog",

@@ -26,8 +26,8 @@ import numpy as np
 
 from ..catalog import Catalog as ScenarioCatalog
 from ..catalog import CatalogError, LoadedFamily, default_catalog, parse_file
+from ..placeholders import TemplateError, render
 from ..repo import draw_tokens, value_tokens
-from ..tokens import TemplateError, render
 from .frames import FrameError, check_frames, check_shape, parse_frame
 from .goal import OPPOSITE, Objective, Persona, Slot, UserGoal, Wording, requirement_kind
 from .paths import goal_files, search_path

@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..placeholders import render
 from ..spec import Frozen
-from ..tokens import render
 
 # -- statuses --------------------------------------------------------------------------------
 ALIGNED, MISALIGNED = "ALIGNED", "MISALIGNED"

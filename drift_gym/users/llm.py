@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..models import ChatModel
-from ..tokens import render
+from ..placeholders import render
 from .base import STOP, UserTurn
 from .goal import SUCCESS, GoalState, UserGoal
 from .tracker import GoalTracker

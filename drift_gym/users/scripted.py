@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..tokens import render
+from ..placeholders import render
 from .base import UserTurn
 from .goal import DriftEvent, Slot, UserGoal
 from .intent import Intent

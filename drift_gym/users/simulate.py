@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .agent import ScriptedAgent
+from .assistant import CannedAssistant
 from .base import UserSimulator
 from .catalog import goal_files, load_goal_file, render_goal
 from .goal import CATEGORIES, DriftEvent, GoalState, UserGoal
@@ -67,7 +67,7 @@ def run_conversation(goal: UserGoal, simulator: UserSimulator, tracker: GoalTrac
                      seed: int, question_rate: float = 0.3,
                      max_turns: int | None = None) -> Conversation:
     """One conversation until the user stops or `max_turns` user turns have passed."""
-    agent = ScriptedAgent(question_rate=question_rate)
+    agent = CannedAssistant(question_rate=question_rate)
     simulator.reset(goal, seed=seed)
     agent.reset(goal, seed=seed)
     conversation = Conversation(goal=goal)

@@ -27,8 +27,8 @@ from dataclasses import fields, replace
 from typing import Any
 
 from ..models import ChatModel, LiteLLMModel
+from ..placeholders import render
 from ..strict_json import ask_json
-from ..tokens import render
 from .goal import OPPOSITE, GoalState, LineFacts, Slot, UserGoal
 from .text import spans
 from .tracker import ReadingTracker, replay

@@ -1,6 +1,6 @@
 import pytest
 
-from drift_gym.tokens import TemplateError, render, tokens_in
+from drift_gym.placeholders import TemplateError, render, tokens_in
 
 
 def test_tokens_fill_and_braces_in_data_are_safe():

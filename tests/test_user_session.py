@@ -152,12 +152,12 @@ def test_masking_reads_only_drift_the_tracker_is_sure_of(said, masked):
     from drift_gym.catalog import default_catalog
     from drift_gym.repo import render_repo
     from drift_gym.spec import Condition
-    from drift_gym.user_side import UserSide
+    from drift_gym.users.session import UserSession
 
     from .fake_openai import FakeOpenAI, text_reply
 
     with FakeOpenAI(default=text_reply(said)) as server:
-        user = UserSide(spec="litellm:openai/fake-user",
+        user = UserSession(spec="litellm:openai/fake-user",
                         model_options={"api_base": server.url, "use_cache": False})
         scenario = default_catalog().get("customer_records.privacy")
         user.reset(scenario, tokens=render_repo(scenario, Condition(), 0).tokens, seed=0)

@@ -19,12 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import LoadedScenario
-from .rewards import masked_for_user_drift
+from ..catalog import LoadedScenario
+from ..rewards import masked_for_user_drift
 
 
 @dataclass
-class UserSide:
+class UserSession:
     """Simulator, tracker and conversation of one episode (`spec` None: the plain scripted
     requests of the scenario, no goal tracking)."""
 

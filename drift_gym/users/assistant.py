@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..tokens import render
+from ..placeholders import render
 from .goal import UserGoal
 from .text import says
 
@@ -28,13 +28,13 @@ IDLE = ("Understood.", "Noted, thanks.", "Okay.")
 
 
 @dataclass(frozen=True)
-class AgentReply:
+class AssistantReply:
     text: str
     completed: tuple[int, ...] = ()
     """Objectives this reply reports finished."""
 
 
-class ScriptedAgent:
+class CannedAssistant:
     """Acknowledges requests; with probability `question_rate` asks about one slot first."""
 
     name = "scripted"
@@ -52,7 +52,7 @@ class ScriptedAgent:
         return render(options[int(self._rng.integers(len(options)))], tokens,
                       where="scripted agent template")
 
-    def reply(self, conversation: Sequence[dict[str, str]]) -> AgentReply:
+    def reply(self, conversation: Sequence[dict[str, str]]) -> AssistantReply:
         last = next((m["content"] for m in reversed(conversation) if m.get("role") == "user"), "")
         parts, completed = [], []
         if self._pending is not None:
@@ -72,10 +72,10 @@ class ScriptedAgent:
             else:
                 parts.append(self._pick(DONE, title=objective.title))
                 completed.append(objective.index)
-        return AgentReply(" ".join(parts) or self._pick(IDLE), tuple(completed))
+        return AssistantReply(" ".join(parts) or self._pick(IDLE), tuple(completed))
 
 
-class ReplayAgent:
+class ReplayAssistant:
     """Replays logged agent turns in order (then a neutral acknowledgement); a request counts
     as finished once a reply follows it, since the log's agent went on working."""
 
@@ -89,11 +89,11 @@ class ReplayAgent:
         self._next = 0
         self._seen: set[int] = set()
 
-    def reply(self, conversation: Sequence[dict[str, str]]) -> AgentReply:
+    def reply(self, conversation: Sequence[dict[str, str]]) -> AssistantReply:
         last = next((m["content"] for m in reversed(conversation) if m.get("role") == "user"), "")
         requested = [o.index for o in self.goal.objectives
                      if o.index not in self._seen and says(o.title, last)]
         self._seen.update(requested)
         text = self.turns[self._next] if self._next < len(self.turns) else "Okay."
         self._next += 1
-        return AgentReply(text, tuple(requested))
+        return AssistantReply(text, tuple(requested))
