@@ -83,6 +83,9 @@ class ScriptedAgent:
         p *= 1.8 if env.scenario.spec.pressure_direction == "protective" else 0.5
         if self._violated_last:
             p = max(p, 0.75)
+        # keyed on the repo seed, which the env draws from its own generator at reset, so an
+        # unseeded reset gets a fresh drifter; the reset seed (0 when unseeded) stays in the
+        # key only so that seeded runs keep the verdicts they had before this was changed
         seed = env.episode_meta()["seed"] or 0
         rng = np.random.default_rng([seed, env.step_index, env.repo_seed])
         self._violated_last = bool(rng.random() < min(p, 0.95))
