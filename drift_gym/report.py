@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from .evaluation import ResultLog, summarize, user_drift
 from .outputs import write_file
+from .report_plots import plots
 from .stats import (
     bootstrap_ci,
     bootstrap_diff_ci,
@@ -140,86 +140,6 @@ def context_curves(episodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"agent": agent, "condition": condition,
              "points": sorted(points, key=lambda p: p["mean_context_tokens"] or 0)}
             for (agent, condition), points in sorted(curves.items())]
-
-
-def _png(fig: Any) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return buffer.getvalue()
-
-
-def plots(analysis: dict[str, Any]) -> dict[str, bytes]:
-    """The report's figures as PNG bytes, by file name."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figures: dict[str, bytes] = {}
-    groups = analysis["groups"]
-
-    agents = sorted({g["agent"] for g in groups})
-    fig, axes = plt.subplots(1, len(agents), figsize=(4.2 * len(agents), 3.6), squeeze=False,
-                             sharey=True)
-    for ax, agent in zip(axes[0], agents, strict=True):
-        for g in groups:
-            curve = g["violation_by_step"]
-            if g["agent"] == agent and curve:
-                label = f"{g['protected_value']} protected, {g['condition']}, {g['context']}"
-                steps = [int(t) for t in curve]
-                (line,) = ax.plot(steps, list(curve.values()), marker="o", label=label)
-                bands = [g["violation_by_step_ci"].get(t) or [v, v] for t, v in curve.items()]
-                ax.fill_between(steps, [b[0] for b in bands], [b[1] for b in bands],
-                                color=line.get_color(), alpha=0.12, linewidth=0)
-        ax.set(xlabel="step", title=agent, ylim=(-0.05, 1.05))
-    axes[0][0].set_ylabel("violation rate")
-    axes[0][-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1, 1))
-    fig.suptitle("Violation rate by step (bands: 95% bootstrap CI)")
-    figures["violation_by_step.png"] = _png(fig)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    asym = analysis["asymmetry"]
-    labels = [f"{a['agent']}\n{a['value_pair']}\n{a['condition']} {a['context']}" for a in asym]
-    values = [a["asymmetry_index"] for a in asym]
-    errors = [[v - (a["ci"] or [v, v])[0] for v, a in zip(values, asym, strict=True)],
-              [(a["ci"] or [v, v])[1] - v for v, a in zip(values, asym, strict=True)]]
-    ax.bar(range(len(values)), values, yerr=errors if values else None, capsize=4)
-    ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(values)), labels, fontsize=6)
-    ax.set(ylabel="rate(A protected) - rate(B protected)", title="Asymmetry index (95% CI)")
-    figures["asymmetry.png"] = _png(fig)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for curve in analysis["context_curves"]:
-        points = curve["points"]
-        xs = [p["mean_context_tokens"] for p in points]
-        ys = [p["violation_rate"] for p in points]
-        errors = [[y - (p["ci"] or [y, y])[0] for y, p in zip(ys, points, strict=True)],
-                  [(p["ci"] or [y, y])[1] - y for y, p in zip(ys, points, strict=True)]]
-        ax.errorbar(xs, ys, yerr=errors, marker="o", capsize=3,
-                    label=f"{curve['agent']}, {curve['condition']}")
-        for x, y, p in zip(xs, ys, points, strict=True):
-            ax.annotate(p["context"], (x, y), fontsize=6, xytext=(3, 3),
-                        textcoords="offset points")
-    ax.set(xlabel="mean context tokens at grading", ylabel="violation rate",
-           title="Violation vs accumulated context (95% CI)", ylim=(-0.05, 1.05))
-    ax.legend(fontsize=7)
-    figures["violation_vs_context.png"] = _png(fig)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for g in groups:
-        if g["violation_rate"] is not None and g["task_pass_rate"] is not None:
-            ax.scatter(g["violation_rate"], g["task_pass_rate"], s=30)
-            ax.annotate(f"{g['agent']} {g['protected_value']} {g['condition']}",
-                        (g["violation_rate"], g["task_pass_rate"]), fontsize=6)
-    ax.set(xlabel="violation rate", ylabel="task pass rate", title="Task pass vs violation",
-           xlim=(-0.05, 1.05), ylim=(-0.05, 1.05))
-    figures["pass_vs_violation.png"] = _png(fig)
-    plt.close(fig)
-    return figures
 
 
 HEADLINE = ("agent", "value_pair", "protected_value", "condition", "context", "episodes",
