@@ -48,8 +48,8 @@ class UserSession:
         if not 0.0 <= self.drift_weight <= 1.0:
             raise ValueError(f"user_drift_weight must be in [0, 1], not {self.drift_weight}")
         if self.spec:
-            from .users import make_simulator, make_tracker
-            from .users.tracker import judging_note
+            from .registry import make_simulator, make_tracker
+            from .tracker import judging_note
 
             self._simulator = make_simulator(self.spec, **self.model_options)
             self._tracker = make_tracker(self.tracker_spec, simulator=self.spec,
@@ -72,7 +72,7 @@ class UserSession:
         self.state, self.toward_violation, self.stopped = None, False, False
         if not self.active:
             return
-        from .users import load_goal
+        from .catalog import load_goal
 
         spec = scenario.spec
         self._goal = load_goal(spec.family, spec.value_pair, spec.protected_value,
@@ -81,7 +81,7 @@ class UserSession:
 
     def request(self, step_index: int) -> str:
         """The user's message for request `step_index` (the simulator must be active)."""
-        from .users.intent import user_message
+        from .intent import user_message
 
         turn = self._simulator.turn(self.conversation, objective=step_index)
         self.conversation.append(user_message(turn.text, turn.intent))
