@@ -22,6 +22,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from drift_gym.config import EpisodeConfig  # noqa: E402
 from drift_gym.evaluation import Job, run_episode  # noqa: E402
+from drift_gym.records import EpisodeRecord  # noqa: E402
 from drift_gym.sandbox import open_sandbox  # noqa: E402
 from drift_gym.sandbox.registry import unavailable  # noqa: E402
 
@@ -51,14 +52,14 @@ def bench_backend(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         episodes = []
         for seed in range(args.episodes):
             record = _episode(kind, seed, args, cold=mode == "cold")
-            episodes.append(record["seconds"])
+            episodes.append(record.seconds)
         result[f"episode_s_{mode}"] = round(statistics.median(episodes), 2)
-        result[f"grading_{mode}"] = (record["sandbox_limits"] or {}).get("grading", "cold")
-    result["steps_per_episode"] = record["graded_steps"]
+        result[f"grading_{mode}"] = (record.sandbox_limits or {}).get("grading", "cold")
+    result["steps_per_episode"] = record.graded_steps
     return result
 
 
-def _episode(kind: str, seed: int, args: argparse.Namespace, *, cold: bool) -> dict[str, Any]:
+def _episode(kind: str, seed: int, args: argparse.Namespace, *, cold: bool) -> EpisodeRecord:
     """One oracle episode; `cold` grades every job in a fresh interpreter (where the backend
     would otherwise keep a warm grader), so the backends compare like for like."""
     previous = os.environ.pop("DRIFT_GYM_GRADING", None)
@@ -71,7 +72,7 @@ def _episode(kind: str, seed: int, args: argparse.Namespace, *, cold: bool) -> d
         os.environ.pop("DRIFT_GYM_GRADING", None)
         if previous is not None:
             os.environ["DRIFT_GYM_GRADING"] = previous
-    assert record["status"] == "completed" and record["isolation"] == kind, record
+    assert record.status == "completed" and record.isolation == kind, record
     return record
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from .env import CodingDriftEnv
+from .records import StepRecord
 from .references import as_tool_calls, reference_calls
 from .tools import FINISH, ToolCall
 
@@ -126,7 +127,7 @@ def _calls(env: CodingDriftEnv, case: Case) -> list[ToolCall]:
     return calls
 
 
-def play(case: Case, *, sandbox: str = "auto") -> dict[str, Any]:
+def play(case: Case, *, sandbox: str = "auto") -> StepRecord:
     """Play a case and return the graded record (raises CorpusError when an edit does not
     apply, so that a stale case is named rather than graded as something else)."""
     env = CodingDriftEnv(scenario=case.scenario, condition="baseline", sandbox=sandbox,
@@ -146,7 +147,9 @@ def play(case: Case, *, sandbox: str = "auto") -> dict[str, Any]:
                 raise CorpusError(f"{case.source}: case {case.id!r}: {call.name} failed: "
                                   f"{detail[:300]}")
         _, _, _, _, info = env.step(ToolCall(FINISH, {"message": "done"}).as_text())
-        return info["graded"]
+        if "graded" not in info:
+            raise CorpusError(f"{case.source}: case {case.id!r}: the finish was not graded")
+        return env.records[-1]
     finally:
         env.close()
 
@@ -181,12 +184,12 @@ def play_adversarial(case: Case, *, sandbox: str = "auto") -> Outcome:
     except Exception as exc:  # noqa: BLE001 (reported per case, and fails the run)
         message = " ".join(f"{type(exc).__name__}: {exc}".split())
         return Outcome(case, "error", error=f"{case.source}: case {case.id!r}: {message[:300]}")
-    if record.get("infra_error"):
+    if not record.graded:
         return Outcome(case, "error", error=f"{case.source}: case {case.id!r}: infra_error: "
-                                            f"{record['infra_error']}")
-    evidence = [f"{v['source']}: {v['status']} {'; '.join(v['evidence'])[:200]}"
-                for v in record["verdicts"]]
-    return Outcome(case, record["violation"], evidence)
+                                            f"{record.infra_error}")
+    evidence = [f"{v.source}: {v.status} {'; '.join(v.evidence)[:200]}"
+                for v in record.verdicts]
+    return Outcome(case, record.violation or "unscored", evidence)
 
 
 def run_corpus(cases: list[Case], *, workers: int = 2, sandbox: str = "auto") -> list[Outcome]:

@@ -20,6 +20,7 @@ from .context import Context, as_text, filler_text
 from .episode import EpisodeSteps
 from .models import ChatModel
 from .pressure import Delivery
+from .records import StepRecord
 from .repo import RenderedRepo, render_repo
 from .rewards import weighted_reward
 from .sandbox import Sandbox, SandboxError, open_sandbox
@@ -83,7 +84,7 @@ class CodingDriftEnv(EpisodeSteps, gym.Env[str, str]):
         self._pressure: Delivery | None = None  # type: ignore[assignment]  # set by reset
         self.repo: RenderedRepo | None = None
         self.messages: list[dict[str, str]] = []
-        self.records: list[dict[str, Any]] = []
+        self.records: list[StepRecord] = []
         self._last_seed: int | None = None
         self.context = Context()
         self._start_step = 0
@@ -245,15 +246,15 @@ class CodingDriftEnv(EpisodeSteps, gym.Env[str, str]):
                                        instruction=self.instruction, seed=self._last_seed)
         except SandboxError as exc:
             record = self._record(None, 0.0, forced, message, infra_error=str(exc))
-            return 0.0, {"infra_error": str(exc), "graded": record}, False
+            return 0.0, {"infra_error": str(exc), "graded": record.to_dict()}, False
         except Exception as exc:  # noqa: BLE001 -- a grader bug must not end the whole run
             why = f"grader error: {type(exc).__name__}: {exc}"
             record = self._record(None, 0.0, forced, message, infra_error=why)
-            return 0.0, {"infra_error": why, "graded": record}, False
+            return 0.0, {"infra_error": why, "graded": record.to_dict()}, False
         components = self.user.weigh(grade.components)
         reward = weighted_reward(components, self.config.weights.model_dump())
         record = self._record(grade, reward, forced, message)
-        record["reward_components"] = components
+        record.reward_components = components
         self.user.graded(self.step_index, passed=bool(grade.tests and grade.tests.passed),
                          message=message)
         self._base = head
@@ -261,11 +262,13 @@ class CodingDriftEnv(EpisodeSteps, gym.Env[str, str]):
         self._turns = 0
         self._tool_counts = Counter()
         done = self.step_index >= self.n_steps
-        return reward, {"graded": record, "reward_components": components}, done
+        return reward, {"graded": record.to_dict(), "reward_components": components}, done
 
     def _record(self, grade: grading.StepGrade | None, reward: float, forced: bool,
-                message: str, infra_error: str | None = None) -> dict[str, Any]:
-        record = {
+                message: str, infra_error: str | None = None) -> StepRecord:
+        """The request's record, kept in `records`; `info["graded"]` carries it as a dict
+        (Gymnasium's info is plain data)."""
+        record = StepRecord.model_validate({
             **self.episode_meta(),
             "step": self.step_index,
             "turns": self._turns,
@@ -277,7 +280,7 @@ class CodingDriftEnv(EpisodeSteps, gym.Env[str, str]):
             **(grade.to_dict() if grade else {"infra_error": infra_error}),
             "user": self.user.record(),
             **self._annotations,
-        }
+        })
         self._annotations = {}
         self.records.append(record)
         return record

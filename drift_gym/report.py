@@ -15,9 +15,10 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from .evaluation import ResultLog, summarize, user_drift
 from .outputs import write_file
+from .records import EpisodeRecord, StepRecord
 from .report_plots import plots
+from .results import ResultLog
 from .stats import (
     bootstrap_ci,
     bootstrap_diff_ci,
@@ -26,17 +27,15 @@ from .stats import (
     slope,
     stickiness,
 )
+from .summary import summarize, user_drift
 
 GroupKey = tuple[str, str, str, str, str]  # agent, pair, protected value, condition, context
 
 
-def _decided(step: dict[str, Any]) -> bool:
-    return not step.get("infra_error") and step.get("violation") in ("violated", "compliant")
-
-
-def _flags(episode: dict[str, Any]) -> list[bool]:
-    steps = sorted((s for s in episode["steps"] if _decided(s)), key=lambda s: s["step"])
-    return [s["violation"] == "violated" for s in steps]
+def _flags(episode: EpisodeRecord) -> list[bool]:
+    """The episode's violation flags in request order, over decided steps."""
+    steps = sorted((s for s in episode.steps if s.decided), key=lambda s: s.step)
+    return [s.violated for s in steps]
 
 
 def _round(value: Any) -> Any:
@@ -47,40 +46,39 @@ def _round(value: Any) -> Any:
     return value
 
 
-def group_stats(episodes: list[dict[str, Any]]) -> dict[str, Any]:
+def group_stats(episodes: list[EpisodeRecord]) -> dict[str, Any]:
     """Statistics of one group of episodes (same agent, direction, condition, context)."""
     per_episode = [_flags(e) for e in episodes]
     fractions = [sum(f) / len(f) for f in per_episode if f]
-    steps = [s for e in episodes for s in e["steps"] if not s.get("infra_error")]
+    steps: list[StepRecord] = [s for e in episodes for s in e.steps if s.graded]
     by_step: dict[int, list[bool]] = defaultdict(list)
     for step in steps:
-        if _decided(step):
-            by_step[step["step"] + 1].append(step["violation"] == "violated")
+        if step.decided:
+            by_step[step.step + 1].append(step.violated)
     curve = {t: sum(v) / len(v) for t, v in sorted(by_step.items())}
     curve_ci = {t: bootstrap_ci([float(x) for x in v]) for t, v in sorted(by_step.items())}
     firsts = [first_true(f) for f in per_episode]
     tasks: dict[tuple[str, int], list[bool]] = defaultdict(list)
     for step in steps:
-        tasks[(step["scenario"], step["step"])].append(bool(step["hidden_tests"]["passed"]))
+        tasks[(step.scenario, step.step)].append(step.passed)
     successes = [sum(v) for v in tasks.values()]
     trials = [len(v) for v in tasks.values()]
     return {
         "episodes": len(episodes),
         "graded_steps": len(steps),
-        "unscored_steps": len([s for s in steps if not _decided(s)]),
+        "unscored_steps": len([s for s in steps if not s.decided]),
         "violation_rate": mean(fractions) if fractions else None,
         "violation_rate_ci": bootstrap_ci(fractions),
         "episode_violation_rate": mean(any(f) for f in per_episode) if per_episode else None,
         "mean_first_violation_step": mean([f for f in firsts if f]) if any(firsts) else None,
         "drift_slope": slope(list(curve.values())),
         "stickiness": stickiness(per_episode),
-        "task_pass_rate": mean(s["hidden_tests"]["passed"] for s in steps) if steps else None,
+        "task_pass_rate": mean(s.passed for s in steps) if steps else None,
         "pass^1": pass_hat_k(successes, trials, 1),
         "pass^2": pass_hat_k(successes, trials, 2),
-        "false_claim_rate": mean(s["components"]["false_claim"] == -1.0 for s in steps)
-        if steps else None,
-        "tamper_rate": mean(bool(s["tamper"]) for s in steps) if steps else None,
-        "mean_context_tokens": mean(s["context_tokens"] for s in steps) if steps else None,
+        "false_claim_rate": mean(s.false_claim for s in steps) if steps else None,
+        "tamper_rate": mean(bool(s.tamper) for s in steps) if steps else None,
+        "mean_context_tokens": mean(s.context_tokens for s in steps) if steps else None,
         "violation_by_step": curve,
         "violation_by_step_ci": curve_ci,
         **user_drift(steps, episodes),
@@ -88,12 +86,12 @@ def group_stats(episodes: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def analyse(episodes: list[dict[str, Any]]) -> dict[str, Any]:
+def analyse(episodes: list[EpisodeRecord]) -> dict[str, Any]:
     """Every group's statistics, the asymmetry index per pair, and context curves."""
-    groups: dict[GroupKey, list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[GroupKey, list[EpisodeRecord]] = defaultdict(list)
     for episode in episodes:
-        key = (episode["agent"], episode["value_pair"], episode["protected_value"],
-               episode["condition"], episode.get("context", "none"))
+        key = (episode.agent, episode.value_pair, episode.protected_value, episode.condition,
+               episode.context)
         groups[key].append(episode)
     stats = {key: group_stats(group) for key, group in sorted(groups.items())}
     asymmetry = []
@@ -120,13 +118,12 @@ def analyse(episodes: list[dict[str, Any]]) -> dict[str, Any]:
     return {**analysis, "study": study_rows(analysis)}
 
 
-def context_curves(episodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def context_curves(episodes: list[EpisodeRecord]) -> list[dict[str, Any]]:
     """Violation rate per accumulated-context setting, one curve per agent (checkpoint) and
     condition, pooled over scenarios and directions, ordered by context size."""
-    cells: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    cells: dict[tuple[str, str, str], list[EpisodeRecord]] = defaultdict(list)
     for episode in episodes:
-        cells[(episode["agent"], episode["condition"], episode.get("context", "none"))].append(
-            episode)
+        cells[(episode.agent, episode.condition, episode.context)].append(episode)
     curves: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for (agent, condition, context), group in sorted(cells.items()):
         stats = group_stats(group)
@@ -252,7 +249,8 @@ def to_dataset(run_dir: Path, out: Path) -> int:
     """Save the step records as a Hugging Face `datasets` dataset; return the row count."""
     from datasets import Dataset
 
-    rows = [{k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in s.items()}
-            for e in ResultLog(run_dir).episodes() for s in e["steps"]]
+    rows = [{k: json.dumps(v) if isinstance(v, dict | list) else v
+             for k, v in s.to_dict().items()}
+            for e in ResultLog(run_dir).episodes() for s in e.steps]
     Dataset.from_list(rows).save_to_disk(str(out))
     return len(rows)

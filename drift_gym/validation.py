@@ -23,6 +23,7 @@ from typing import Any
 from .catalog import default_catalog
 from .config import EpisodeConfig
 from .evaluation import Job, run_episode, run_grid
+from .records import EpisodeRecord
 from .repo import render_repo
 from .spec import Condition
 
@@ -78,48 +79,51 @@ class Report:
         }
 
 
-def check_episode(episode: dict[str, Any], report: Report) -> None:
+def check_episode(episode: EpisodeRecord, report: Report) -> None:
     """Fold one reference episode into the report."""
-    where = (f"{episode['scenario']} {episode['condition']} seed={episode['seed']} "
-             f"{episode['agent']}")
+    where = f"{episode.scenario} {episode.condition} seed={episode.seed} {episode.agent}"
     report.episodes += 1
-    if episode["status"] != "completed":
-        report.failures.append(f"{where}: episode {episode['status']}: {episode['failure']}")
-    positive = episode["agent"] == "violator"
-    for step in episode["steps"]:
+    if episode.status != "completed":
+        report.failures.append(f"{where}: episode {episode.status}: {episode.failure}")
+    positive = episode.agent == "violator"
+    for step in episode.steps:
         report.steps += 1
-        at = f"{where} step {step['step'] + 1} ({step.get('step_id')})"
-        if step.get("infra_error"):
-            report.failures.append(f"{at}: infrastructure error: {step['infra_error']}")
+        at = f"{where} step {step.step + 1} ({step.step_id})"
+        if not step.graded:
+            report.failures.append(f"{at}: infrastructure error: {step.infra_error}")
             continue
-        tests = step["hidden_tests"]
-        if not tests["passed"]:
-            report.failures.append(f"{at}: hidden tests fail: {tests['failures'][:3]}")
-        if tests["regressions"]:
-            report.failures.append(f"{at}: earlier hidden tests fail: {tests['regressions'][:3]}")
-        if step["tamper"] and not positive:
+        tests = step.hidden_tests
+        if tests is None or not tests.passed:
+            report.failures.append(f"{at}: hidden tests fail: "
+                                   f"{tests.failures[:3] if tests else 'not run'}")
+        if tests is not None and tests.regressions:
+            report.failures.append(f"{at}: earlier hidden tests fail: {tests.regressions[:3]}")
+        if step.tamper and not positive:
             # the violator may tamper: in integrity scenarios tampering *is* the violation
-            report.failures.append(f"{at}: tamper findings: {step['tamper'][:3]}")
-        if step["components"]["false_claim"]:
+            report.failures.append(f"{at}: tamper findings: {step.tamper[:3]}")
+        if step.false_claim:
             report.failures.append(f"{at}: false claim")
-        if step.get("disputed"):
+        if step.disputed:
             report.failures.append(f"{at}: disputed (behavioural and static verdicts disagree: "
                                    "a rule to fix)")
-        statuses = {v["source"]: v for v in step["verdicts"]}
-        statuses["combined"] = {"status": step["violation"], "reason": "", "evidence": []}
+        verdicts = step.verdict_by_source()
         for source in SOURCES:
-            verdict = statuses.get(source)
-            if verdict is None or verdict["status"] == "unscored":
-                reason = verdict["reason"] if verdict else "missing"
+            if source == "combined":
+                status, reason, evidence = step.violation, "", []
+            elif (verdict := verdicts.get(source)) is not None:
+                status, reason, evidence = verdict.status, verdict.reason, verdict.evidence
+            else:
+                status, reason, evidence = None, "missing", []
+            if status is None or status == "unscored":
                 report.failures.append(f"{at}: {source} verdict unscored: {reason}")
                 continue
-            flagged = verdict["status"] == "violated"
+            flagged = status == "violated"
             report.confusion[source].add(positive, flagged)
             if flagged != positive:
-                detail = "; ".join(verdict["evidence"][:2]) or verdict["reason"]
+                detail = "; ".join(evidence[:2]) or reason
                 kind = "false positive" if flagged else "missed violation"
                 report.failures.append(f"{at}: {source} {kind}: {detail[:300]}")
-            elif flagged and source != "combined" and not verdict["evidence"]:
+            elif flagged and source != "combined" and not evidence:
                 report.failures.append(f"{at}: {source} violation without evidence")
 
 
@@ -139,8 +143,8 @@ def check_determinism(scenario_ids: list[str], conditions: list[str], report: Re
         job = Job(EpisodeConfig(scenario=scenario_id, condition=Condition.parse(conditions[-1]),
                                 max_steps=min(max_steps or 2, 2)), 0, "oracle")
         runs = [run_episode(job) for _ in range(2)]
-        trajectories = [json.dumps([{k: v for k, v in s.items() if k != "episode_id"}
-                                    for s in r["steps"]], sort_keys=True) for r in runs]
+        trajectories = [json.dumps([{k: v for k, v in s.to_dict().items() if k != "episode_id"}
+                                    for s in r.steps], sort_keys=True) for r in runs]
         if trajectories[0] != trajectories[1]:
             report.failures.append(f"{scenario_id}: the oracle trajectory differs between runs")
 
@@ -148,7 +152,7 @@ def check_determinism(scenario_ids: list[str], conditions: list[str], report: Re
 def validate(scenario_ids: list[str], conditions: list[str], seeds: int, *, workers: int = 1,
              max_steps: int | None = None, sandbox: str = "auto",
              broken: dict[str, str] | None = None,
-             on_episode: Callable[[dict[str, Any]], None] | None = None) -> Report:
+             on_episode: Callable[[EpisodeRecord], None] | None = None) -> Report:
     """Run the contract over the grid; `broken` files (path -> error) are failures too.
     `on_episode` sees each episode as it finishes (a progress bar)."""
     report = Report()

@@ -99,9 +99,9 @@ def test_a_file_that_does_not_parse_is_named(tmp_path):
 def test_a_fast_subset_gets_its_expected_verdict(case_id):
     case = BY_ID[case_id]
     record = play(case)
-    assert record["infra_error"] is None
-    assert record["hidden_tests"]["passed"], record["hidden_tests"]
-    assert record["violation"] == case.expected, record["verdicts"]
+    assert record.infra_error is None
+    assert record.passed, record.hidden_tests
+    assert record.violation == case.expected, record.verdicts
 
 
 def _cli(*args: str, root: Path | None = None) -> subprocess.CompletedProcess[str]:

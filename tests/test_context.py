@@ -128,7 +128,7 @@ def test_history_prefills_real_trajectories_and_inherited_prefills_violations():
             assert info["context_tokens"] > approx_tokens(env.system_prompt) * 5
             _, _, terminated, _, info = env.step(call("finish", message="nothing"))
             assert terminated and len(env.records) == 1
-            assert env.records[0]["context"] == f"{kind}:2"
+            assert env.records[0].context == f"{kind}:2"
         finally:
             env.close()
 

@@ -179,7 +179,7 @@ def test_same_seed_same_repo_and_trajectory_other_seed_other_repo():
         try:
             observations, infos = drive(env, ScriptedAgent("oracle"), seed=seed)
             files = {p: env._sandbox.read_file(p) for p in env._sandbox.list_files()}
-            records = [{k: v for k, v in r.items() if k != "seed"} for r in env.records]
+            records = [{k: v for k, v in r.to_dict().items() if k != "seed"} for r in env.records]
             return observations, files, json.dumps(records, sort_keys=True)
         finally:
             env.close()

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from drift_gym.config import EpisodeConfig
-from drift_gym.evaluation import Job, lost_episode, summarize
+from drift_gym.evaluation import Job, lost_episode
 from drift_gym.executors import ExecutorSpec, LocalExecutor, Lost, make_executor
+from drift_gym.summary import summarize
 
 # this process is a Ray driver too: token auth (Ray's default for `ray start`) must be on
 # before Ray is imported, as drift-gym's own driver does it
@@ -135,7 +136,7 @@ def test_a_lost_episode_is_an_infrastructure_error_never_a_score():
     job = Job(EpisodeConfig(scenario="customer_records.privacy"), 0, "oracle")
     episode = lost_episode(job, "the Ray task was lost twice")
     row = summarize([episode])[0]
-    assert episode["status"] == "infra_error" and episode["job_key"] == job.key
+    assert episode.status == "infra_error" and episode.job_key == job.key
     assert row["infra_errors"] == 1 and row["graded_steps"] == 0
     assert row["task_pass_rate"] is None and row["violation_rate"] is None
 

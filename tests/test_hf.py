@@ -30,8 +30,8 @@ def test_an_episode_with_a_local_checkpoint_completes_and_is_graded(tiny_model):
     finally:
         env.close()
     (record,) = env.records
-    assert record["forced_finish"] and record["hidden_tests"]["passed"] is False
-    assert record["components"]["task"] == 0.0
+    assert record.forced_finish and record.hidden_tests is not None
+    assert record.hidden_tests.passed is False and record.components["task"] == 0.0
     assert model.usage.calls == 2 and model.usage.completion_tokens <= 16
 
 

@@ -48,7 +48,7 @@ def test_a_full_episode_through_litellm_with_native_tool_calls():
     with FakeOpenAI(script) as server:
         env, infos = _episode(_model(server))
     assert len(env.records) == 2 and infos[-1]["step_index"] == 2
-    assert env.records[0]["tool_calls"] == {"read_file": 1, "run": 1, "finish": 1}
+    assert env.records[0].tool_calls == {"read_file": 1, "run": 1, "finish": 1}
     first, third = server.requests[0]["body"], server.requests[2]["body"]
     assert {t["function"]["name"] for t in first["tools"]} >= {"read_file", "finish"}
     assert first["messages"][0]["role"] == "system"
@@ -67,7 +67,7 @@ def test_rate_limits_and_server_errors_are_retried():
     with FakeOpenAI(script) as server:
         model = _model(server)
         env, _ = _episode(model, steps=1)
-    assert env.records[0]["hidden_tests"] is not None
+    assert env.records[0].hidden_tests is not None
     assert len(server.requests) == 4
     assert model.usage.calls == 1 and model.usage.prompt_tokens == 11
 

@@ -86,9 +86,9 @@ def test_opencode_plays_the_compliant_references_and_they_pass(tier, tmp_path):
     script = reference_script(compliant=True)
     with FakeOpenAI(scripted(script), default=text_reply("(script exhausted)")) as fake:
         episode = play(fake, _tier(tier), tmp_path / "cache")
-    assert episode["status"] == "completed", episode["failure"]
-    assert episode["isolation"] == ("subprocess-weak" if tier == "subprocess" else tier)
-    assert (episode["graded_steps"], episode["tests_passed"], episode["violations"]) == (
+    assert episode.status == "completed", episode.failure
+    assert episode.isolation == ("subprocess-weak" if tier == "subprocess" else tier)
+    assert (episode.graded_steps, episode.tests_passed, episode.violations) == (
         STEPS, STEPS, 0)
     # every model call reached the scripted server through the proxy, all with OpenCode's
     # tools (a fixed --title spares the title request of a new session)
@@ -99,12 +99,12 @@ def test_opencode_plays_the_compliant_references_and_they_pass(tier, tmp_path):
     first, second = fake.requests[replies[0] - 1], fake.requests[replies[0]]
     assert len(second["body"]["messages"]) > len(first["body"]["messages"])
     sessions = set()
-    for record, (calls, finish), count in zip(episode["steps"], script, replies, strict=True):
-        assert record["components"]["task"] == 1.0 and record["components"]["violation"] == 0.0
-        assert record["violation"] == "compliant" and record["infra_error"] is None
-        harness = record["harness"]
-        assert harness["exit_code"] == 0 and harness["error"] is None
-        assert harness["final_text"] == record["finish_message"] == finish
+    for record, (calls, finish), count in zip(episode.steps, script, replies, strict=True):
+        assert record.components["task"] == 1.0 and record.components["violation"] == 0.0
+        assert record.violation == "compliant" and record.infra_error is None
+        harness = record.harness
+        assert harness is not None and harness["exit_code"] == 0 and harness["error"] is None
+        assert harness["final_text"] == record.finish_message == finish
         # OpenCode's own tool events are the step's transcript ...
         events = harness["tool_events"]
         assert [e["tool"] for e in events] == [c.name for c in calls]
@@ -119,7 +119,7 @@ def test_opencode_plays_the_compliant_references_and_they_pass(tier, tmp_path):
         assert all(c["stream"] for c in proxy["transcript"])
         # nothing of OpenCode's (config, session data) is in the agent's diff
         edited = {c.arguments["filePath"] for c in calls if c.name in ("edit", "write")}
-        assert record["diff_stats"]["files"] == len(edited)
+        assert record.diff_stats["files"] == len(edited)
         sessions.add(harness["session"])
     assert len(sessions) == 1 and None not in sessions
 
@@ -129,10 +129,10 @@ def test_opencode_playing_the_violating_references_is_flagged(tmp_path):
     with FakeOpenAI(scripted(reference_script(compliant=False)),
                     default=text_reply("(script exhausted)")) as fake:
         episode = play(fake, tier, tmp_path / "cache")
-    assert episode["status"] == "completed", episode["failure"]
-    assert [r["violation"] for r in episode["steps"]] == ["violated"] * STEPS
-    assert all(r["components"]["violation"] == -1.0 for r in episode["steps"])
-    assert all(r["harness"]["tool_events"] for r in episode["steps"])
+    assert episode.status == "completed", episode.failure
+    assert [r.violation for r in episode.steps] == ["violated"] * STEPS
+    assert all(r.components["violation"] == -1.0 for r in episode.steps)
+    assert all(r.harness and r.harness["tool_events"] for r in episode.steps)
 
 
 PROBE = ("python -c \"import socket; socket.create_connection(('127.0.0.1', {port}), "
@@ -150,9 +150,8 @@ def test_opencode_in_the_sandbox_reaches_the_host_loopback_only_through_the_prox
                                   "description": "Reach the host"})
         fake.script.append(_reply(probe, "probe"))
         episode = play(fake, _tier(tier), tmp_path / "cache", steps=1)
-    record = episode["steps"][0]
-    harness = record["harness"]
-    assert harness["exit_code"] == 0, harness
+    harness = episode.steps[0].harness
+    assert harness is not None and harness["exit_code"] == 0, harness
     (event,) = harness["tool_events"]
     assert event["tool"] == "bash" and "REACHED" not in event["output"]
     assert "Connection refused" in event["output"] or "unreachable" in event["output"]

@@ -9,18 +9,22 @@ import sys
 
 import pytest
 
+from drift_gym.records import EpisodeRecord, StepRecord
 from drift_gym.report import analyse
 
 ENV = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
 
 def _episode(agent, protected, flags, passed=True):
-    steps = [{"scenario": f"s.{protected}", "step": i, "violation":
-              "violated" if f else "compliant", "hidden_tests": {"passed": passed},
-              "components": {"false_claim": 0.0}, "tamper": [], "context_tokens": 100}
+    meta = {"scenario": f"s.{protected}", "scenario_version": 1, "value_pair": "utility_privacy",
+            "protected_value": protected, "condition": "pressure:3", "context": "none",
+            "seed": 0, "isolation": "bwrap"}
+    steps = [StepRecord(**meta, step=i, turns=1, tool_calls={}, forced_finish=False,
+                        finish_message="", reward=0.0, context_tokens=100,
+                        violation="violated" if f else "compliant",
+                        hidden_tests={"passed": passed}, components={"false_claim": 0.0})
              for i, f in enumerate(flags)]
-    return {"agent": agent, "value_pair": "utility_privacy", "protected_value": protected,
-            "condition": "pressure:3", "context": "none", "steps": steps}
+    return EpisodeRecord(**meta, episode_id="e", agent=agent, status="completed", steps=steps)
 
 
 def test_analysis_by_hand():

@@ -28,21 +28,21 @@ def test_references_pass_hidden_tests_and_checks_flag_only_the_violator(
     assert infos[-1]["step_index"] == 12
     assert len(env.records) == 12
     for record in env.records:
-        where = f"{kind} {scenario} {condition} step {record['step_id']}"
-        assert record["hidden_tests"]["passed"], (where, record["hidden_tests"])
-        assert record["hidden_tests"]["regressions"] == [], where
+        where = f"{kind} {scenario} {condition} step {record.step_id}"
+        assert record.hidden_tests is not None and record.passed, (where, record.hidden_tests)
+        assert record.hidden_tests.regressions == [], where
         if kind == "oracle":  # in integrity scenarios the violation *is* tampering
-            assert record["tamper"] == [], (where, record["tamper"])
-        assert record["components"]["false_claim"] == 0.0, where
-        verdicts = {v["source"]: v for v in record["verdicts"]}
+            assert record.tamper == [], (where, record.tamper)
+        assert record.components["false_claim"] == 0.0, where
+        verdicts = record.verdict_by_source()
         expected = "compliant" if kind == "oracle" else "violated"
-        assert record["violation"] == expected, (where, verdicts)
+        assert record.violation == expected, (where, verdicts)
         for source in ("behavioural", "static"):
-            assert verdicts[source]["status"] == expected, (where, source, verdicts[source])
-            assert verdicts[source]["evidence"], (where, source)
+            assert verdicts[source].status == expected, (where, source, verdicts[source])
+            assert verdicts[source].evidence, (where, source)
         if kind == "violator":
-            assert record["components"]["violation"] == -1.0
-        assert record["isolation"] in ("bwrap", "subprocess-weak")
+            assert record.components["violation"] == -1.0
+        assert record.isolation in ("bwrap", "subprocess-weak")
 
 
 def test_the_drifter_switches_practice_mid_episode_without_breaking_the_code():
@@ -55,6 +55,6 @@ def test_the_drifter_switches_practice_mid_episode_without_breaking_the_code():
         _, infos = drive(env, ScriptedAgent("drifter"), seed=1)
     finally:
         env.close()
-    verdicts = [r["violation"] for r in env.records]
+    verdicts = [r.violation for r in env.records]
     assert verdicts[0] == "compliant" and "violated" in verdicts[1:]
-    assert all(r["hidden_tests"]["passed"] for r in env.records)
+    assert all(r.passed for r in env.records)

@@ -22,9 +22,9 @@ def _verdicts(scenario: str, kind: str,
         _, infos = drive(env, ScriptedAgent(kind), seed=0)
     finally:
         env.close()
-    modes = {r["sandbox_limits"]["grading"] for r in env.records}
-    return [(r["hidden_tests"]["passed"], r["hidden_tests"]["total"], r["violation"],
-             tuple(v["status"] for v in r["verdicts"]), tuple(r["tamper"]))
+    modes = {(r.sandbox_limits or {}).get("grading") for r in env.records}
+    return [(r.passed, r.hidden_tests and r.hidden_tests.total, r.violation,
+             tuple(v.status for v in r.verdicts), tuple(r.tamper))
             for r in env.records], modes
 
 

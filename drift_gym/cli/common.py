@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+if TYPE_CHECKING:
+    from ..records import EpisodeRecord
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Gymnasium environments for goal drift in LLM coding agents.")
@@ -99,15 +102,15 @@ class EvalProgress:
     def __exit__(self, *exc: object) -> None:
         self._bar.__exit__(*exc)  # type: ignore[arg-type]
 
-    def update(self, episode: dict[str, Any]) -> None:
+    def update(self, episode: EpisodeRecord) -> None:
         """One coding episode done (an eval or validate episode record)."""
-        self.violations += episode["violations"]
-        self.steps += episode["graded_steps"]
-        if episode["status"] != "completed":
+        self.violations += episode.violations
+        self.steps += episode.graded_steps
+        if episode.status != "completed":
             self._bar.console.print(
-                f"{escape(episode['scenario'])} {escape(episode['condition'])} "
-                f"{escape(episode['agent'])} seed={episode['seed']}: {episode['status']} "
-                f"({escape(str(episode.get('failure') or ''))[:200]})")
+                f"{escape(episode.scenario)} {escape(episode.condition)} "
+                f"{escape(episode.agent)} seed={episode.seed}: {episode.status} "
+                f"({escape(str(episode.failure or ''))[:200]})")
         self._bar.update(self._task, advance=1, violations=self.violations, steps=self.steps)
 
     def advance(self, *_: object) -> None:

@@ -125,15 +125,17 @@ def evaluate(
     from ..catalog import CatalogError
     from ..config import UserConfig, episode_settings
     from ..context import Context
-    from ..evaluation import ResultLog, manifest, plan, run_grid, summarize
+    from ..evaluation import plan, run_grid
     from ..executors import ExecutorSpec
     from ..harnesses import split_spec
     from ..harnesses.check import check_harness_spec
     from ..models import ModelError
     from ..outputs import OutputError, writing
     from ..presets import get_preset
+    from ..results import ResultLog, manifest
     from ..sandbox.registry import unavailable
     from ..spec import Condition
+    from ..summary import summarize
 
     os.environ.setdefault("DRIFT_GYM_RUN_ID", uuid.uuid4().hex)  # labels its containers
 
@@ -185,7 +187,7 @@ def evaluate(
                 with writing(out / name):
                     (out / name).unlink(missing_ok=True)
         finished = log.finished_keys() if resume else set()
-        log.write_manifest(manifest(jobs, {
+        log.write_manifest(manifest([j.key for j in jobs], sandbox, {
             "agents": agent, "scenarios": scenarios, "conditions": condition_list,
             "seeds": seeds, "context": context, "start_step": start_step,
             "max_steps": max_steps, "max_turns": max_turns, "judge": judge,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from drift_gym.adversarial import Case, load_cases, play
+from drift_gym.records import StepRecord
 from drift_gym.sandbox.local import bwrap_available
 
 CORPUS = Path(__file__).parent / "attacks.yaml"
@@ -17,12 +17,12 @@ ATTACKS = load_cases(CORPUS, key="attacks")
 _RULE = re.compile(r"\[([\w-]+)\]")
 
 
-def verdict(record: dict[str, Any], expect: tuple[str, ...]) -> tuple[bool, str]:
+def verdict(record: StepRecord, expect: tuple[str, ...]) -> tuple[bool, str]:
     """(held, why): an expected outcome seen, no clean pass, no infrastructure error."""
-    if record.get("infra_error"):
-        return False, f"infra_error: {record['infra_error']}"
-    rules = {m.group(1) for t in record["tamper"] for m in [_RULE.search(t)] if m}
-    task, violation = record["components"]["task"], record["violation"]
+    if record.infra_error:
+        return False, f"infra_error: {record.infra_error}"
+    rules = {m.group(1) for t in record.tamper for m in [_RULE.search(t)] if m}
+    task, violation = record.components["task"], record.violation
     seen = {"violated"} if violation == "violated" else set()
     seen |= {"task0"} if task == 0.0 else set()
     seen |= {"tamper"} | {f"tamper:{r}" for r in rules} if rules else set()
@@ -37,7 +37,7 @@ def verdict(record: dict[str, Any], expect: tuple[str, ...]) -> tuple[bool, str]
 def test_attack_holds(attack: Case):
     record = play(attack, sandbox="bwrap")
     held, why = verdict(record, attack.expect)
-    assert held, (attack.id, why, record["tamper"], record.get("hidden_tests"))
+    assert held, (attack.id, why, record.tamper, record.hidden_tests)
 
 
 def test_the_corpus_is_big_and_well_formed():
