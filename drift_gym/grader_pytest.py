@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import types
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,11 @@ from grader_channel import Channel
 MAX_PRECOMPILED = 64
 """Test files compiled ahead per job, at most (the hidden tests are one file per step)."""
 
+VISIBLE_PROG = "python -m pytest"
+"""The program name pytest gives itself under ``python -m pytest`` (its usage lines say it)."""
 _prepared: dict[tuple[str, ...], Any] = {}
-"""pytest arguments -> an unused ``Config`` built by ``get_config`` in the server."""
+"""(program name, *pytest arguments) -> an unused ``Config`` built by ``get_config`` in the
+server."""
 _rewritten: dict[tuple[str, bytes], tuple[bytes, types.CodeType]] = {}
 """(path, source) -> (source hash, assert-rewritten code) of grader-owned test files."""
 
@@ -71,13 +75,14 @@ def prepare(argv: list[str], cwd: str, owned: dict[str, Any] | None) -> None:
     """In the server, before a pytest job forks: the job's `Config` template (once per
     argument list) and the rewritten code of the grader-owned test files it will import."""
     args = argv[1:]
-    if tuple(args) not in _prepared:
+    key = (_prog(argv[0]), *args)
+    if key not in _prepared:
         from _pytest.config import get_config
 
         here = os.getcwd()
         os.chdir(cwd)  # the template's invocation folder is the job's
         try:
-            _prepared[tuple(args)] = get_config(list(args), None, prog="pytest.main()")
+            _prepared[key] = get_config(list(args), None, prog=key[0])
         finally:
             os.chdir(here)
     if owned is None:
@@ -97,19 +102,25 @@ def prepare(argv: list[str], cwd: str, owned: dict[str, Any] | None) -> None:
         _rewritten[(str(path), source)] = (importlib.util.source_hash(source), code)
 
 
-def _use_prepared(args: list[str]) -> None:
+def _prog(mode: str) -> str:
+    """The program name pytest is given for a job of `mode` (``pytest``: ``pytest.main``)."""
+    return VISIBLE_PROG if mode == "visible" else "pytest.main()"
+
+
+def _use_prepared(args: list[str], expected_prog: str) -> None:
     """In the job: hand pytest the server's template for these arguments (once), and the
     server's rewritten code for test files whose bytes it compiled."""
     import _pytest.assertion.rewrite as rewrite
     import _pytest.config as config_module
 
-    template = _prepared.pop(tuple(args), None)
+    template = _prepared.pop((expected_prog, *args), None)
     get_config = config_module.get_config
 
     def prepared(given: Any, plugins: Any = None, *, prog: str | None = None) -> Any:
         nonlocal template
         chosen, template = template, None
-        if chosen is None or list(given) != args or chosen.invocation_params.dir != Path.cwd():
+        if (chosen is None or list(given) != args or prog != expected_prog
+                or chosen.invocation_params.dir != Path.cwd()):
             return get_config(given, plugins, prog=prog)
         return chosen
 
@@ -127,9 +138,23 @@ def _use_prepared(args: list[str]) -> None:
     rewrite._rewrite_test = cached
 
 
+def run_visible(args: list[str]) -> None:
+    """The agent's own test run, as ``python -m pytest ARGS`` in the repo would be: the
+    working folder first on ``sys.path``, pytest's ``__main__`` as ``sys.argv[0]``, the
+    repo's own conftest.py and ini files in force, the exit status raised as ``SystemExit``
+    for the interpreter's normal exit. No frames: its output is what the agent reads."""
+    import runpy
+
+    sys.path.insert(0, os.getcwd())
+    sys.argv = ["-m", *args]  # runpy puts pytest/__main__.py's path in sys.argv[0]
+    _use_prepared(args, VISIBLE_PROG)
+    runpy.run_module("pytest", run_name="__main__", alter_sys=True)
+    raise SystemExit(0)  # pytest's __main__ always raises it; this is for a stub
+
+
 def run_pytest(args: list[str], channel: Channel) -> None:
     import pytest
 
-    _use_prepared(args)
+    _use_prepared(args, _prog("pytest"))
     status = pytest.main(args, plugins=[_Reporter(channel)])
     channel.end(int(status))

@@ -4,7 +4,8 @@ Standalone on purpose (standard library and pytest only, no drift_gym import): t
 point and its modules (`RUNTIME_MODULES`) are copied into the grading area, the modules into
 ``grading/runtime/``, and run with the sandbox's interpreter: ``python -I grader_runtime.py
 probe CONFIG.json`` or ``python -I grader_runtime.py pytest PYTEST-ARGS...`` for one cold
-job, ``python -I grader_runtime.py serve`` for the warm grader that forks one job per request.
+job, ``python -s -P grader_runtime.py serve`` for the warm grader that forks one job per request
+(``visible PYTEST-ARGS...``: the agent's own test run, in a fork only).
 
 * ``grader_channel`` -- the result channel (nonce frames on a private descriptor, ``os._exit``
   after the last one): the only output the grader trusts;
@@ -20,6 +21,9 @@ from __future__ import annotations
 import os
 import sys
 
+STARTUP = {name.split(".")[0] for name in sys.modules}
+"""The top-level modules of the interpreter's start-up, before the runtime imports anything:
+a cold run has them too (see grader_server.imported_names)."""
 RUNTIME_MODULES = ("grader_channel", "grader_probe", "grader_pytest", "grader_server")
 RUNTIME_FOLDER = "runtime"
 """Where the modules are staged, beside this file (``-I`` puts no script folder on sys.path:
@@ -43,7 +47,7 @@ def _import_runtime() -> object:
 def main(argv: list[str]) -> None:
     server = _import_runtime()
     if argv[:1] == ["serve"]:
-        server.serve()  # type: ignore[attr-defined]
+        server.serve(STARTUP)  # type: ignore[attr-defined]
         return
     server.run_job(argv)  # type: ignore[attr-defined]
 

@@ -3,11 +3,20 @@ drift_gym import; staged into the grading area beside ``grader_runtime.py``).
 
 One long-lived process per sandbox that has imported what every job shares (pytest and its
 internals, the probe runtime, the standard library the repos use) but **never the repo under
-test**. Each job runs in a ``fork()`` of it: its own session, output to the job's file,
-killed with its whole tree at its deadline, every process it left killed after it, and every
-file it left in the temp folder removed (on bubblewrap that folder is the server's own tmpfs,
-which forks share). The server denies its jobs ptrace and ``/proc/PID/mem`` and adopts their
+test**. Each job runs in a ``fork()`` of it: its own session, its stdout and stderr on pipes
+the server reads under a byte cap (head and tail, as a cold command's output is read), killed
+with its whole tree at its deadline, every process it left killed after it, and every file it
+left in the temp folder removed (on bubblewrap that folder is the server's own tmpfs, which
+forks share). The server denies its jobs ptrace and ``/proc/PID/mem`` and adopts their
 orphans, so nothing a job does reaches the server or the next job.
+
+Jobs are the grader's (``probe``, ``pytest``: frames on the trusted channel) or the agent's own
+visible test run (``visible``: ``python -m pytest ARGS`` as the agent's shell would run it, see
+grader_pytest.run_visible). The server is started with ``-s -P`` rather than ``-I`` so that the
+environment the host gives every sandboxed command (``PYTHONHASHSEED``,
+``PYTHONDONTWRITEBYTECODE``, ``PYTHONUTF8``) applies to its forks as it does to a cold
+``python``; the environment is the host's own (nothing of the agent's reaches it), and ``-s``
+and ``-P`` keep the user site and the script's folder off ``sys.path`` as ``-I`` does.
 
 Before each fork the server freezes its own objects out of the garbage collector's
 generations (``gc.freeze``): a fork then neither copies the server's heap by collecting it nor
@@ -16,6 +25,7 @@ sees the server's objects in ``gc.get_objects()``, which probe code may walk.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import importlib
@@ -23,9 +33,11 @@ import io
 import json
 import os
 import resource
+import selectors
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -45,8 +57,14 @@ WARM_MODULES = ("pytest", "_pytest.python", "_pytest.runner", "_pytest.fixtures"
 
 
 def run_job(argv: list[str]) -> None:
-    """One job, ``probe CONFIG.json`` or ``pytest ARGS...``, in this process; it ends with
-    ``os._exit`` after its last frame (a cold job is a fresh interpreter, a warm one a fork)."""
+    """One job, ``probe CONFIG.json``, ``pytest ARGS...`` or ``visible ARGS...``, in this
+    process; a grader's job ends with ``os._exit`` after its last frame, a visible run with
+    ``SystemExit`` as ``python -m pytest`` does (a cold job is a fresh interpreter, a warm one a
+    fork)."""
+    if argv[0] == "visible":
+        from grader_pytest import run_visible
+
+        run_visible(argv[1:])
     channel = Channel()
     channel.send("start", {"mode": argv[0]})
     if argv[0] == "probe":
@@ -130,57 +148,170 @@ def _remove_new_temp(before: set[str]) -> None:
                 os.unlink(path)
 
 
-def _child(job: dict[str, Any]) -> None:
-    """The forked job: its own session and output, the server's pipes closed, then run."""
+def _exit_status(exc: SystemExit) -> int:
+    """What a normal interpreter exit on `exc` does that a job can observe, done here: its
+    status (a non-integer code printed, status 1), non-daemon threads joined, exit handlers
+    run, standard streams flushed. The rest of finalization (tearing down every module) is
+    left out: in a fork it would touch, and copy, the whole inherited heap for nothing."""
+    code = exc.code
+    status = 0 if code is None else code if isinstance(code, int) else 1
+    if not isinstance(code, int | None):
+        with contextlib.suppress(BaseException):
+            print(code, file=sys.stderr)
+    with contextlib.suppress(BaseException):
+        threading._shutdown()  # type: ignore[attr-defined]
+    with contextlib.suppress(BaseException):
+        atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):
+            stream.flush()
+    return status
+
+
+def _child(job: dict[str, Any], out: int, err: int) -> None:
+    """The forked job: its own session, its output on the server's pipes, the server's own
+    descriptors closed, then run. A visible run ends as the interpreter ends after a cold
+    ``python -m pytest`` (see `_exit_status`)."""
     try:
         os.setsid()
-        out = os.open(job["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(out, 1)
-        os.dup2(out, 2)
+        os.dup2(err, 2)
         os.closerange(3, 65536)  # the server's pipes to the host are not the job's
         os.chdir(job["cwd"])
         limit = int(job["timeout"]) + 5
         resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 1))
         sys.argv = ["grader_runtime.py", *job["argv"]]
         run_job(job["argv"])
+    except SystemExit as exc:
+        if job["argv"][:1] == ["visible"]:
+            os._exit(_exit_status(exc))
+        traceback.print_exc()
     except BaseException:
         traceback.print_exc()
     os._exit(70)
 
 
+class _Capped:
+    """The head and the tail of a stream within a byte budget (as the host reads a cold
+    command's output: the same text, the same omission marker)."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self.cap // 2 - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self.tail += chunk
+            del self.tail[: max(0, len(self.tail) - self.cap // 2)]
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.head) + len(self.tail)
+
+    def text(self) -> str:
+        head = self.head.decode("utf-8", errors="replace")
+        if not self.truncated:
+            return head + self.tail.decode("utf-8", errors="replace")
+        omitted = self.total - len(self.head) - len(self.tail)
+        return f"{head}\n[... {omitted} bytes omitted ...]\n" + self.tail.decode(
+            "utf-8", errors="replace")
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when `pid` exits (None where the kernel has none:
+    the server then polls)."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _collect(pid: int, streams: dict[int, _Capped], deadline: float) -> tuple[int, bool]:
+    """Read the job's pipes until both close; kill its tree at the deadline, and once it
+    has exited kill what it left (a leftover may hold a pipe open). (status, timed out)"""
+    status: int | None = None
+    timed_out = False
+    exited = _pidfd(pid)
+    with selectors.DefaultSelector() as selector:
+        for fd in streams:
+            selector.register(fd, selectors.EVENT_READ)
+        if exited is not None:
+            selector.register(exited, selectors.EVENT_READ)
+        drained_by = float("inf")
+        while True:
+            if status is None:
+                done, raw = os.waitpid(pid, os.WNOHANG)
+                if done or time.monotonic() > deadline:
+                    timed_out = not done
+                    with contextlib.suppress(OSError):
+                        os.killpg(pid, 9)
+                    status = os.waitstatus_to_exitcode(raw if done else os.waitpid(pid, 0)[1])
+                    _reap_children()  # its leftovers: the pipes close with them
+                    if exited is not None:
+                        selector.unregister(exited)
+                    drained_by = time.monotonic() + 5  # all writers are dead by now
+            if status is not None and (not selector.get_map() or time.monotonic() > drained_by):
+                break
+            if status is None:
+                wait = min(0.5 if exited is not None else 0.005,
+                           max(0.0, deadline - time.monotonic()))
+            else:
+                wait = 0.05
+            for key, _ in selector.select(timeout=wait):
+                if key.fd == exited:
+                    continue  # read by waitpid on the next turn
+                chunk = os.read(key.fd, 65536)
+                if chunk:
+                    streams[key.fd].add(chunk)
+                else:
+                    selector.unregister(key.fd)
+    if exited is not None:
+        os.close(exited)
+    assert status is not None
+    return status, timed_out
+
+
 def _run_forked(job: dict[str, Any]) -> dict[str, Any]:
     """One job in a fresh fork, killed with its whole tree at its deadline; every process
     it left is killed and every temp file it left removed after it."""
-    if job["argv"][:1] == ["pytest"]:
+    if job["argv"][:1] in (["pytest"], ["visible"]):
         from grader_pytest import prepare
 
         prepare(job["argv"], job["cwd"], job.get("owned"))
     before = _temp_entries()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
     gc.freeze()
     pid = os.fork()
     if pid == 0:
-        _child(job)
-    deadline = time.monotonic() + float(job["timeout"])
-    status, timed_out = None, False
-    while status is None:
-        done, raw = os.waitpid(pid, os.WNOHANG)
-        if done:
-            status = os.waitstatus_to_exitcode(raw)
-            break
-        if time.monotonic() > deadline:
-            timed_out = True
-            with contextlib.suppress(OSError):
-                os.killpg(pid, 9)
-            status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-            break
-        time.sleep(0.002)
+        os.close(out_r)
+        os.close(err_r)
+        _child(job, out_w, err_w)
+    os.close(out_w)
+    os.close(err_w)
+    cap = int(job.get("cap", 1 << 20))
+    out, err = _Capped(cap), _Capped(cap)
+    try:
+        status, timed_out = _collect(pid, {out_r: out, err_r: err},
+                                     time.monotonic() + float(job["timeout"]))
+    finally:
+        os.close(out_r)
+        os.close(err_r)
     _reap_children()
     _remove_new_temp(before)
     exit_code = 128 - status if status < 0 else status
     return {"id": job["id"], "exit_code": 124 if timed_out else exit_code,
-            "timed_out": timed_out}
+            "timed_out": timed_out, "stdout": out.text(), "stderr": err.text(),
+            "truncated": out.truncated or err.truncated}
 
 
 def _rehearse() -> None:
@@ -193,18 +324,26 @@ def _rehearse() -> None:
         pytest.main(["-q", "-p", "no:cacheprovider", "--rootdir", empty, empty])
 
 
-def serve() -> None:
+def imported_names(startup: set[str]) -> list[str]:
+    """The top-level modules this server has imported beyond the interpreter's start-up:
+    a repo file of one of these names would shadow it in a cold run but not in a fork (the
+    host runs such a job cold, see sandbox/warm.py)."""
+    return sorted({name.split(".")[0] for name in sys.modules} - startup)
+
+
+def serve(startup: set[str]) -> None:
     """The warm grader: import what jobs share once, then read one JSON job per line on
-    stdin ({id, argv, cwd, timeout, out, owned}) and answer one JSON line per job on
-    stdout (`owned`: the grading area's root and its job-writable folders, see
-    grader_pytest.prepare)."""
+    stdin ({id, argv, cwd, timeout, cap, owned}) and answer one JSON line per job on
+    stdout ({id, exit_code, timed_out, stdout, stderr, truncated}; `owned`: the grading
+    area's root and its job-writable folders, see grader_pytest.prepare). `startup`: the
+    top-level modules the interpreter had before the runtime ran."""
     for name in WARM_MODULES:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
     _rehearse()
     _harden_server()
     reply = os.fdopen(os.dup(1), "w", buffering=1)
-    print(json.dumps({"ready": os.getpid()}), file=reply)
+    print(json.dumps({"ready": os.getpid(), "modules": imported_names(startup)}), file=reply)
     for line in sys.stdin:
         try:
             job = json.loads(line)

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .edits import EditError, replace_once
-from .sandbox import BadInput, Sandbox
+from .sandbox import BadInput, ExecResult, Sandbox
 
 MODEL_OUTPUT_CAP = 16 * 1024
+VISIBLE_TESTS = ("-q", "-p", "no:cacheprovider", "tests")
+"""The agent's `run_tests`: ``python -m pytest`` with these arguments, in the repo root."""
 ECHO_CAP = 200
 FINISH = "finish"
 
@@ -125,7 +127,10 @@ class Toolbox:
         Args:
             command: The shell command line to run.
         """
-        result = self._sandbox.exec(command, timeout=self._timeout)
+        return self._shown(self._sandbox.exec(command, timeout=self._timeout))
+
+    def _shown(self, result: ExecResult) -> str:
+        """A command's result as the agent reads it (`run` and `run_tests` alike)."""
         parts = [f"exit code: {result.exit_code}"]
         if result.timed_out:
             parts.append(f"timed out after {self._timeout:g}s; the process tree was killed")
@@ -145,7 +150,7 @@ class Toolbox:
 
     def run_tests(self) -> str:
         """Run the repository's visible test suite with pytest and report the result."""
-        return self.run("python -m pytest -q -p no:cacheprovider tests")
+        return self._shown(self._sandbox.run_pytest(list(VISIBLE_TESTS), timeout=self._timeout))
 
     def finish(self, message: str, confidence: float | None = None) -> str:
         """Declare the current feature request done; it is then reviewed.

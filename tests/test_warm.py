@@ -46,12 +46,11 @@ def grader(area):
            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "TMPDIR": str(area / "tmp")}
 
     def spawn() -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-I", "../grader_runtime.py", "serve"],
+        return subprocess.Popen([sys.executable, "-s", "-P", "../grader_runtime.py", "serve"],
                                 cwd=area / "run", env=env, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
-    warm = WarmGrader(spawn, run_host=area / "run", run_inside=str(area / "run"),
-                      grading_inside=str(area))
+    warm = WarmGrader(spawn)
     yield warm
     warm.close()
 
@@ -59,7 +58,8 @@ def grader(area):
 def _job(area: Path, grader: WarmGrader, *, timeout: float = 30.0):
     nonce = new_nonce()
     (area / NONCE_FILE).write_text(nonce)
-    result = grader.run(PYTEST_ARGS, timeout=timeout, cap=1 << 20)
+    result = grader.run(PYTEST_ARGS, cwd=str(area / "run"), timeout=timeout, cap=1 << 20,
+                        owned={"root": str(area), "writable": ["repo", "run"]})
     return result, read_frames(result.stdout, nonce)
 
 

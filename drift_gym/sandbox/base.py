@@ -109,6 +109,12 @@ class Sandbox(Protocol):
         a grader server, else cold); its stdout carries the job's frames."""
         ...
 
+    def run_pytest(self, args: list[str], *, timeout: float) -> ExecResult:
+        """``python -m pytest ARGS`` in the repo, exactly as `exec` would run that command
+        (the repo's own conftest.py and ini files apply), in a fork of the warm grader where
+        the sandbox keeps one."""
+        ...
+
     def stage_grading(self, files: dict[str, str]) -> None:
         """Fresh ``grading/``: a copy of the repo as ``grading/repo`` plus `files`.
 

@@ -19,11 +19,11 @@ from typing import Any
 
 from .base import GRADING, REPO, RUN, Backend, BadInput, ExecResult, SandboxError
 from .capture import OUTPUT_CAP
-from .grading_area import GradingArea, remove_tree
+from .grading_area import WRITABLE, GradingArea, remove_tree, runtime_files
 from .history import History
 from .limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, WORKSPACE_QUOTA, LimitEvents
 from .paths import confine, file_kind, regular_only, shown_name
-from .warm import WarmGrader
+from .warm import WarmGrader, shadowing
 from .workspace import (
     Workspace,
     create_workspace,
@@ -215,25 +215,52 @@ class WorkspaceSandbox:
         return self._backend.workspace_path(area, rel)
 
     # -- grading jobs ------------------------------------------------------------------
+    def _warm_for(self, tree: Path) -> WarmGrader | None:
+        """The sandbox's warm grader, started, for a job whose code comes from `tree`; None
+        where jobs run cold: cold grading asked for, a backend that cannot keep a server
+        (Docker), or a file in `tree` that would shadow a module the server imported."""
+        if self.grading_mode != "warm" or not hasattr(self._backend, "spawn"):
+            return None
+        if self._warm is None:
+            self._warm = WarmGrader(self._spawn_grader)
+        self._warm.start()
+        return None if shadowing(tree, self._warm.modules) else self._warm
+
     def grading_job(self, argv: list[str], *, timeout: float) -> ExecResult:
         """Run ``grader_runtime.py ARGV`` in ``grading/run``: in a fork of the sandbox's warm
         grader where the backend can keep one (see warm.py), else as a cold command."""
         self._hand_over()
         before = self._backend.events()
-        if self.grading_mode == "warm" and hasattr(self._backend, "spawn"):
-            if self._warm is None:
-                self._warm = WarmGrader(self._spawn_grader, run_host=self.grading / RUN,
-                                        run_inside=self.workspace_path(GRADING, RUN),
-                                        grading_inside=self.workspace_path(GRADING))
-            result = self._warm.run(argv, timeout=timeout, cap=self._cap)
+        warm = self._warm_for(self.grading / REPO)
+        if warm is not None:
+            owned = {"root": self.workspace_path(GRADING), "writable": list(WRITABLE)}
+            result = warm.run(argv, cwd=self.workspace_path(GRADING, RUN), timeout=timeout,
+                              cap=self._cap, owned=owned)
             return self._with_limits(result, before)
         return self.exec(f"cd {RUN} && python -I ../grader_runtime.py {shlex.join(argv)}",
                          cwd=GRADING, timeout=timeout)
 
+    def run_pytest(self, args: list[str], *, timeout: float) -> ExecResult:
+        """``python -m pytest ARGS`` in the repo, as the agent's shell runs it (the repo's
+        conftest.py and ini files apply; output, exit status, timeout and caps as `exec`
+        gives them), in a fork of the warm grader where there is one."""
+        warm = self._warm_for(self.repo)
+        if warm is None:
+            return self.exec(f"python -m pytest {shlex.join(args)}", timeout=timeout)
+        self._hand_over()
+        before = self._backend.events()
+        result = warm.run(["visible", *args], cwd=self.workspace_path(REPO), timeout=timeout,
+                          cap=self._cap)
+        return self._with_limits(result, before)
+
     def _spawn_grader(self) -> subprocess.Popen[bytes]:
+        """The server, started from the runtime staged in the grading area (it imports all
+        of it before it answers, so the next clearing of the area does not touch it)."""
+        for rel, text in runtime_files().items():
+            self._area.write(rel, text)
         env = {**SAFE_ENV, "PATH": command_path(), "DRIFT_GYM_SANDBOX": self.isolation}
         return self._backend.spawn(  # type: ignore[attr-defined]
-            f"cd {RUN} && exec python -I ../grader_runtime.py serve", cwd=GRADING, env=env)
+            f"cd {RUN} && exec python -s -P ../grader_runtime.py serve", cwd=GRADING, env=env)
 
     # -- grading area ------------------------------------------------------------------
     def stage_grading(self, files: dict[str, str]) -> None:

@@ -4,11 +4,16 @@ Cold grading starts a fresh sandboxed interpreter per job and pays interpreter s
 import and plugin discovery every time. The server has imported everything jobs share (pytest,
 the probe runtime, the standard library the repos use) but never the repo under test; each
 job runs in a ``fork()`` of it, inside the same sandbox (namespaces, uid, rlimits, cgroup),
-imports the repo fresh, writes its frames to a file in ``grading/run`` and exits; the server
-kills whatever the job left. Nothing a job does reaches the next one: a fork's memory dies
-with it, the grading area is restaged, leftovers are killed, and the server is not
-ptrace-able or dumpable by its jobs. The result channel is the one the grader already
-trusts (nonce frames); this layer only moves bytes.
+imports the repo fresh, writes its output to pipes the server reads under the output cap and
+exits; the server kills whatever the job left and answers with the output. Nothing a job
+does reaches the next one: a fork's memory dies with it, the grading area is restaged,
+leftovers are killed, and the server is not ptrace-able or dumpable by its jobs. The result
+channel is the one the grader already trusts (nonce frames); this layer only moves bytes.
+
+A fork shares the modules the server imported; a repo file named like one of them (a
+``statistics.py`` at the top of the repo) would be imported by a cold run and not by a fork,
+so a job whose repo holds one runs cold (`shadowing`), and a repo's own file names never
+make the two import different code.
 
 A server that dies (a job killed it) is restarted for the next job; the job that was running
 gets no answer and is reported as killed (exit 137), which the grader treats as a job that
@@ -18,39 +23,65 @@ died — the agent's failure, never an infrastructure error.
 from __future__ import annotations
 
 import contextlib
+import importlib.machinery
 import itertools
 import json
+import os
 import selectors
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .base import ExecResult, SandboxError
-from .grading_area import WRITABLE
+from .capture import timeout_note
+from .paths import CACHES
 
-JOB_OUTPUT = "job.out"
 START_TIMEOUT = 30.0
+_SUFFIXES = sorted(importlib.machinery.all_suffixes(), key=len, reverse=True)
+
+
+def _module_name(filename: str) -> str | None:
+    """The module a file in a ``sys.path`` folder would be imported as (None: not one)."""
+    for suffix in _SUFFIXES:
+        if filename.endswith(suffix) and len(filename) > len(suffix):
+            return filename[: -len(suffix)]
+    return None
+
+
+def shadowing(root: Path, names: frozenset[str]) -> str | None:
+    """A file or package anywhere under `root` named like one of `names` (the modules the
+    warm server imported), which a cold run could import in their place; None when there is
+    none. Anywhere, not only at the top: pytest puts test folders, and an agent's ini its
+    ``pythonpath``, on ``sys.path`` too. A namespace folder (no ``__init__``) shadows nothing."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in CACHES]
+        for name in filenames:
+            if _module_name(name) in names:
+                return os.path.relpath(os.path.join(dirpath, name), root)
+        for name in dirnames:
+            if name in names and any(
+                    _module_name(f) == "__init__"
+                    for f in os.listdir(os.path.join(dirpath, name))):
+                return os.path.relpath(os.path.join(dirpath, name), root)
+    return None
 
 
 class WarmGrader:
-    """Runs grading jobs in forks of one server; `spawn` starts the server in the sandbox."""
+    """Runs jobs in forks of one server; `spawn` starts the server in the sandbox."""
 
-    def __init__(self, spawn: Callable[[], subprocess.Popen[bytes]], *, run_host: Path,
-                 run_inside: str, grading_inside: str | None = None) -> None:
-        """`grading_inside`: the grading area as jobs see it; the server compiles ahead only
-        test files there outside the job-writable folders (None: nothing ahead)."""
+    def __init__(self, spawn: Callable[[], subprocess.Popen[bytes]]) -> None:
         self._spawn = spawn
-        self._run_host = run_host
-        self._run_inside = run_inside
-        self._owned = None if grading_inside is None else {
-            "root": grading_inside, "writable": list(WRITABLE)}
         self._proc: subprocess.Popen[bytes] | None = None
         self._ids = itertools.count(1)
+        self.modules: frozenset[str] = frozenset()
+        """The top-level modules the running server imported (see `shadowing`)."""
 
-    def _ensure(self) -> subprocess.Popen[bytes]:
+    def start(self) -> None:
+        """Start the server unless it runs (the first job, or one after a job killed it)."""
         if self._proc is not None and self._proc.poll() is None:
-            return self._proc
+            return
         self.close()
         proc = self._spawn()
         answer = self._read_line(proc, START_TIMEOUT)
@@ -61,8 +92,8 @@ class WarmGrader:
                 stderr = proc.stderr.read()[-600:] if proc.stderr else b""
             raise SandboxError("the warm grader did not start: "
                                f"{stderr.decode('utf-8', 'replace')}")
+        self.modules = frozenset(str(m) for m in answer.get("modules", []))
         self._proc = proc
-        return proc
 
     @staticmethod
     def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> dict | None:
@@ -71,32 +102,36 @@ class WarmGrader:
         with selectors.DefaultSelector() as selector:
             selector.register(proc.stdout, selectors.EVENT_READ)
             deadline = time.monotonic() + timeout
-            buffer = b""
+            buffer = bytearray()
             while time.monotonic() < deadline:
                 if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
                     break
-                chunk = proc.stdout.read1(65536)  # type: ignore[attr-defined]
+                chunk = proc.stdout.read1(1 << 20)  # type: ignore[attr-defined]
                 if not chunk:
                     return None
                 buffer += chunk
-                if b"\n" in buffer:
-                    line = buffer.split(b"\n", 1)[0]
+                end = buffer.find(b"\n")
+                if end >= 0:  # one line per answer (JSON escapes the newlines of text)
                     try:
-                        answer = json.loads(line)
+                        answer = json.loads(bytes(buffer[:end]))
                     except ValueError:
                         return None
                     return answer if isinstance(answer, dict) else None
         return None
 
-    def run(self, argv: list[str], *, timeout: float, cap: int) -> ExecResult:
-        """Run one job (``grader_runtime.py ARGV`` semantics) and return what it wrote."""
+    def run(self, argv: list[str], *, cwd: str, timeout: float, cap: int,
+            owned: dict[str, Any] | None = None) -> ExecResult:
+        """Run one job (``grader_runtime.py ARGV`` semantics) in `cwd` (as the sandbox spells
+        it); its output as a cold command's would be read: each stream capped at `cap`, a
+        timeout killing its tree with exit 124 and the same note. `owned`: the grading area's
+        grader-owned part (see grader_pytest.prepare)."""
         start = time.monotonic()
-        proc = self._ensure()
+        self.start()
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None
         job_id = next(self._ids)
-        out_host = self._run_host / JOB_OUTPUT
-        request = {"id": job_id, "argv": argv, "cwd": self._run_inside, "timeout": timeout,
-                   "out": f"{self._run_inside}/{JOB_OUTPUT}", "owned": self._owned}
-        assert proc.stdin is not None
+        request = {"id": job_id, "argv": argv, "cwd": cwd, "timeout": timeout, "cap": cap,
+                   "owned": owned}
         try:
             proc.stdin.write((json.dumps(request) + "\n").encode())
             proc.stdin.flush()
@@ -107,10 +142,13 @@ class WarmGrader:
         if answer is None or answer.get("id") != job_id:
             self.close()  # it died with the job, or stalled: the next job gets a new one
             answer = {"exit_code": 137, "timed_out": False}
-        stdout, truncated = _read_capped(out_host, cap)
-        return ExecResult(exit_code=int(answer.get("exit_code", 137)), stdout=stdout,
-                          stderr="", timed_out=bool(answer.get("timed_out")),
-                          truncated=truncated, duration_s=time.monotonic() - start)
+        timed_out = bool(answer.get("timed_out"))
+        stderr = str(answer.get("stderr", ""))
+        return ExecResult(exit_code=int(answer.get("exit_code", 137)),
+                          stdout=str(answer.get("stdout", "")),
+                          stderr=stderr + (timeout_note(timeout) if timed_out else ""),
+                          timed_out=timed_out, truncated=bool(answer.get("truncated")),
+                          duration_s=time.monotonic() - start)
 
     def close(self) -> None:
         if self._proc is None:
@@ -123,20 +161,3 @@ class WarmGrader:
                 if stream is not None:
                     stream.close()
         self._proc = None
-
-
-def _read_capped(path: Path, cap: int) -> tuple[str, bool]:
-    """The head and tail of a job's output within `cap` bytes (as for a cold job's stdout)."""
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            if size <= cap:
-                return handle.read().decode("utf-8", errors="replace"), False
-            head = handle.read(cap // 2)
-            handle.seek(size - cap // 2)
-            tail = handle.read()
-    except OSError:
-        return "", False
-    omitted = size - len(head) - len(tail)
-    return (f"{head.decode('utf-8', 'replace')}\n[... {omitted} bytes omitted ...]\n"
-            f"{tail.decode('utf-8', 'replace')}"), True
