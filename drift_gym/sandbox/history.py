@@ -2,7 +2,9 @@
 
 The agent can neither rewrite history nor plant hooks or config that host-side git would run:
 hooks, fsmonitor, signing and system/global config are all switched off, and the commit dates
-are fixed so the same episode gives the same ids. Shared by every backend.
+are fixed so the same episode gives the same ids. No automatic ``gc`` either: loose objects
+are never rewritten, so a copied history may share them (see `copy_history`). Shared by every
+backend.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class History:
         self.git_dir = git_dir
         self.work_tree = work_tree
         self.home = home
+        self._compared: tuple[tuple[str, str], tuple[str, tuple[tuple[str, str], ...]]] | None \
+            = None
 
     def init(self) -> None:
         self._git("init", "-q", "-b", "main")
@@ -41,7 +45,8 @@ class History:
             env["GIT_AUTHOR_NAME"] = env["GIT_COMMITTER_NAME"] = author
         done = subprocess.run(
             ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
-             "-c", "commit.gpgsign=false", "-c", "core.autocrlf=false", *args],
+             "-c", "commit.gpgsign=false", "-c", "core.autocrlf=false", "-c", "gc.auto=0",
+             *args],
             cwd=self.work_tree, env=env, capture_output=True, timeout=60,
         )
         if done.returncode != 0:
@@ -71,10 +76,32 @@ class History:
                          "Author: %an%n%n%w(0,4,4)%B")
 
     def diff(self, base: str, head: str) -> str:
-        return self._git("diff", "--no-color", "--no-ext-diff", "--no-textconv", "-U3",
-                         base, head)
+        return self._compare(base, head)[0]
 
     def changed_files(self, base: str, head: str) -> list[tuple[str, str]]:
-        """(status letter, path) of every file that differs between two snapshots."""
-        out = self._git("diff", "--name-status", "--no-renames", base, head)
-        return [(line[0], line.split("\t", 1)[1]) for line in out.splitlines() if "\t" in line]
+        """(status letter, path) of every file that differs between two snapshots (renames
+        as a deletion and an addition)."""
+        return list(self._compare(base, head)[1])
+
+    def _compare(self, base: str, head: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """The unified diff and the changed files of two snapshots, from one git process
+        (``--raw -p``: the raw lines, then the very patch a plain ``git diff`` prints) and
+        kept for the pair: a graded step asks for both, and commit ids name fixed trees.
+        Where git paired a rename or copy, the file list is asked of git without rename
+        detection, as before."""
+        if self._compared is not None and self._compared[0] == (base, head):
+            return self._compared[1]
+        out = self._git("diff", "--no-color", "--no-ext-diff", "--no-textconv", "-U3",
+                        "--raw", "-p", base, head)
+        raw, _, patch = out.partition("\n\n") if out.startswith(":") else ("", "", out)
+        changed = []
+        for line in raw.splitlines():
+            meta, _, path = line.partition("\t")
+            changed.append((meta.split()[-1][0], path))
+        if any(status in "RC" for status, _ in changed):
+            names = self._git("diff", "--name-status", "--no-renames", base, head)
+            changed = [(line[0], line.split("\t", 1)[1]) for line in names.splitlines()
+                       if "\t" in line]
+        result = (patch, tuple(changed))
+        self._compared = ((base, head), result)
+        return result
