@@ -8,7 +8,7 @@ Three pieces, usable together or apart:
   out of that component), so TRL logs every component under ``rewards/<name>``. They read the graded
   components from the rollout's environment (`environment_factory` path) or from the
   ``reward_components`` column a `rollout_func` returns.
-* **`DriftToolEnv`**, an ``environment_factory`` class: ``reset(**row)`` rebuilds the row's
+* **`DriftToolEnv`**, an ``environment_factory`` class: ``reset(**row)`` gives the row's
   start state (scenario, condition, seed, start step, context) in a real sandbox, the tools
   are the env's own tools (derived from `Toolbox`, so the schema TRL renders is the one
   hosted models get), and ``get_reward()`` grades the request — hidden tests, behavioural and
@@ -33,7 +33,8 @@ from typing import Any
 from ..env import CodingDriftEnv
 from ..rewards import AGENT_COMPONENTS, RewardWeights
 from ..tools import FINISH, TOOL_NAMES, Action, Toolbox, ToolCall
-from .rows import ROW_KEYS, open_start_state
+from .rows import ROW_KEYS
+from .start_states import StartStates
 
 COMPONENTS = AGENT_COMPONENTS
 CLOSED = "This request is closed: it was submitted for review. Stop calling tools."
@@ -41,7 +42,8 @@ CLOSED = "This request is closed: it was submitted for review. Stop calling tool
 
 class DriftToolEnv:
     """One rollout's environment for TRL's ``environment_factory`` (TRL pools and reuses
-    instances; each `reset` starts a fresh sandbox for the row's start state)."""
+    instances; each `reset` gives a fresh episode at the row's start state, restored from a
+    saved copy when the instance has built that row before, see start_states.py)."""
 
     sandbox: str = "auto"
     max_turns_per_step: int = 30
@@ -53,6 +55,8 @@ class DriftToolEnv:
         """None until graded, and after grading when the sandbox failed (no score)."""
         self.components: dict[str, float | None] = {}
         self.record: dict[str, Any] | None = None
+        self._starts = StartStates()
+        """Rows' start states, restored for the next completion of a row (see there)."""
 
     def reset(self, **row: Any) -> str | None:
         """Rebuild the row's start state. The dataset prompt already holds the conversation
@@ -61,9 +65,8 @@ class DriftToolEnv:
         if missing:
             raise ValueError(f"a training row needs {missing}: build rows with "
                              "drift_gym.integrations.rows.agent_dataset")
-        self._env = open_start_state({k: row[k] for k in ROW_KEYS if k in row},
-                                     sandbox=self.sandbox, env=self._env,
-                                     max_turns_per_step=self.max_turns_per_step)
+        self._env = self._starts.open(row, sandbox=self.sandbox, env=self._env,
+                                      max_turns_per_step=self.max_turns_per_step)
         self.graded, self.reward, self.components, self.record = False, None, {}, None
         return None
 
@@ -95,6 +98,7 @@ class DriftToolEnv:
         return observation, self.graded or terminated or truncated
 
     def _close(self) -> None:
+        self._starts.forget()
         if self._env is not None:
             self._env.close()
             self._env = None

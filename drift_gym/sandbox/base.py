@@ -165,6 +165,18 @@ class Sandbox(Protocol):
         """Empty repo, history, grading area and temp folder; backend and grader kept."""
         ...
 
+    def save_state(self) -> Path:
+        """Keep the repo and its history as they are now (a reusable sandbox only)."""
+        ...
+
+    def restore_state(self, state: Path) -> None:
+        """As `reset`, with the repo and history fresh copies of a saved state."""
+        ...
+
+    def drop_state(self, state: Path) -> None:
+        """Forget a saved state."""
+        ...
+
     def close(self) -> None:
         """Kill anything left and remove the workspace."""
         ...

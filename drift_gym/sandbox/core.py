@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import saved
 from .base import GRADING, REPO, RUN, Backend, BadInput, ExecResult, SandboxError
 from .capture import OUTPUT_CAP
 from .grading_area import WRITABLE, GradingArea, remove_tree, runtime_files
@@ -64,6 +65,7 @@ class WorkspaceSandbox:
         """``warm`` (jobs fork from one warm grader per sandbox) or ``cold`` (a fresh
         interpreter per job, as ``validate --cold`` uses for the parity check)."""
         self._warm: WarmGrader | None = None
+        self._saves = 0
         self._writable_shares: list[Path] = []
         self.quota = quota
         self._closed = False
@@ -301,6 +303,29 @@ class WorkspaceSandbox:
         area and temp folder, the quota flag cleared; the backend and its warm grader stay
         (a new sandbox costs a bubblewrap start and a grader warm-up, several hundred ms).
         Nothing the last episode wrote survives: every folder it could write is emptied."""
+        self._wipe()
+        self._history.init()
+
+    def save_state(self) -> Path:
+        """Keep the repo and its history as they are now, for `restore_state` (a reusable
+        sandbox only; see saved.py). The saved state lives in the workspace, where no
+        command can see it, until `drop_state` or `close`."""
+        if not self.reusable:
+            raise SandboxError(f"a {self.isolation} sandbox keeps no saved states")
+        self._saves += 1
+        return saved.save(self.root, self.repo, self._history.git_dir, str(self._saves))
+
+    def restore_state(self, state: Path) -> None:
+        """A new episode from a saved state: as `reset`, but the repo and its history are
+        fresh copies of the saved ones (never shared with it, see saved.py)."""
+        self._wipe()
+        saved.restore(state, self.repo, self._history.git_dir)
+
+    def drop_state(self, state: Path) -> None:
+        remove_tree(state)
+
+    def _wipe(self) -> None:
+        """Empty every folder an episode could write, and remove the history."""
         if not self.reusable:
             raise SandboxError(f"a {self.isolation} sandbox cannot be reset for a new episode; "
                                "open a new one")
@@ -309,7 +334,6 @@ class WorkspaceSandbox:
                 remove_tree(child)
         self._area.clear()
         remove_tree(self._history.git_dir)
-        self._history.init()
         self.over_quota = False
 
     def close(self) -> None:

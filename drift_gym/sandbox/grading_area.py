@@ -37,7 +37,7 @@ def runtime_files() -> dict[str, str]:
     return files
 
 
-def _not_copied(folder: str, names: list[str]) -> set[str]:
+def not_copied(folder: str, names: list[str]) -> set[str]:
     """Caches, and anything that is not a file, folder or symlink (a FIFO would block the
     copy): grading skips them."""
     skipped = set(CACHES)
@@ -69,7 +69,7 @@ class GradingArea:
         """A fresh area: a copy of `repo` as ``grading/repo``, an empty ``grading/run``, and
         `files` (hidden tests, ini, runtime) beside them."""
         self.clear()
-        shutil.copytree(repo, self.root / REPO, symlinks=True, ignore=_not_copied,
+        shutil.copytree(repo, self.root / REPO, symlinks=True, ignore=not_copied,
                         dirs_exist_ok=True)
         for rel, content in files.items():
             target = self.root / rel

@@ -30,7 +30,7 @@ class History:
             = None
 
     def init(self) -> None:
-        self._git("init", "-q", "-b", "main")
+        self._git("init", "-q", "-b", "main", "--template=")  # no sample hooks to copy
 
     def _git(self, *args: str, author: str | None = None) -> str:
         env = {
