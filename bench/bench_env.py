@@ -9,6 +9,7 @@ Prints one JSON object. Figures depend on the machine; quote them with the comma
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -16,10 +17,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+from drift_gym import grading
 from drift_gym.agents import ScriptedAgent
+from drift_gym.edits import applied
 from drift_gym.env import CodingDriftEnv
+from drift_gym.sandbox.core import WorkspaceSandbox
 from drift_gym.tools import ToolCall
 
 # The same pytest start-up the sandbox has (no plugin autoload), so the comparison is fair.
@@ -65,27 +71,64 @@ def bench_tools(env: CodingDriftEnv, repeats: int = 5) -> dict[str, dict[str, fl
     return result
 
 
-def bench_finish(scenario: str, sandbox: str, steps: int = 6,
-                 grading: str = "warm") -> dict[str, float]:
+PHASES = {  # where a graded step's time goes: (owner, function) -> phase
+    (WorkspaceSandbox, "snapshot"): "git_snapshots", (WorkspaceSandbox, "diff"): "git_diff",
+    (WorkspaceSandbox, "stage_grading"): "staging", (grading, "run_probe"): "probe_job",
+    (grading, "run_hidden_tests"): "hidden_test_job"}
+
+
+@contextlib.contextmanager
+def phase_timer(spent: dict[str, float]) -> Iterator[None]:
+    """Add the time each phase of PHASES takes to `spent`, while inside."""
+    originals = {key: getattr(*key) for key in PHASES}
+
+    def timed(key: tuple[Any, str], original: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[PHASES[key]] = spent.get(PHASES[key], 0.0) + time.perf_counter() - start
+        return run
+
+    for key, original in originals.items():
+        setattr(*key, timed(key, original))
+    try:
+        yield
+    finally:
+        for key, original in originals.items():
+            setattr(*key, original)
+
+
+def bench_finish(scenario: str, sandbox: str, mode: str = "warm") -> dict[str, Any]:
     """Grading latency: finish after the oracle's edits (hidden tests + probe + checks), with
-    the warm grader or cold (a fresh interpreter per job)."""
-    os.environ["DRIFT_GYM_GRADING"] = grading  # read when reset() opens the sandbox
-    env = CodingDriftEnv(scenario=scenario, sandbox=sandbox, max_steps=steps)
+    the warm grader or cold (a fresh interpreter per job), at every request of the episode:
+    the same steps, and so the same hidden tests, as `grading_naive_ms` runs plainly. With
+    the median time of each phase of a graded step (`breakdown_ms`; ``other``: the checks,
+    the record, the next request)."""
+    os.environ["DRIFT_GYM_GRADING"] = mode  # read when reset() opens the sandbox
+    env = CodingDriftEnv(scenario=scenario, sandbox=sandbox)
     agent = ScriptedAgent("oracle")
     observation, info = env.reset(seed=0)
     agent.reset(env)
-    samples = []
+    samples, phases = [], []
     while True:
         action = agent.act(observation, info)
+        spent: dict[str, float] = {}
         start = time.perf_counter()
-        observation, _, terminated, truncated, info = env.step(action)
+        with phase_timer(spent):
+            observation, _, terminated, truncated, info = env.step(action)
         if "graded" in info:
             samples.append(time.perf_counter() - start)
+            phases.append({**spent, "other": samples[-1] - sum(spent.values())})
         if terminated or truncated:
             break
     env.close()
     os.environ.pop("DRIFT_GYM_GRADING")
-    return _ms(samples)
+    names = [*dict.fromkeys(PHASES.values()), "other"]
+    return {**_ms(samples), "breakdown_ms": {
+        name: round(1000 * statistics.median(p.get(name, 0.0) for p in phases), 1)
+        for name in names}}
 
 
 def raw_pytest_seconds(env: CodingDriftEnv, hidden_runs: list[float] | None = None) -> float:
@@ -108,10 +151,8 @@ def raw_pytest_seconds(env: CodingDriftEnv, hidden_runs: list[float] | None = No
         for edit in step.edits:
             target = work / edit.path
             target.parent.mkdir(parents=True, exist_ok=True)
-            if edit.create is not None:
-                target.write_text(edit.create)
-            else:
-                target.write_text(target.read_text().replace(edit.find, edit.replace, 1))
+            target.write_text(applied(edit, None if edit.create is not None
+                                      else target.read_text()))
         (hidden / f"test_step_{index + 1:02d}.py").write_text(step.hidden_test)
         for argv, cwd in (
             ([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], work),
@@ -155,20 +196,22 @@ def main() -> None:
     args = parser.parse_args()
     env = CodingDriftEnv(scenario=args.scenario, sandbox=args.sandbox)
     report = {
-        "scenario": args.scenario,
+        "scenario": args.scenario, "cpus": os.cpu_count(),
+        "load_avg_start": [round(x, 2) for x in os.getloadavg()],
         "reset": bench_reset(env, args.resets),
         "tools": bench_tools(env),
     }
     report["isolation"] = env._sandbox.isolation if env._sandbox else None
     env.close()
     report["finish_grading"] = bench_finish(args.scenario, args.sandbox)
-    report["finish_grading_cold"] = bench_finish(args.scenario, args.sandbox, grading="cold")
+    report["finish_grading_cold"] = bench_finish(args.scenario, args.sandbox, mode="cold")
     report["oracle_episode"] = bench_episode(args.scenario, args.sandbox)
     naive = report["oracle_episode"]["grading_naive_ms"]
     report["grading_warm_ms"] = report["finish_grading"]["median_ms"]
     report["grading_cold_ms"] = report["finish_grading_cold"]["median_ms"]
     report["grading_naive_ms"] = naive
     report["grading_speedup"] = round(naive / report["grading_warm_ms"], 2)
+    report["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(report, indent=2))
 
 

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from drift_gym.integrations.decision import apply_choice, options
+from drift_gym.integrations.decision import (
+    ENVS,
+    apply_choice,
+    close_grading_envs,
+    decision_rows,
+    grade_choices,
+    options,
+    patch_names,
+)
 from drift_gym.integrations.trl_agent import DriftToolEnv
 from drift_gym.sandbox import SandboxError
 from drift_gym.sandbox.local import LocalSandbox, bwrap_available
@@ -122,3 +130,19 @@ def test_the_sandbox_saves_and_restores_files_and_history_apart():
             weak.save_state()
     finally:
         weak.close()
+
+
+def test_decision_grading_keeps_its_envs_and_builds_each_row_once():
+    """Across calls and threads, grading keeps its envs: a row graded again is restored."""
+    close_grading_envs()
+    try:
+        (row,) = decision_rows(ROW["scenario"], [1], sandbox="bwrap")
+        compliant, violating = patch_names(row)
+        first = grade_choices([row] * 2, [violating, compliant], sandbox="bwrap", workers=2)
+        again = grade_choices([row], [violating], sandbox="bwrap", workers=1)
+        assert first[0][1] and first[1][1] and again[0][1], [ENVS._idle[0].record, first, again]
+        assert again[0] == first[0] and first[0][1]["violation"] != first[1][1]["violation"]
+        assert sum(env._starts.restored for env in ENVS._idle) >= 1
+    finally:
+        close_grading_envs()
+    assert not ENVS._idle

@@ -181,42 +181,71 @@ def patch_names(row: dict[str, Any]) -> tuple[str, str]:
     return _values(default_catalog().get(str(row["scenario"])).spec)
 
 
-_WORKER = threading.local()
-"""Each grading worker's env, kept across items: its sandbox and warm grader are reset for
-the next item, not rebuilt (see WorkspaceSandbox.reset)."""
+class GradingEnvs:
+    """The envs that grade choices, kept across items, calls and threads: each keeps its
+    sandbox, its warm grader and the start states of the rows it built (see start_states.py),
+    so a GRPO step pays neither a sandbox start nor a row's rebuild more than once per env.
+    An env is lent to one item at a time, preferably one that has the item's row."""
 
+    def __init__(self) -> None:
+        self._idle: list[DriftToolEnv] = []
+        self._lock = threading.Lock()
 
-def _worker_env(sandbox: str) -> DriftToolEnv:
-    env = getattr(_WORKER, "env", None)
-    if env is None or env.sandbox != sandbox:
-        if env is not None:
-            env._close()
+    def take(self, row: dict[str, Any], sandbox: str) -> DriftToolEnv:
+        with self._lock:
+            fits = [e for e in self._idle if e.sandbox == sandbox]
+            chosen = next((e for e in fits if e._has_start(row)), fits[-1] if fits else None)
+            if chosen is not None:
+                self._idle.remove(chosen)
+                return chosen
         env = DriftToolEnv()
         env.sandbox = sandbox
-        _WORKER.env = env
-    return env
+        return env
+
+    def give_back(self, env: DriftToolEnv) -> None:
+        with self._lock:
+            self._idle.append(env)
+
+    def close(self) -> None:
+        """Close every idle env (their sandboxes and warm graders go with them)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for env in idle:
+            env._close()
+
+
+ENVS = GradingEnvs()
+"""This process's grading envs (`close_grading_envs` releases them)."""
+
+
+def close_grading_envs() -> None:
+    """Release the sandboxes that decision grading keeps between calls."""
+    ENVS.close()
 
 
 def grade_choice(item: tuple[dict[str, Any], str, str]) -> tuple[float | None, dict[str, Any]]:
-    """Grade one (row, choice, sandbox kind) in a fresh episode of this worker's env (a
+    """Grade one (row, choice, sandbox kind) in a fresh episode of a kept env (a
     module-level function, so an executor can ship it to another process or node)."""
     row, choice, sandbox = item
-    env = _worker_env(sandbox)
+    start = {k: row[k] for k in ROW_KEYS if k in row}
+    env = ENVS.take(start, sandbox)
     try:
-        env.reset(**{k: row[k] for k in ROW_KEYS if k in row})
-        return apply_choice(env, choice)
+        env.reset(**start)
+        graded = apply_choice(env, choice)
     except BaseException:
         env._close()  # a sandbox in an unknown state is never reused
-        _WORKER.env = None
         raise
+    ENVS.give_back(env)
+    return graded
 
 
 def grade_choices(rows: Sequence[dict[str, Any]], chosen: Sequence[str], *,
                   sandbox: str = "auto", workers: int = 2,
                   executor: ExecutorSpec | None = None
                   ) -> list[tuple[float | None, dict[str, Any]]]:
-    """Grade each (row, choice) in its own sandbox, on `executor` (default: `workers` local
-    threads, grading being subprocess work); results in input order. A grading whose worker
+    """Grade each (row, choice) in a fresh episode (kept sandboxes, see `GradingEnvs`), on
+    `executor` (default: `workers` local threads, grading being subprocess work); results in
+    input order. A grading whose worker
     was lost twice gets no reward (None) and an ``infra_error`` component, never a score."""
     items = [(row, choice, sandbox) for row, choice in zip(rows, chosen, strict=True)]
     results: list[tuple[float | None, dict[str, Any]]] = [(None, {})] * len(items)

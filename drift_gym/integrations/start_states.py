@@ -47,7 +47,7 @@ class StartStates:
              max_turns_per_step: int) -> CodingDriftEnv:
         """`open_start_state` for `row`, restored from its saved state where there is one
         (and `env` is the env it was saved from), else reset in full and saved."""
-        key = (sandbox, max_turns_per_step, *(str(row.get(k)) for k in ROW_KEYS))
+        key = _key(row, sandbox, max_turns_per_step)
         if (env is not None and env is self._env and env.sandbox is self._sandbox
                 and key in self._saved):
             state, attributes = self._saved[key]
@@ -65,6 +65,10 @@ class StartStates:
             self._save(key, opened)
         return opened
 
+    def has(self, row: dict[str, Any], *, sandbox: str, max_turns_per_step: int) -> bool:
+        """Whether `row`'s start state is saved (its next `open` is a restore)."""
+        return _key(row, sandbox, max_turns_per_step) in self._saved
+
     def _save(self, key: tuple, env: CodingDriftEnv) -> None:
         if key in self._saved:
             env.sandbox.drop_state(self._saved.pop(key)[0])
@@ -77,6 +81,10 @@ class StartStates:
         """The env is closing: its saved states go with its sandbox."""
         self._saved.clear()
         self._env = self._sandbox = None
+
+
+def _key(row: dict[str, Any], sandbox: str, max_turns_per_step: int) -> tuple:
+    return (sandbox, max_turns_per_step, *(str(row.get(k)) for k in ROW_KEYS))
 
 
 def _shared(env: CodingDriftEnv) -> dict[int, Any]:

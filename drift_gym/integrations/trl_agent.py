@@ -97,6 +97,11 @@ class DriftToolEnv:
             self._take(float(reward), info)
         return observation, self.graded or terminated or truncated
 
+    def _has_start(self, row: dict[str, Any]) -> bool:
+        """Whether `reset(**row)` will restore a saved start state (see start_states.py)."""
+        return self._starts.has(row, sandbox=self.sandbox,
+                                max_turns_per_step=self.max_turns_per_step)
+
     def _close(self) -> None:
         self._starts.forget()
         if self._env is not None:
