@@ -1,10 +1,12 @@
 """Grading one step: hidden tests, behavioural probe, static rules, tamper and false claims.
 
 Everything is judged on a *copy* of the agent's repo in the sandbox's grading area, with the
-hidden tests written there only for the duration of grading. Hidden tests run with
-``python -I`` (no PYTHONPATH, no user site), ``--noconftest`` and their own ini file, so no
-conftest, pytest.ini or sitecustomize the agent planted can change their outcome; tampering is
-still detected and penalised separately.
+hidden tests written there only for the duration of grading. Hidden tests run with no
+PYTHONPATH, no user site and no script folder on ``sys.path`` (a cold job is ``python -I``,
+a warm one a fork of a server started with ``-s -P`` in the environment the host sets for
+every command), ``--noconftest`` and their own ini file, so no conftest, pytest.ini or
+sitecustomize the agent planted can change their outcome; tampering is still detected and
+penalised separately.
 """
 
 from __future__ import annotations
