@@ -15,6 +15,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import python_ast
+
 FRAME = "@@DG@@"
 NONCE_FILE = "run/.grading-nonce"  # the job runs in grading/run, its only writable folder
 _FRAME_LINE = re.compile(re.escape(FRAME) + r"(\S*) ?(.*)")
@@ -77,7 +79,7 @@ def read_frames(stdout: str, nonce: str) -> Frames:
 def expected_tests(source: str) -> set[str]:
     """Test function names a hidden test module defines (``Class::name`` inside classes)."""
     try:
-        tree = ast.parse(source)
+        tree = python_ast.parse(source)
     except SyntaxError:
         return set()
     names = set()

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .. import python_ast
 from ..diffs import AddedLine, is_test_path
 
 CONFIG_FILES = {"pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml",
@@ -236,7 +237,7 @@ class _Resolver(ast.NodeVisitor):
 def code_findings(path: str, source: str) -> list[CodeFinding]:
     """AST findings over a whole module (callers keep those on added lines)."""
     try:
-        tree = ast.parse(source)
+        tree = python_ast.parse(source)
     except (SyntaxError, ValueError):
         return []
     resolver = _Resolver(entry_point=_ENTRY_POINT.search(path) is not None)
