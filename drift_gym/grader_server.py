@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import gc
 import importlib
 import io
 import json
 import os
 import resource
-import selectors
+import select
 import shutil
 import sys
 import tempfile
@@ -54,6 +55,13 @@ WARM_MODULES = ("pytest", "_pytest.python", "_pytest.runner", "_pytest.fixtures"
                 "hmac", "http.client", "http.server", "ipaddress", "itertools", "operator",
                 "random", "re", "secrets", "socket", "ssl", "statistics", "string", "typing",
                 "urllib.parse", "urllib.request", "uuid", "xml.etree.ElementTree", "zlib")
+
+
+F_SETPIPE_SZ = 1031  # fcntl: a pipe's capacity (Linux)
+PIPE_SIZE = 1 << 20
+"""Capacity asked for each of a job's pipes (the unprivileged maximum by default)."""
+DRAIN_EVERY = 0.02
+"""How often the server reads a running job's pipes (seconds)."""
 
 
 def run_job(argv: list[str]) -> None:
@@ -240,49 +248,47 @@ def _pidfd(pid: int) -> int | None:
         return None
 
 
-def _collect(pid: int, streams: dict[int, _Capped], deadline: float) -> tuple[int, bool]:
-    """Read the job's pipes until both close; kill its tree at the deadline, and once it
-    has exited kill what it left (a leftover may hold a pipe open). (status, timed out)"""
-    status: int | None = None
-    timed_out = False
-    exited = _pidfd(pid)
-    with selectors.DefaultSelector() as selector:
-        for fd in streams:
-            selector.register(fd, selectors.EVENT_READ)
-        if exited is not None:
-            selector.register(exited, selectors.EVENT_READ)
-        drained_by = float("inf")
+def _drain(streams: dict[int, _Capped]) -> None:
+    """Read what the job's pipes hold now, without waiting."""
+    for fd, capped in streams.items():
         while True:
-            if status is None:
-                done, raw = os.waitpid(pid, os.WNOHANG)
-                if done or time.monotonic() > deadline:
-                    timed_out = not done
-                    with contextlib.suppress(OSError):
-                        os.killpg(pid, 9)
-                    status = os.waitstatus_to_exitcode(raw if done else os.waitpid(pid, 0)[1])
-                    _reap_children()  # its leftovers: the pipes close with them
-                    if exited is not None:
-                        selector.unregister(exited)
-                    drained_by = time.monotonic() + 5  # all writers are dead by now
-            if status is not None and (not selector.get_map() or time.monotonic() > drained_by):
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
                 break
-            if status is None:
-                wait = min(0.5 if exited is not None else 0.005,
-                           max(0.0, deadline - time.monotonic()))
+            if not chunk:
+                break
+            capped.add(chunk)
+
+
+def _collect(pid: int, streams: dict[int, _Capped], deadline: float) -> tuple[int, bool]:
+    """Wait for the job, killing its tree at the deadline, and read its pipes: every
+    ``DRAIN_EVERY`` while it runs (a job's output wakes the server a few times, not once per
+    write: the pipes hold ``PIPE_SIZE``), the rest once it and all it left are dead.
+    (status, timed out)"""
+    exited = _pidfd(pid)
+    for fd in streams:
+        os.set_blocking(fd, False)
+    try:
+        while True:
+            done, raw = os.waitpid(pid, os.WNOHANG)
+            if done or time.monotonic() > deadline:
+                break
+            _drain(streams)
+            wait = min(DRAIN_EVERY, max(0.0, deadline - time.monotonic()))
+            if exited is not None:
+                select.select([exited], [], [], wait)
             else:
-                wait = 0.05
-            for key, _ in selector.select(timeout=wait):
-                if key.fd == exited:
-                    continue  # read by waitpid on the next turn
-                chunk = os.read(key.fd, 65536)
-                if chunk:
-                    streams[key.fd].add(chunk)
-                else:
-                    selector.unregister(key.fd)
-    if exited is not None:
-        os.close(exited)
-    assert status is not None
-    return status, timed_out
+                time.sleep(min(wait, 0.002))
+    finally:
+        if exited is not None:
+            os.close(exited)
+    with contextlib.suppress(OSError):
+        os.killpg(pid, 9)
+    status = os.waitstatus_to_exitcode(raw if done else os.waitpid(pid, 0)[1])
+    _reap_children()  # its leftovers: no writer of the pipes is left
+    _drain(streams)
+    return status, not done
 
 
 def _run_forked(job: dict[str, Any]) -> dict[str, Any]:
@@ -295,6 +301,9 @@ def _run_forked(job: dict[str, Any]) -> dict[str, Any]:
     before = _temp_entries()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    for fd in (out_w, err_w):
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
     gc.freeze()
     pid = os.fork()
     if pid == 0:
