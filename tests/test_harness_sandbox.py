@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import sys
 
 import pytest
 
@@ -81,7 +80,7 @@ def test_the_launcher_relays_loopback_to_the_proxy_socket(sandbox, host, tmp_pat
         fetch = ("import os, urllib.request; "
                  "print(urllib.request.urlopen(os.environ['DRIFT_GYM_PROXY_URL'] + '/models')"
                  ".read().decode())")
-        argv = [sys.executable, f"{state}/launch.py", sock, f"{state}/prompt", f"{state}/out",
+        argv = ["python", f"{state}/launch.py", sock, f"{state}/prompt", f"{state}/out",
                 f"{state}/err", "--", "python", "-c", fetch]
         result = sandbox.exec(shlex.join(argv), timeout=30)
     assert result.exit_code == 0, (result.stderr, (host / "state" / "err").read_text())

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,7 +97,9 @@ class HarnessAgent:
         state = self._host / "state"
         (state / f"{run_id}.prompt").write_text(self._prompt(), encoding="utf-8")
         inside = self._paths.state
-        argv = [sys.executable, f"{inside}/launch.py", self._paths.socket,
+        # `python` as the sandbox's PATH finds it (the host's interpreter, at the path each
+        # backend shows it: a Docker image relocates one that lives under /tmp)
+        argv = ["python", f"{inside}/launch.py", self._paths.socket,
                 f"{inside}/{run_id}.prompt", f"{inside}/{run_id}.out", f"{inside}/{run_id}.err",
                 "--", *self.harness.command(self._paths, self._session)]
         try:
