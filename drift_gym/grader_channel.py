@@ -55,3 +55,37 @@ class Channel:
                 stream.flush()
         self.send("end", {"status": status})
         _EXIT(status)
+
+
+class Capped:
+    """Keeps the head and the tail of a stream within a byte budget: the one reader of
+    capped output, for the host reading a cold command and the warm grader reading a job, so
+    both give the same text with the same omission marker."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self.cap // 2 - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self.tail += chunk
+            del self.tail[: max(0, len(self.tail) - self.cap // 2)]
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.head) + len(self.tail)
+
+    def text(self) -> str:
+        head = self.head.decode("utf-8", errors="replace")
+        if not self.truncated:
+            return head + self.tail.decode("utf-8", errors="replace")
+        omitted = self.total - len(self.head) - len(self.tail)
+        tail = self.tail.decode("utf-8", errors="replace")
+        return f"{head}\n[... {omitted} bytes omitted ...]\n{tail}"

@@ -44,7 +44,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from grader_channel import Channel
+from grader_channel import Capped, Channel
 
 # Modules every job needs and no repo can change: imported once by the server, inherited by
 # each forked job. The repo under test is never imported here.
@@ -206,39 +206,6 @@ def _child(job: dict[str, Any], out: int, err: int) -> None:
     os._exit(70)
 
 
-class _Capped:
-    """The head and the tail of a stream within a byte budget (as the host reads a cold
-    command's output: the same text, the same omission marker)."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-
-    def add(self, chunk: bytes) -> None:
-        self.total += len(chunk)
-        room = self.cap // 2 - len(self.head)
-        if room > 0:
-            self.head += chunk[:room]
-            chunk = chunk[room:]
-        if chunk:
-            self.tail += chunk
-            del self.tail[: max(0, len(self.tail) - self.cap // 2)]
-
-    @property
-    def truncated(self) -> bool:
-        return self.total > len(self.head) + len(self.tail)
-
-    def text(self) -> str:
-        head = self.head.decode("utf-8", errors="replace")
-        if not self.truncated:
-            return head + self.tail.decode("utf-8", errors="replace")
-        omitted = self.total - len(self.head) - len(self.tail)
-        return f"{head}\n[... {omitted} bytes omitted ...]\n" + self.tail.decode(
-            "utf-8", errors="replace")
-
-
 def _pidfd(pid: int) -> int | None:
     """A descriptor that becomes readable when `pid` exits (None where the kernel has none:
     the server then polls)."""
@@ -248,7 +215,7 @@ def _pidfd(pid: int) -> int | None:
         return None
 
 
-def _drain(streams: dict[int, _Capped]) -> None:
+def _drain(streams: dict[int, Capped]) -> None:
     """Read what the job's pipes hold now, without waiting."""
     for fd, capped in streams.items():
         while True:
@@ -261,7 +228,7 @@ def _drain(streams: dict[int, _Capped]) -> None:
             capped.add(chunk)
 
 
-def _collect(pid: int, streams: dict[int, _Capped], deadline: float) -> tuple[int, bool]:
+def _collect(pid: int, streams: dict[int, Capped], deadline: float) -> tuple[int, bool]:
     """Wait for the job, killing its tree at the deadline, and read its pipes: every
     ``DRAIN_EVERY`` while it runs (a job's output wakes the server a few times, not once per
     write: the pipes hold ``PIPE_SIZE``), the rest once it and all it left are dead.
@@ -313,7 +280,7 @@ def _run_forked(job: dict[str, Any]) -> dict[str, Any]:
     os.close(out_w)
     os.close(err_w)
     cap = int(job.get("cap", 1 << 20))
-    out, err = _Capped(cap), _Capped(cap)
+    out, err = Capped(cap), Capped(cap)
     try:
         status, timed_out = _collect(pid, {out_r: out, err_r: err},
                                      time.monotonic() + float(job["timeout"]))
