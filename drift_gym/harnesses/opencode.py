@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 
 from ..models import ChatModel
-from ..tools import ToolCall
+from ..tools import VISIBLE_TESTS, ToolCall
 from . import HarnessPaths, HarnessRun
 from .agent import HarnessAgent
 
@@ -107,7 +108,7 @@ class OpenCode:
             return ToolCall("edit", {"filePath": args["path"], "oldString": args["old"],
                                      "newString": args["new"]})
         if call.name in ("run_tests", "run"):
-            command = args.get("command", "python -m pytest -q -p no:cacheprovider tests")
+            command = args.get("command", shlex.join(["python", "-m", "pytest", *VISIBLE_TESTS]))
             return ToolCall("bash", {"command": command, "description": "Run the tests"})
         return None
 
