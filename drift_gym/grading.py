@@ -37,11 +37,14 @@ from .rewards import agent_components
 from .sandbox import GRADING, REPO, ExecResult, Sandbox, SandboxError
 from .sandbox.grading_area import runtime_files
 
-# pytest plugins no hidden test uses (they use monkeypatch, request and tmp_path): not
-# loading them halves a session's start-up, which every graded step pays
+# pytest plugins no hidden test uses (they use monkeypatch, request, tmp_path and their own
+# module fixtures): not loading them halves a session's start-up, which every graded step
+# pays. Without `logging`, `recwarn` and `unittest` a hidden test has no caplog or recwarn
+# fixture and no TestCase collection (validate fails a scenario whose tests need them);
+# they cost about 4 ms a job with 25 tests.
 UNUSED_PLUGINS = ("doctest", "pastebin", "stepwise", "nose", "junitxml", "legacypath",
                   "setuponly", "setupplan", "faulthandler", "debugging", "threadexception",
-                  "unraisableexception", "warnings")
+                  "unraisableexception", "warnings", "logging", "recwarn", "unittest")
 HIDDEN_TIMEOUT = 120.0
 PROBE_TIMEOUT = 60.0
 
