@@ -52,7 +52,7 @@ class StartStates:
                 and key in self._saved):
             state, attributes = self._saved[key]
             env.sandbox.restore_state(state)
-            env.__dict__.update(copy.deepcopy(attributes, _shared(env)))
+            env.__dict__.update(copy.deepcopy(attributes, _shared(env, attributes)))
             self._saved.move_to_end(key)
             self.restored += 1
             return env
@@ -74,7 +74,7 @@ class StartStates:
             env.sandbox.drop_state(self._saved.pop(key)[0])
         while len(self._saved) >= self.limit:
             env.sandbox.drop_state(self._saved.popitem(last=False)[1][0])
-        attributes = copy.deepcopy(dict(env.__dict__), _shared(env))
+        attributes = copy.deepcopy(dict(env.__dict__), _shared(env, env.__dict__))
         self._saved[key] = (env.sandbox.save_state(), attributes)
 
     def forget(self) -> None:
@@ -87,10 +87,17 @@ def _key(row: dict[str, Any], sandbox: str, max_turns_per_step: int) -> tuple:
     return (sandbox, max_turns_per_step, *(str(row.get(k)) for k in ROW_KEYS))
 
 
-def _shared(env: CodingDriftEnv) -> dict[int, Any]:
-    """A deepcopy memo that keeps what no episode changes as the very same objects."""
+def _shared(env: CodingDriftEnv, attributes: dict[str, Any]) -> dict[int, Any]:
+    """A deepcopy memo that keeps what no episode changes as the very same objects: the
+    env's sandbox and judge, and the SHARED_TYPES among `attributes` with the repo's plan.
+
+    Taken from the attributes being copied (on a restore, the saved ones), not from the live
+    env's: after a reset of another row in between, the live env holds that row's repo and
+    config, and the saved row's would be deep-copied -- on that restore and, the copies then
+    being what the env holds, on every later one."""
     keep: list[object] = [env.sandbox, env.judge]
-    keep += [value for value in env.__dict__.values() if isinstance(value, SHARED_TYPES)]
-    if env.repo is not None:
-        keep.append(env.repo.plan)
+    keep += [value for value in attributes.values() if isinstance(value, SHARED_TYPES)]
+    repo = attributes.get("repo")
+    if isinstance(repo, RenderedRepo):
+        keep.append(repo.plan)
     return {id(obj): obj for obj in keep if obj is not None}
