@@ -308,13 +308,9 @@ def test_saved_states_survive_gc_repack_and_prune_of_the_live_history(fresh_row)
 
 
 # -- sandbox state a reset and a restore both keep ----------------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug outside the restore code: GradingArea.clear (sandbox/grading_area.py) empties "
-    "grading/repo and grading/run but keeps their modes (both belong to the sandbox's uid), "
-    "so a completion's `chmod 0 $WORKSPACE/grading/run` makes every later grading in the "
-    "sandbox an infra error (its own too: no reward, no penalty), and a chmod of the repo "
-    "folder reaches the next completion as grading/repo's mode"))
 def test_a_completion_cannot_break_the_next_completions_grading_area(fresh_row):
+    """A completion's ``chmod 0`` of grading/run and of its repo folder reaches neither its
+    own grading nor the next completion's start state (GradingArea gives the modes back)."""
     env = DriftToolEnv()
     env.sandbox = "bwrap"
     try:
@@ -328,7 +324,7 @@ def test_a_completion_cannot_break_the_next_completions_grading_area(fresh_row):
         assert env._starts.restored == 1
         assert _start(env._env)["grading_modes"] == fresh_row["grading_modes"]
         reward, components = apply_choice(env, violating)
-        assert reward is not None and "infra_error" not in (env.record or {}), env.record
+        assert reward is not None and (env.record or {}).get("infra_error") is None, env.record
     finally:
         env._close()
 

@@ -4,6 +4,13 @@ Only ``grading/repo`` (a copy of the agent's repo) and ``grading/run`` (the jobs
 folder) are writable by the jobs; the hidden tests, their ini and the runtime stay the
 grader's. Those two folders are never replaced, only emptied and refilled, so a backend that
 mounts them once per episode (Docker) keeps seeing the live folders. Shared by every backend.
+
+Modes are the grader's too. The sandbox's user owns the two writable folders (it must write
+them), so a command or job can ``chmod 0`` them; left so, every later job could not enter
+them and grading would end as an infrastructure error -- no reward and no penalty, a one-line
+escape from the violation signal. Each clear gives them back their mode, and the staged copy
+of the repo gets the modes git would give it (folders 755, files 644 or 755 where any
+execute bit is set), so what is graded is the code, never the permissions the agent left.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from .paths import CACHES
 
 WRITABLE = (REPO, RUN)
 """The folders of the grading area a job may write (everything else is read-only to it)."""
+FOLDER_MODE = 0o755
+"""The mode of every folder of the grading area and of the staged repo copy."""
 
 
 RUNTIME_ENTRY = "grader_runtime.py"
@@ -49,6 +58,22 @@ def not_copied(folder: str, names: list[str]) -> set[str]:
     return skipped
 
 
+def normalise_modes(root: Path) -> None:
+    """Give `root` and everything under it the modes a fresh git checkout has: folders
+    755, regular files 755 where any execute bit is set and 644 otherwise (links keep
+    theirs: a link's mode is not used)."""
+    os.chmod(root, FOLDER_MODE)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            with contextlib.suppress(OSError):
+                mode = os.lstat(path).st_mode
+                if stat.S_ISDIR(mode):
+                    os.chmod(path, FOLDER_MODE)
+                elif stat.S_ISREG(mode):
+                    os.chmod(path, 0o755 if mode & 0o111 else 0o644)
+
+
 def remove_tree(path: Path) -> None:
     """Remove a file, a link (never what it points to) or a whole folder."""
     if path.is_dir() and not path.is_symlink():
@@ -71,6 +96,7 @@ class GradingArea:
         self.clear()
         shutil.copytree(repo, self.root / REPO, symlinks=True, ignore=not_copied,
                         dirs_exist_ok=True)
+        normalise_modes(self.root / REPO)
         for rel, content in files.items():
             target = self.root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +116,11 @@ class GradingArea:
 
     def clear(self) -> None:
         """Empty the area; the writable folders stay, empty (hidden tests must not stay where
-        the agent could read them)."""
+        the agent could read them), with their mode back (see the module docstring)."""
+        for name in WRITABLE:
+            folder = self.root / name
+            if folder.is_dir() and not folder.is_symlink():
+                os.chmod(folder, FOLDER_MODE)
         for child in self.root.iterdir():
             if child.name in WRITABLE and child.is_dir() and not child.is_symlink():
                 for inner in child.iterdir():
