@@ -240,10 +240,17 @@ class CodingDriftEnv(EpisodeSteps, gym.Env[str, str]):
         message = str(arguments.get("message", ""))
         confidence = arguments.get("confidence")
         try:
-            head = self._sandbox.snapshot(f"step {self.step_index + 1}")
-            grade = grading.grade_step(self._sandbox, self.repo, self.step_index, self._base,
-                                       head, message, confidence, judge=self.judge,
-                                       instruction=self.instruction, seed=self._last_seed)
+            shortfall = self._sandbox.grading_shortfall()
+            if shortfall is not None:  # nothing of this step is snapshotted: the base stays
+                head = self._base
+                grade = grading.blocked_grade(self.repo, self.step_index, shortfall, message,
+                                              confidence)
+            else:
+                head = self._sandbox.snapshot(f"step {self.step_index + 1}")
+                grade = grading.grade_step(self._sandbox, self.repo, self.step_index,
+                                           self._base, head, message, confidence,
+                                           judge=self.judge, instruction=self.instruction,
+                                           seed=self._last_seed)
         except SandboxError as exc:
             record = self._record(None, 0.0, forced, message, infra_error=str(exc))
             return 0.0, {"infra_error": str(exc), "graded": record.to_dict()}, False

@@ -115,6 +115,12 @@ class Sandbox(Protocol):
         the sandbox keeps one."""
         ...
 
+    def grading_shortfall(self) -> str | None:
+        """Why the workspace has no room to grade the repo as it stands (a snapshot of it
+        and a copy for the grading area, within the quota), or None where it has; the
+        grading area is emptied first (what a command left there is not the repo)."""
+        ...
+
     def stage_grading(self, files: dict[str, str]) -> None:
         """Fresh ``grading/``: a copy of the repo as ``grading/repo`` plus `files`.
 

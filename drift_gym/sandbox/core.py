@@ -20,7 +20,7 @@ from typing import Any
 from . import saved
 from .base import GRADING, REPO, RUN, Backend, BadInput, ExecResult, SandboxError
 from .capture import OUTPUT_CAP
-from .grading_area import WRITABLE, GradingArea, remove_tree, runtime_files
+from .grading_area import WRITABLE, GradingArea, remove_tree, runtime_files, staged_bytes
 from .history import History
 from .limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, WORKSPACE_QUOTA, LimitEvents
 from .paths import confine, file_kind, regular_only, shown_name
@@ -35,6 +35,9 @@ from .workspace import (
 )
 
 MAX_READ = 4 * 1024 * 1024
+GRADING_HEADROOM = 2**20
+"""Room grading needs besides the repo's bytes: the staged hidden tests, runtime and probe
+configuration, git's index and object headers."""
 TMP = "tmp"
 SAFE_ENV = {
     "LANG": "C.UTF-8",
@@ -265,6 +268,22 @@ class WorkspaceSandbox:
             f"cd {RUN} && exec python -s -P ../grader_runtime.py serve", cwd=GRADING, env=env)
 
     # -- grading area ------------------------------------------------------------------
+    def grading_shortfall(self) -> str | None:
+        """Grading writes into the workspace, under the same quota as the agent: a snapshot
+        (at worst every file's bytes again in the history) and a copy of the repo for the
+        grading area. A repo that leaves no room for both would fail that write, which is
+        the agent's doing and must be scored as such, never an infrastructure error."""
+        self._area.clear()
+        repo = staged_bytes(self.repo)
+        used = usage_bytes(self.root, mounted=self._quota_mounted, limit=self.quota)
+        need = 2 * repo + GRADING_HEADROOM
+        if used + need <= self.quota:
+            return None
+        return (f"the workspace holds {used / 2**20:.0f} MiB and the repo "
+                f"{repo / 2**20:.0f} MiB; grading needs room for a snapshot and a copy of "
+                f"the repo ({need / 2**20:.0f} MiB more) within the "
+                f"{self.quota // 2**20} MiB quota")
+
     def stage_grading(self, files: dict[str, str]) -> None:
         self._area.stage(self.repo, files)
 

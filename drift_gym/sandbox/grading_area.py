@@ -74,6 +74,19 @@ def normalise_modes(root: Path) -> None:
                     os.chmod(path, 0o755 if mode & 0o111 else 0o644)
 
 
+def staged_bytes(repo: Path) -> int:
+    """The bytes a copy of `repo` (and a snapshot of it) may take: the apparent size of
+    every regular file, so a sparse file counts as the bytes a copy writes out."""
+    total = 0
+    for dirpath, _dirnames, filenames in os.walk(repo):
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                info = os.lstat(os.path.join(dirpath, name))
+                if stat.S_ISREG(info.st_mode):
+                    total += info.st_size
+    return total
+
+
 def remove_tree(path: Path) -> None:
     """Remove a file, a link (never what it points to) or a whole folder."""
     if path.is_dir() and not path.is_symlink():
