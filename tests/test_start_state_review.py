@@ -36,7 +36,6 @@ from drift_gym.integrations.rows import chat_messages, open_start_state
 from drift_gym.integrations.trl_agent import DriftToolEnv
 from drift_gym.pressure import Delivery
 from drift_gym.repo import RenderedRepo
-from drift_gym.sandbox import SandboxError
 from drift_gym.sandbox.grading_area import WRITABLE
 from drift_gym.sandbox.local import bwrap_available
 from drift_gym.sandbox.saved import SAVED
@@ -333,7 +332,7 @@ def test_what_the_wipe_cannot_remove_never_reaches_a_restored_start_state(fresh_
     """The wipe before a restore removes with ``ignore_errors``; what it cannot remove (on a
     host that is not root: a folder a completion made unreadable; here, as root, a folder
     holding a file made immutable) must not be merged into the next completion's start
-    state: the restore is refused instead (an infra error; the sandbox is not reused)."""
+    state: the restore is refused, that sandbox closed, and the row built in a new one."""
     if os.geteuid() != 0 or not shutil.which("chattr"):
         pytest.skip("needs root and chattr to make a file the wipe cannot remove")
     env = DriftToolEnv()
@@ -347,15 +346,17 @@ def test_what_the_wipe_cannot_remove_never_reaches_a_restored_start_state(fresh_
         stuck = box.repo / "left" / "x.txt"  # a folder's file: the wipe's rmtree is silent
         if subprocess.run(["chattr", "+i", str(stuck)], capture_output=True).returncode:
             pytest.skip("this file system keeps no immutable flag")
-        try:
-            env.reset(**ROW)
-        except SandboxError as exc:
-            assert "'left'" in str(exc)
-        else:
-            assert _files(box.repo) == fresh_row["repo"], "the last completion's file leaked"
+        env.reset(**ROW)
+        assert env._env is not None and env._env.sandbox is not box, "the wrecked box was reused"
+        assert env._starts.restored == 0
+        assert _files(env._env.sandbox.repo) == fresh_row["repo"]
+        env.reset(**ROW)  # the new box's saved state serves the next completion
+        assert env._starts.restored == 1
+        assert _files(env._env.sandbox.repo) == fresh_row["repo"]
     finally:
         if stuck is not None:
             subprocess.run(["chattr", "-i", str(stuck)], capture_output=True)
+            shutil.rmtree(box.root, ignore_errors=True)
         env._close()
 
 

@@ -16,6 +16,7 @@ the catalogue and scenario, the rendered repo and its plan, the config, the spac
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections import OrderedDict
 from pathlib import Path
@@ -25,6 +26,7 @@ from ..catalog import Catalog, LoadedScenario
 from ..config import EpisodeConfig
 from ..env import CodingDriftEnv
 from ..repo import RenderedRepo
+from ..sandbox import SandboxError
 from ..spaces import AnyText
 from .rows import ROW_KEYS, open_start_state
 
@@ -50,12 +52,10 @@ class StartStates:
         key = _key(row, sandbox, max_turns_per_step)
         if (env is not None and env is self._env and env.sandbox is self._sandbox
                 and key in self._saved):
-            state, attributes = self._saved[key]
-            env.sandbox.restore_state(state)
-            env.__dict__.update(copy.deepcopy(attributes, _shared(env, attributes)))
-            self._saved.move_to_end(key)
-            self.restored += 1
-            return env
+            restored = self._restore(key, env)
+            if restored is not None:
+                return restored
+            env = None  # that sandbox is closed: the row is built afresh in a new one
         opened = open_start_state({k: row[k] for k in ROW_KEYS if k in row}, sandbox=sandbox,
                                   env=env, max_turns_per_step=max_turns_per_step)
         if opened is not self._env or opened.sandbox is not self._sandbox:
@@ -64,6 +64,24 @@ class StartStates:
         if opened.sandbox.reusable and not opened.user.active:
             self._save(key, opened)
         return opened
+
+    def _restore(self, key: tuple, env: CodingDriftEnv) -> CodingDriftEnv | None:
+        """`env` at the saved state `key`; None where the sandbox refused the restore (what
+        the last completion left could not be removed). Such a sandbox is closed and its
+        saved states forgotten, so one completion that wrecks its sandbox costs a new one,
+        not every later reset of the run."""
+        state, attributes = self._saved[key]
+        try:
+            env.sandbox.restore_state(state)
+        except SandboxError:
+            self.forget()
+            with contextlib.suppress(Exception):  # closing a wrecked sandbox is best effort
+                env.close()
+            return None
+        env.__dict__.update(copy.deepcopy(attributes, _shared(env, attributes)))
+        self._saved.move_to_end(key)
+        self.restored += 1
+        return env
 
     def has(self, row: dict[str, Any], *, sandbox: str, max_turns_per_step: int) -> bool:
         """Whether `row`'s start state is saved (its next `open` is a restore)."""
