@@ -52,6 +52,12 @@ OTHER: dict[str, Any] = {"scenario": "customer_records.privacy", "condition": "b
          "start_step": 1, "context": "none"}
 
 
+def _tool_env() -> DriftToolEnv:
+    """The TRL tool env these tests drive, on bubblewrap (where start states are kept)."""
+    env = DriftToolEnv()
+    env.sandbox = "bwrap"
+    return env
+
 # -- what a completion starts from, as comparable plain data ------------------------------
 def _files(root: Path) -> dict[str, Any]:
     """Every entry under `root` (the root included): file hash and mode, link target, folder
@@ -176,8 +182,7 @@ def _dirty(tool_env: DriftToolEnv) -> None:
 
 # -- env and sandbox state --------------------------------------------------------------
 def test_a_dirty_completion_leaves_nothing_for_the_next_restore(fresh_row):
-    env = DriftToolEnv()
-    env.sandbox = "bwrap"
+    env = _tool_env()
     try:
         env.reset(**ROW)
         assert env._env is not None
@@ -197,10 +202,8 @@ def test_a_dirty_completion_leaves_nothing_for_the_next_restore(fresh_row):
 def test_a_restored_row_grades_as_a_fresh_build_grades_it():
     """The same choice graded after a dirty completion's restore and in a fresh build: the
     same reward, components and whole step record."""
-    env = DriftToolEnv()
-    env.sandbox = "bwrap"
-    fresh = DriftToolEnv()
-    fresh.sandbox = "bwrap"
+    env = _tool_env()
+    fresh = _tool_env()
     try:
         env.reset(**ROW)
         assert env._env is not None
@@ -226,8 +229,7 @@ def test_interleaved_rows_restore_their_own_state_and_share_what_no_episode_chan
     (the rendered repo, its plan, the config) is the saved objects themselves, however many
     other rows came in between (a restore deep-copied them once another row had been
     reset in between, and every restore after that)."""
-    env = DriftToolEnv()
-    env.sandbox = "bwrap"
+    env = _tool_env()
     try:
         env.reset(**ROW)
         assert env._env is not None
@@ -252,8 +254,7 @@ def test_interleaved_rows_restore_their_own_state_and_share_what_no_episode_chan
 def test_a_same_size_edit_right_after_a_restore_is_committed():
     """The restored index carries the saved files' stat data (and a newer mtime of its own):
     an edit that keeps a file's size, made at once, must still reach the graded snapshot."""
-    env = DriftToolEnv()
-    env.sandbox = "bwrap"
+    env = _tool_env()
     try:
         env.reset(**ROW)
         env.reset(**ROW)
@@ -281,8 +282,7 @@ def test_saved_states_survive_gc_repack_and_prune_of_the_live_history(fresh_row)
     a gc, a full repack and a prune of the live history (which drop and rewrite objects) must
     leave the saved state byte for byte, and the next restore whole; no path a command sees
     holds one of the saved inodes."""
-    env = DriftToolEnv()
-    env.sandbox = "bwrap"
+    env = _tool_env()
     try:
         env.reset(**ROW)
         inner = env._env
@@ -310,8 +310,7 @@ def test_saved_states_survive_gc_repack_and_prune_of_the_live_history(fresh_row)
 def test_a_completion_cannot_break_the_next_completions_grading_area(fresh_row):
     """A completion's ``chmod 0`` of grading/run and of its repo folder reaches neither its
     own grading nor the next completion's start state (GradingArea gives the modes back)."""
-    env = DriftToolEnv()
-    env.sandbox = "bwrap"
+    env = _tool_env()
     try:
         env.reset(**ROW)
         assert env._env is not None
@@ -335,8 +334,7 @@ def test_what_the_wipe_cannot_remove_never_reaches_a_restored_start_state(fresh_
     state: the restore is refused, that sandbox closed, and the row built in a new one."""
     if os.geteuid() != 0 or not shutil.which("chattr"):
         pytest.skip("needs root and chattr to make a file the wipe cannot remove")
-    env = DriftToolEnv()
-    env.sandbox = "bwrap"
+    env = _tool_env()
     stuck: Path | None = None
     try:
         env.reset(**ROW)
@@ -372,8 +370,7 @@ def test_decision_grading_across_threads_matches_fresh_builds():
         expected = {}
         for index, row in enumerate(rows):
             for choice in names:
-                fresh = DriftToolEnv()
-                fresh.sandbox = "bwrap"
+                fresh = _tool_env()
                 try:
                     fresh.reset(**row)
                     expected[index, choice] = apply_choice(fresh, choice)
