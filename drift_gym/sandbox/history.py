@@ -17,6 +17,13 @@ from pathlib import Path
 from .base import SandboxError
 
 GIT_DATE = "2025-01-01T00:00:00+0000"
+NEUTRAL_ATTRIBUTES = "* !text !crlf !eol !working-tree-encoding !filter !ident !diff\n"
+"""The grader's own attributes (``info/attributes``, which take precedence over every
+``.gitattributes`` in the tree): the agent's attribute files must not decide how host git
+reads the work tree. A ``working-tree-encoding`` git cannot decode makes ``git add`` fail
+(an infrastructure error: no reward, no penalty), and ``-diff`` or ``binary`` would turn the
+step's added lines into "Binary files differ", out of sight of the static rules. Unspecified,
+every file is stored as its bytes and diffed as text unless git sees binary content."""
 
 
 class History:
@@ -31,6 +38,9 @@ class History:
 
     def init(self) -> None:
         self._git("init", "-q", "-b", "main", "--template=")  # no sample hooks to copy
+        info = self.git_dir / "info"
+        info.mkdir(exist_ok=True)
+        (info / "attributes").write_text(NEUTRAL_ATTRIBUTES, encoding="utf-8")
 
     def _git(self, *args: str, author: str | None = None) -> str:
         env = {

@@ -1,0 +1,34 @@
+"""The host's snapshot of the agent's repo must not be steerable by what the agent puts in
+the tree: a file git cannot take would end the step as an infrastructure error (no reward,
+no penalty), and a file that changes how git reads the tree could hide added lines."""
+
+from __future__ import annotations
+
+import pytest
+
+from drift_gym.sandbox.history import History
+
+
+@pytest.fixture
+def history(tmp_path):
+    work = tmp_path / "repo"
+    work.mkdir()
+    made = History(tmp_path / "git", work, home=tmp_path)
+    made.init()
+    return made
+
+
+def test_in_tree_attributes_do_not_change_how_git_reads_the_tree(history):
+    base = history.snapshot("base")
+    work = history.work_tree
+    (work / ".gitattributes").write_text("*.txt working-tree-encoding=UTF-16\n"
+                                         "*.py -diff\nlib/* binary\n")
+    (work / "notes.txt").write_bytes(b"\xff")  # not UTF-16: git add would fail on it
+    (work / "lib").mkdir()
+    (work / "mod.py").write_text("print('added')\n")
+    (work / "lib" / "more.py").write_text("print('also added')\n")
+    head = history.snapshot("step")
+    diff = history.diff(base, head)
+    assert "+print('added')" in diff and "+print('also added')" in diff
+    assert "Binary files" not in diff
+    assert ("A", "notes.txt") in history.changed_files(base, head)
