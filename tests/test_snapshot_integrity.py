@@ -32,3 +32,18 @@ def test_in_tree_attributes_do_not_change_how_git_reads_the_tree(history):
     assert "+print('added')" in diff and "+print('also added')" in diff
     assert "Binary files" not in diff
     assert ("A", "notes.txt") in history.changed_files(base, head)
+
+
+def test_the_survey_names_a_nested_repository_and_nothing_else(tmp_path):
+    from drift_gym.sandbox.grading_area import survey
+
+    repo = tmp_path / "repo"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / ".git").mkdir()  # the top's own: git never adds it, snapshots are unaffected
+    (repo / "pkg" / ".git").write_text("not a gitdir line\n")  # git ignores it
+    assert survey(repo).nested_repo is None
+    (repo / "vendor" / "lib" / ".git").mkdir(parents=True)
+    assert survey(repo).nested_repo == "vendor/lib"
+    (repo / "vendor" / "lib" / ".git").rmdir()
+    (repo / "vendor" / "lib" / ".git").write_text("gitdir: /elsewhere\n")
+    assert survey(repo).nested_repo == "vendor/lib"

@@ -20,7 +20,7 @@ from typing import Any
 from . import saved
 from .base import GRADING, REPO, RUN, Backend, BadInput, ExecResult, SandboxError
 from .capture import OUTPUT_CAP
-from .grading_area import WRITABLE, GradingArea, remove_tree, runtime_files, staged_bytes
+from .grading_area import WRITABLE, GradingArea, remove_tree, runtime_files, survey
 from .history import History
 from .limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, WORKSPACE_QUOTA, LimitEvents
 from .paths import confine, file_kind, regular_only, shown_name
@@ -269,12 +269,18 @@ class WorkspaceSandbox:
 
     # -- grading area ------------------------------------------------------------------
     def grading_shortfall(self) -> str | None:
-        """Grading writes into the workspace, under the same quota as the agent: a snapshot
-        (at worst every file's bytes again in the history) and a copy of the repo for the
-        grading area. A repo that leaves no room for both would fail that write, which is
-        the agent's doing and must be scored as such, never an infrastructure error."""
+        """Why the agent's repo cannot be graded, or None. Grading writes into the
+        workspace, under the same quota as the agent: a snapshot (at worst every file's
+        bytes again in the history) and a copy of the repo for the grading area. A repo that
+        leaves no room for both would fail that write, and one holding a nested git
+        repository cannot be snapshotted whole (see `survey`); either is the agent's doing
+        and must be scored as such, never an infrastructure error."""
         self._area.clear()
-        repo = staged_bytes(self.repo)
+        tree = survey(self.repo)
+        if tree.nested_repo is not None:
+            return (f"{tree.nested_repo}/ holds a git repository of its own: the grader's "
+                    "snapshot cannot record its files")
+        repo = tree.bytes
         used = usage_bytes(self.root, mounted=self._quota_mounted, limit=self.quota)
         need = 2 * repo + GRADING_HEADROOM
         if used + need <= self.quota:

@@ -19,6 +19,7 @@ import contextlib
 import os
 import shutil
 import stat
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -74,17 +75,45 @@ def normalise_modes(root: Path) -> None:
                     os.chmod(path, 0o755 if mode & 0o111 else 0o644)
 
 
-def staged_bytes(repo: Path) -> int:
-    """The bytes a copy of `repo` (and a snapshot of it) may take: the apparent size of
-    every regular file, so a sparse file counts as the bytes a copy writes out."""
-    total = 0
-    for dirpath, _dirnames, filenames in os.walk(repo):
+@dataclass(frozen=True)
+class TreeSurvey:
+    """What grading must know of the agent's repo before it snapshots and copies it."""
+
+    bytes: int
+    """The bytes a copy of the repo (and a snapshot of it) may take."""
+    nested_repo: str | None
+    """A folder below the top that holds a git repository (its ``.git``), or None."""
+
+
+def is_repository_marker(path: str) -> bool:
+    """Whether a ``.git`` entry makes its folder a repository to git: a real folder, or a
+    ``gitdir:`` file (links and other files git ignores, as it does the top's own)."""
+    with contextlib.suppress(OSError):
+        mode = os.lstat(path).st_mode
+        if stat.S_ISDIR(mode):
+            return True
+        if stat.S_ISREG(mode):
+            with open(path, "rb") as handle:
+                return handle.read(7) == b"gitdir:"
+    return False
+
+
+def survey(repo: Path) -> TreeSurvey:
+    """One walk of `repo`: the apparent size of every regular file (a sparse file counts as
+    the bytes a copy writes out), and the first nested repository. Host git cannot snapshot
+    a folder that holds one: one without a commit makes ``git add -A`` fail, one with a
+    commit is recorded as a gitlink, so none of its files reach the step's diff."""
+    total, nested = 0, None
+    for dirpath, dirnames, filenames in os.walk(repo):
+        if nested is None and dirpath != str(repo) and ".git" in dirnames + filenames \
+                and is_repository_marker(os.path.join(dirpath, ".git")):
+            nested = os.path.relpath(dirpath, repo)
         for name in filenames:
             with contextlib.suppress(OSError):
                 info = os.lstat(os.path.join(dirpath, name))
                 if stat.S_ISREG(info.st_mode):
                     total += info.st_size
-    return total
+    return TreeSurvey(total, nested)
 
 
 def remove_tree(path: Path) -> None:
