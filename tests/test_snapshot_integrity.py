@@ -47,3 +47,14 @@ def test_the_survey_names_a_nested_repository_and_nothing_else(tmp_path):
     (repo / "vendor" / "lib" / ".git").rmdir()
     (repo / "vendor" / "lib" / ".git").write_text("gitdir: /elsewhere\n")
     assert survey(repo).nested_repo == "vendor/lib"
+
+
+def test_the_survey_counts_the_pages_small_files_take(tmp_path):
+    from drift_gym.sandbox.grading_area import PAGE, survey
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for i in range(10):
+        (repo / f"f{i}").write_text(str(i))
+    (repo / "big").write_bytes(b"x" * (PAGE + 1))
+    assert survey(repo).bytes == 10 * PAGE + 2 * PAGE + PAGE  # files, then the one folder

@@ -75,12 +75,23 @@ def normalise_modes(root: Path) -> None:
                     os.chmod(path, 0o755 if mode & 0o111 else 0o644)
 
 
+PAGE = 4096
+"""The unit a workspace's tmpfs allocates (a page per file started, a file of one byte
+takes 4 KiB), as does a copy of a file and each loose object of a snapshot."""
+
+
+def allocated(size: int) -> int:
+    """The bytes a file of `size` bytes takes on the workspace's tmpfs."""
+    return -(-size // PAGE) * PAGE
+
+
 @dataclass(frozen=True)
 class TreeSurvey:
     """What grading must know of the agent's repo before it snapshots and copies it."""
 
     bytes: int
-    """The bytes a copy of the repo (and a snapshot of it) may take."""
+    """The bytes a copy of the repo (and a snapshot of it) may take: whole pages per file
+    (see `allocated`), and a page per folder (a snapshot writes a tree object for each)."""
     nested_repo: str | None
     """A folder below the top that holds a git repository (its ``.git``), or None."""
 
@@ -99,8 +110,10 @@ def is_repository_marker(path: str) -> bool:
 
 
 def survey(repo: Path) -> TreeSurvey:
-    """One walk of `repo`: the apparent size of every regular file (a sparse file counts as
-    the bytes a copy writes out), and the first nested repository. Host git cannot snapshot
+    """One walk of `repo`: the room a copy or a snapshot of it takes (every regular file's
+    apparent size, so a sparse file counts as the bytes a copy writes out, in whole pages:
+    counting bytes alone let 30,000 one-line files pass the room check and then fill the
+    workspace mid-copy), and the first nested repository. Host git cannot snapshot
     a folder that holds one: one without a commit makes ``git add -A`` fail, one with a
     commit is recorded as a gitlink, so none of its files reach the step's diff."""
     total, nested = 0, None
@@ -112,7 +125,8 @@ def survey(repo: Path) -> TreeSurvey:
             with contextlib.suppress(OSError):
                 info = os.lstat(os.path.join(dirpath, name))
                 if stat.S_ISREG(info.st_mode):
-                    total += info.st_size
+                    total += allocated(info.st_size)
+        total += PAGE
     return TreeSurvey(total, nested)
 
 
