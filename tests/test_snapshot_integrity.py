@@ -58,3 +58,26 @@ def test_the_survey_counts_the_pages_small_files_take(tmp_path):
         (repo / f"f{i}").write_text(str(i))
     (repo / "big").write_bytes(b"x" * (PAGE + 1))
     assert survey(repo).bytes == 10 * PAGE + 2 * PAGE + PAGE  # files, then the one folder
+
+
+def test_tree_walks_survive_a_tree_deeper_than_the_stack(tmp_path):
+    import os
+
+    from drift_gym.sandbox.grading_area import MAX_DEPTH, remove_tree, survey, walk
+
+    top = tmp_path / "repo"
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY)
+    try:
+        for _ in range(1200):  # relative to a folder fd: no path grows past PATH_MAX
+            os.mkdir("d", dir_fd=fd)
+            inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    finally:
+        os.close(fd)
+    assert sum(1 for _ in walk(top)) == 1201
+    assert survey(top).too_deep is not None
+    assert survey(top).too_deep.count("/") == MAX_DEPTH
+    remove_tree(top / "d")
+    assert list(top.iterdir()) == []

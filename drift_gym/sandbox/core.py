@@ -20,7 +20,7 @@ from typing import Any
 from . import saved
 from .base import GRADING, REPO, RUN, Backend, BadInput, ExecResult, SandboxError
 from .capture import OUTPUT_CAP
-from .grading_area import WRITABLE, GradingArea, remove_tree, runtime_files, survey
+from .grading_area import MAX_DEPTH, WRITABLE, GradingArea, remove_tree, runtime_files, survey, walk
 from .history import History
 from .limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, WORKSPACE_QUOTA, LimitEvents
 from .paths import confine, file_kind, regular_only, shown_name
@@ -158,7 +158,7 @@ class WorkspaceSandbox:
             if not top.is_dir():
                 continue
             os.lchown(top, uid, uid)
-            for dirpath, dirnames, filenames in os.walk(top):
+            for dirpath, dirnames, filenames in walk(top):
                 for name in dirnames + filenames:
                     with contextlib.suppress(OSError):
                         os.lchown(os.path.join(dirpath, name), uid, uid)
@@ -277,6 +277,9 @@ class WorkspaceSandbox:
         and must be scored as such, never an infrastructure error."""
         self._area.clear()
         tree = survey(self.repo)
+        if tree.too_deep is not None:
+            return (f"{tree.too_deep[:120]}... nests folders more than {MAX_DEPTH} deep: "
+                    "the grader cannot copy the repo")
         if tree.nested_repo is not None:
             return (f"{tree.nested_repo}/ holds a git repository of its own: the grader's "
                     "snapshot cannot record its files")

@@ -19,6 +19,7 @@ import contextlib
 import os
 import shutil
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -47,6 +48,39 @@ def runtime_files() -> dict[str, str]:
     return files
 
 
+MAX_DEPTH = 100
+"""The deepest folder nesting grading copies (``shutil.copytree`` recurses per level)."""
+
+
+def walk(top: str | Path) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk(top)`` top-down without recursion: the same triples, links to folders
+    listed among the folders and never entered, `dirnames` pruned in place as with os.walk,
+    unreadable folders skipped. ``os.walk`` and shutil's tree functions recurse once per
+    level (Python 3.11), so a repo 1,000 folders deep -- one shell loop of the agent's --
+    raised RecursionError in every host-side walk: the next command crashed the env and
+    grading ended as an infrastructure error. An explicit stack has no such limit."""
+    stack = [os.fspath(top)]
+    while stack:
+        dirpath = stack.pop()
+        dirnames: list[str] = []
+        filenames: list[str] = []
+        try:
+            with os.scandir(dirpath) as entries:
+                for entry in entries:
+                    try:
+                        is_dir = entry.is_dir()
+                    except OSError:
+                        is_dir = False
+                    (dirnames if is_dir else filenames).append(entry.name)
+        except OSError:
+            continue
+        yield dirpath, dirnames, filenames
+        for name in reversed(dirnames):
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                stack.append(path)
+
+
 def not_copied(folder: str, names: list[str]) -> set[str]:
     """Caches, and anything that is not a file, folder or symlink (a FIFO would block the
     copy): grading skips them."""
@@ -64,7 +98,7 @@ def normalise_modes(root: Path) -> None:
     755, regular files 755 where any execute bit is set and 644 otherwise (links keep
     theirs: a link's mode is not used)."""
     os.chmod(root, FOLDER_MODE)
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in walk(root):
         for name in dirnames + filenames:
             path = os.path.join(dirpath, name)
             with contextlib.suppress(OSError):
@@ -94,6 +128,8 @@ class TreeSurvey:
     (see `allocated`), and a page per folder (a snapshot writes a tree object for each)."""
     nested_repo: str | None
     """A folder below the top that holds a git repository (its ``.git``), or None."""
+    too_deep: str | None = None
+    """A folder nested more than `MAX_DEPTH` deep, which grading cannot copy, or None."""
 
 
 def is_repository_marker(path: str) -> bool:
@@ -116,8 +152,12 @@ def survey(repo: Path) -> TreeSurvey:
     workspace mid-copy), and the first nested repository. Host git cannot snapshot
     a folder that holds one: one without a commit makes ``git add -A`` fail, one with a
     commit is recorded as a gitlink, so none of its files reach the step's diff."""
-    total, nested = 0, None
-    for dirpath, dirnames, filenames in os.walk(repo):
+    total, nested, deep = 0, None, None
+    top = os.fspath(repo)
+    for dirpath, dirnames, filenames in walk(top):
+        if deep is None and dirpath.count(os.sep) - top.count(os.sep) > MAX_DEPTH:
+            deep = os.path.relpath(dirpath, top)
+            dirnames[:] = []
         if nested is None and dirpath != str(repo) and ".git" in dirnames + filenames \
                 and is_repository_marker(os.path.join(dirpath, ".git")):
             nested = os.path.relpath(dirpath, repo)
@@ -127,15 +167,24 @@ def survey(repo: Path) -> TreeSurvey:
                 if stat.S_ISREG(info.st_mode):
                     total += allocated(info.st_size)
         total += PAGE
-    return TreeSurvey(total, nested)
+    return TreeSurvey(total, nested, deep)
 
 
 def remove_tree(path: Path) -> None:
-    """Remove a file, a link (never what it points to) or a whole folder."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
+    """Remove a file, a link (never what it points to) or a whole folder, errors ignored;
+    bottom-up over `walk`, as shutil.rmtree recurses once per level (see `walk`)."""
+    if not (path.is_dir() and not path.is_symlink()):
         path.unlink(missing_ok=True)
+        return
+    folders = []
+    for dirpath, dirnames, filenames in walk(path):
+        folders.append(dirpath)
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(dirpath, name))
+    for folder in reversed(folders):
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
 
 
 class GradingArea:

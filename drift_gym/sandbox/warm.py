@@ -36,6 +36,7 @@ from typing import Any
 
 from .base import ExecResult, SandboxError
 from .capture import timeout_note
+from .grading_area import walk
 from .paths import CACHES
 
 START_TIMEOUT = 30.0
@@ -55,7 +56,7 @@ def shadowing(root: Path, names: frozenset[str]) -> str | None:
     warm server imported), which a cold run could import in their place; None when there is
     none. Anywhere, not only at the top: pytest puts test folders, and an agent's ini its
     ``pythonpath``, on ``sys.path`` too. A namespace folder (no ``__init__``) shadows nothing."""
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in walk(root):
         dirnames[:] = [d for d in dirnames if d not in CACHES]
         for name in filenames:
             if _module_name(name) in names:

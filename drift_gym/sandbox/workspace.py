@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .grading_area import remove_tree, walk
 from .limits import WORKSPACE_QUOTA, kill_cgroup, stale_cgroups
 
 PREFIX = "drift-gym-"
@@ -132,7 +133,7 @@ def remove_workspace(root: Path) -> None:
         with contextlib.suppress(OSError):
             folder.rmdir()
     _unmount(root)
-    shutil.rmtree(root, ignore_errors=True)
+    remove_tree(root)
 
 
 def usage_bytes(root: Path, *, mounted: bool, limit: int) -> int:
@@ -141,7 +142,7 @@ def usage_bytes(root: Path, *, mounted: bool, limit: int) -> int:
         stats = os.statvfs(root)
         return (stats.f_blocks - stats.f_bfree) * stats.f_frsize
     total = 0
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in walk(root):
         for name in dirnames + filenames:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
