@@ -36,6 +36,7 @@ from .repo import RenderedRepo
 from .rewards import agent_components
 from .sandbox import GRADING, REPO, ExecResult, Sandbox, SandboxError
 from .sandbox.grading_area import runtime_files
+from .sandbox.warm import LOST
 
 # pytest plugins no hidden test uses (they use monkeypatch, request, tmp_path and their own
 # module fixtures): not loading them halves a session's start-up, which every graded step
@@ -115,7 +116,8 @@ def _run_job(sandbox: Sandbox, args: str, *, timeout: float, what: str) -> JobRu
     sandbox.write_grading(NONCE_FILE, nonce)
     result = sandbox.grading_job(shlex.split(args), timeout=timeout)
     frames = read_frames(result.stdout, nonce)
-    if not frames.started and not result.timed_out:
+    # a warm server lost mid-job lost the job's frames with it: the job ran (see warm.LOST)
+    if not frames.started and not result.timed_out and LOST not in result.stderr:
         raise SandboxError(f"the {what} job did not start (exit {result.exit_code}): "
                            f"{(result.stdout + result.stderr)[-600:]}")
     findings = [f"[grader-forgery] {what}: {why}" for why in frames.forgeries]

@@ -40,6 +40,11 @@ from .grading_area import walk
 from .paths import CACHES
 
 START_TIMEOUT = 30.0
+LOST = "[sandbox: the warm grader died or stalled while the job ran]"
+"""The stderr of a job whose server took its request and never answered: the job (the
+agent's code, in a fork of the server, same uid) killed or stopped it. Grading reads it as a
+job that died, never as one that did not start, which would be an infrastructure error (no
+reward, no penalty) that one ``os.kill(os.getppid(), SIGKILL)`` could cause."""
 _SUFFIXES = sorted(importlib.machinery.all_suffixes(), key=len, reverse=True)
 
 
@@ -133,16 +138,18 @@ class WarmGrader:
         job_id = next(self._ids)
         request = {"id": job_id, "argv": argv, "cwd": cwd, "timeout": timeout, "cap": cap,
                    "owned": owned}
+        sent = False
         try:
             proc.stdin.write((json.dumps(request) + "\n").encode())
             proc.stdin.flush()
         except OSError:
             answer = None
         else:
+            sent = True
             answer = self._read_line(proc, timeout + 15)
         if answer is None or answer.get("id") != job_id:
             self.close()  # it died with the job, or stalled: the next job gets a new one
-            answer = {"exit_code": 137, "timed_out": False}
+            answer = {"exit_code": 137, "timed_out": False, "stderr": LOST if sent else ""}
         timed_out = bool(answer.get("timed_out"))
         stderr = str(answer.get("stderr", ""))
         return ExecResult(exit_code=int(answer.get("exit_code", 137)),
