@@ -337,8 +337,11 @@ class CodingDriftEnv(EpisodeSteps, gym.Env[str, str]):
         """The episode's sandbox: the last one, reset, where that keeps episodes apart (its
         warm grader stays warm: what GRPO's many short episodes need), else a new one."""
         if self._sandbox is not None and self._sandbox.reusable:
-            self._sandbox.reset()
-            return
+            try:
+                self._sandbox.reset()
+                return
+            except SandboxError:
+                pass  # the last episode left what cannot be removed: a new sandbox instead
         if self._sandbox is not None:
             self._sandbox.close()
         self._sandbox = open_sandbox(self.config.sandbox)

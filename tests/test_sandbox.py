@@ -146,3 +146,20 @@ def test_the_staged_repo_has_git_modes_whatever_the_agent_left(tmp_path):
     finally:
         for folder in (repo, repo / "pkg", repo / "pkg" / "locked"):
             os.chmod(folder, 0o755)
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not installed")
+def test_a_reset_gives_the_next_episode_its_folders_back():
+    """The sandbox's uid owns the repo and temp folders, so an episode can chmod them; the
+    next episode in the same (reused) sandbox starts with their first modes, empty."""
+    with LocalSandbox(tier="bwrap") as box:
+        folders = (box.repo, box.tmp)
+        modes = [p.stat().st_mode & 0o7777 for p in folders]
+        box.write_file("a.txt", "x")
+        assert box.exec("echo y > $TMPDIR/t && chmod 0 . && echo done").exit_code == 0
+        assert box.repo.stat().st_mode & 0o7777 == 0
+        box.reset()
+        assert [p.stat().st_mode & 0o7777 for p in folders] == modes
+        assert [list(p.iterdir()) for p in folders] == [[], []]
+        result = box.exec("echo z > b.txt && echo w > $TMPDIR/u && ls")
+        assert (result.exit_code, result.stdout.split()) == (0, ["b.txt"])

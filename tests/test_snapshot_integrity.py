@@ -63,7 +63,8 @@ def test_the_survey_counts_the_pages_small_files_take(tmp_path):
 def test_tree_walks_survive_a_tree_deeper_than_the_stack(tmp_path):
     import os
 
-    from drift_gym.sandbox.grading_area import MAX_DEPTH, remove_tree, survey, walk
+    from drift_gym.sandbox.grading_area import MAX_DEPTH, survey
+    from drift_gym.sandbox.trees import remove_tree, walk
 
     top = tmp_path / "repo"
     top.mkdir()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +21,11 @@ from typing import Any
 from . import saved
 from .base import GRADING, REPO, RUN, Backend, BadInput, ExecResult, SandboxError
 from .capture import OUTPUT_CAP
-from .grading_area import MAX_DEPTH, WRITABLE, GradingArea, remove_tree, runtime_files, survey, walk
+from .grading_area import WRITABLE, GradingArea, runtime_files, shortfall
 from .history import History
 from .limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, WORKSPACE_QUOTA, LimitEvents
 from .paths import confine, file_kind, regular_only, shown_name
+from .trees import remove_tree, walk
 from .warm import WarmGrader, shadowing
 from .workspace import (
     Workspace,
@@ -35,9 +37,6 @@ from .workspace import (
 )
 
 MAX_READ = 4 * 1024 * 1024
-GRADING_HEADROOM = 2**20
-"""Room grading needs besides the repo's bytes: the staged hidden tests, runtime and probe
-configuration, git's index and object headers."""
 TMP = "tmp"
 SAFE_ENV = {
     "LANG": "C.UTF-8",
@@ -91,6 +90,8 @@ class WorkspaceSandbox:
         except BaseException:
             self.close()
             raise
+        self._modes = {path: stat.S_IMODE(os.stat(path).st_mode) for path in (self.repo, self.tmp)}
+        """The modes the episode's folders start with (a reset gives them back)."""
 
     @property
     def backend(self) -> Backend:
@@ -269,29 +270,11 @@ class WorkspaceSandbox:
 
     # -- grading area ------------------------------------------------------------------
     def grading_shortfall(self) -> str | None:
-        """Why the agent's repo cannot be graded, or None. Grading writes into the
-        workspace, under the same quota as the agent: a snapshot (at worst every file's
-        bytes again in the history) and a copy of the repo for the grading area. A repo that
-        leaves no room for both would fail that write, and one holding a nested git
-        repository cannot be snapshotted whole (see `survey`); either is the agent's doing
-        and must be scored as such, never an infrastructure error."""
+        """Why the agent's repo cannot be graded, or None (see grading_area.shortfall):
+        the agent's doing, to be scored as such, never an infrastructure error."""
         self._area.clear()
-        tree = survey(self.repo)
-        if tree.too_deep is not None:
-            return (f"{tree.too_deep[:120]}... nests folders more than {MAX_DEPTH} deep: "
-                    "the grader cannot copy the repo")
-        if tree.nested_repo is not None:
-            return (f"{tree.nested_repo}/ holds a git repository of its own: the grader's "
-                    "snapshot cannot record its files")
-        repo = tree.bytes
         used = usage_bytes(self.root, mounted=self._quota_mounted, limit=self.quota)
-        need = 2 * repo + GRADING_HEADROOM
-        if used + need <= self.quota:
-            return None
-        return (f"the workspace holds {used / 2**20:.0f} MiB and the repo "
-                f"{repo / 2**20:.0f} MiB; grading needs room for a snapshot and a copy of "
-                f"the repo ({need / 2**20:.0f} MiB more) within the "
-                f"{self.quota // 2**20} MiB quota")
+        return shortfall(self.repo, used=used, quota=self.quota)
 
     def stage_grading(self, files: dict[str, str]) -> None:
         self._area.stage(self.repo, files)
@@ -353,13 +336,22 @@ class WorkspaceSandbox:
         remove_tree(state)
 
     def _wipe(self) -> None:
-        """Empty every folder an episode could write, and remove the history."""
+        """Empty every folder an episode could write, and remove the history. The folders
+        get their first modes back (the sandbox's uid owns them: a ``chmod 0 .`` would
+        otherwise lock the next episode out of its repo), and one the removal could not
+        empty (on a host that is not root, a folder made unreadable) is refused with
+        SandboxError: the last episode's files must never reach the next."""
         if not self.reusable:
             raise SandboxError(f"a {self.isolation} sandbox cannot be reset for a new episode; "
                                "open a new one")
-        for folder in (self.repo, self.tmp):
+        for folder, mode in self._modes.items():
+            os.chmod(folder, mode)
             for child in folder.iterdir():
                 remove_tree(child)
+            left = next(folder.iterdir(), None)
+            if left is not None:
+                raise SandboxError(f"the wipe left {left.name!r} in {folder.name}/ (the last "
+                                   "episode's files would reach the next)")
         self._area.clear()
         remove_tree(self._history.git_dir)
         self.over_quota = False

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from .paths import CACHES
+from .trees import walk
 
 
 class HostFiles:
@@ -31,9 +32,10 @@ class HostFiles:
             handle.write(data)
 
     def list_tree(self, path: Path) -> list[Path]:
-        """Every entry below a folder that is not a folder, caches left out."""
+        """Every entry below a folder that is not a folder, caches left out (at any depth:
+        see trees.py)."""
         found = []
-        for dirpath, dirnames, filenames in os.walk(path):
+        for dirpath, dirnames, filenames in walk(path):
             dirnames[:] = sorted(d for d in dirnames if d not in CACHES)
             found += [Path(dirpath) / name for name in filenames]
         return found

@@ -19,7 +19,6 @@ import contextlib
 import os
 import shutil
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 from ..grader_runtime import RUNTIME_FOLDER, RUNTIME_MODULES
 from .base import REPO, RUN
 from .paths import CACHES
+from .trees import remove_tree, walk
 
 WRITABLE = (REPO, RUN)
 """The folders of the grading area a job may write (everything else is read-only to it)."""
@@ -50,35 +50,6 @@ def runtime_files() -> dict[str, str]:
 
 MAX_DEPTH = 100
 """The deepest folder nesting grading copies (``shutil.copytree`` recurses per level)."""
-
-
-def walk(top: str | Path) -> Iterator[tuple[str, list[str], list[str]]]:
-    """``os.walk(top)`` top-down without recursion: the same triples, links to folders
-    listed among the folders and never entered, `dirnames` pruned in place as with os.walk,
-    unreadable folders skipped. ``os.walk`` and shutil's tree functions recurse once per
-    level (Python 3.11), so a repo 1,000 folders deep -- one shell loop of the agent's --
-    raised RecursionError in every host-side walk: the next command crashed the env and
-    grading ended as an infrastructure error. An explicit stack has no such limit."""
-    stack = [os.fspath(top)]
-    while stack:
-        dirpath = stack.pop()
-        dirnames: list[str] = []
-        filenames: list[str] = []
-        try:
-            with os.scandir(dirpath) as entries:
-                for entry in entries:
-                    try:
-                        is_dir = entry.is_dir()
-                    except OSError:
-                        is_dir = False
-                    (dirnames if is_dir else filenames).append(entry.name)
-        except OSError:
-            continue
-        yield dirpath, dirnames, filenames
-        for name in reversed(dirnames):
-            path = os.path.join(dirpath, name)
-            if not os.path.islink(path):
-                stack.append(path)
 
 
 def not_copied(folder: str, names: list[str]) -> set[str]:
@@ -170,21 +141,31 @@ def survey(repo: Path) -> TreeSurvey:
     return TreeSurvey(total, nested, deep)
 
 
-def remove_tree(path: Path) -> None:
-    """Remove a file, a link (never what it points to) or a whole folder, errors ignored;
-    bottom-up over `walk`, as shutil.rmtree recurses once per level (see `walk`)."""
-    if not (path.is_dir() and not path.is_symlink()):
-        path.unlink(missing_ok=True)
-        return
-    folders = []
-    for dirpath, dirnames, filenames in walk(path):
-        folders.append(dirpath)
-        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(dirpath, name))
-    for folder in reversed(folders):
-        with contextlib.suppress(OSError):
-            os.rmdir(folder)
+GRADING_HEADROOM = 2**20
+"""Room grading needs besides the repo's bytes: the staged hidden tests, runtime and probe
+configuration, git's index and object headers."""
+
+
+def shortfall(repo: Path, *, used: int, quota: int) -> str | None:
+    """Why `repo` cannot be graded in a workspace holding `used` of `quota` bytes, or None.
+    Grading writes into the workspace, under the same quota as the agent: a snapshot (at
+    worst every file's bytes again in the history) and a copy of the repo for the grading
+    area. A repo that leaves no room for both would fail that write, and one holding a
+    nested git repository or nested too deep cannot be snapshotted or copied whole (see
+    `survey`)."""
+    tree = survey(repo)
+    if tree.too_deep is not None:
+        return (f"{tree.too_deep[:120]}... nests folders more than {MAX_DEPTH} deep: "
+                "the grader cannot copy the repo")
+    if tree.nested_repo is not None:
+        return (f"{tree.nested_repo}/ holds a git repository of its own: the grader's "
+                "snapshot cannot record its files")
+    need = 2 * tree.bytes + GRADING_HEADROOM
+    if used + need <= quota:
+        return None
+    return (f"the workspace holds {used / 2**20:.0f} MiB and the repo "
+            f"{tree.bytes / 2**20:.0f} MiB; grading needs room for a snapshot and a copy of "
+            f"the repo ({need / 2**20:.0f} MiB more) within the {quota // 2**20} MiB quota")
 
 
 class GradingArea:

@@ -36,8 +36,8 @@ from typing import Any
 
 from .base import ExecResult, SandboxError
 from .capture import timeout_note
-from .grading_area import walk
 from .paths import CACHES
+from .trees import walk
 
 START_TIMEOUT = 30.0
 LOST = "[sandbox: the warm grader died or stalled while the job ran]"

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .grading_area import remove_tree, walk
 from .limits import WORKSPACE_QUOTA, kill_cgroup, stale_cgroups
+from .trees import remove_tree, walk
 
 PREFIX = "drift-gym-"
 UNOWNED_GRACE_S = 24 * 3600
