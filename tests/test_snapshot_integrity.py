@@ -63,6 +63,7 @@ def test_the_survey_counts_the_pages_small_files_take(tmp_path):
 def test_tree_walks_survive_a_tree_deeper_than_the_stack(tmp_path):
     import os
 
+    from drift_gym.sandbox.files import HostFiles
     from drift_gym.sandbox.grading_area import MAX_DEPTH, survey
     from drift_gym.sandbox.trees import remove_tree, walk
 
@@ -78,6 +79,9 @@ def test_tree_walks_survive_a_tree_deeper_than_the_stack(tmp_path):
     finally:
         os.close(fd)
     assert sum(1 for _ in walk(top)) == 1201
+    (top / "a.txt").write_text("x")
+    assert HostFiles().list_tree(top) == [top / "a.txt"]  # the list_files tool's walk
+    (top / "a.txt").unlink()
     assert survey(top).too_deep is not None
     assert survey(top).too_deep.count("/") == MAX_DEPTH
     remove_tree(top / "d")
