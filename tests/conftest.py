@@ -8,6 +8,7 @@ import pytest
 
 from drift_gym.sandbox import open_sandbox
 from drift_gym.sandbox.docker import unavailable as docker_unavailable
+from drift_gym.sandbox.history import History
 from drift_gym.sandbox.local import LocalSandbox, bwrap_available
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -27,6 +28,16 @@ def sandbox(request):
         box = LocalSandbox(tier=request.param)
     yield box
     box.close()
+
+
+@pytest.fixture
+def history(tmp_path):
+    """An empty work tree with its git history beside it, as a sandbox keeps them."""
+    work = tmp_path / "repo"
+    work.mkdir()
+    made = History(tmp_path / "git", work, home=tmp_path)
+    made.init()
+    return made
 
 
 def drive(env, agent, *, seed):

@@ -20,15 +20,6 @@ def _separately(history: History, base: str, head: str) -> tuple[str, list[tuple
                   if "\t" in line]
 
 
-@pytest.fixture
-def history(tmp_path):
-    work = tmp_path / "repo"
-    work.mkdir()
-    made = History(tmp_path / "git", work, home=tmp_path)
-    made.init()
-    return made
-
-
 def _write(history: History, files: dict[str, bytes | None]) -> None:
     for rel, data in files.items():
         path = history.work_tree / rel

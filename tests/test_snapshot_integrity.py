@@ -4,19 +4,6 @@ no penalty), and a file that changes how git reads the tree could hide added lin
 
 from __future__ import annotations
 
-import pytest
-
-from drift_gym.sandbox.history import History
-
-
-@pytest.fixture
-def history(tmp_path):
-    work = tmp_path / "repo"
-    work.mkdir()
-    made = History(tmp_path / "git", work, home=tmp_path)
-    made.init()
-    return made
-
 
 def test_in_tree_attributes_do_not_change_how_git_reads_the_tree(history):
     base = history.snapshot("base")
