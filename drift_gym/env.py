@@ -7,6 +7,7 @@ next one. The reward is non-zero only on grading steps; its named components are
 
 from __future__ import annotations
 
+import contextlib
 import string
 from collections import Counter
 from typing import Any, SupportsFloat
@@ -337,11 +338,10 @@ class CodingDriftEnv(EpisodeSteps, gym.Env[str, str]):
         """The episode's sandbox: the last one, reset, where that keeps episodes apart (its
         warm grader stays warm: what GRPO's many short episodes need), else a new one."""
         if self._sandbox is not None and self._sandbox.reusable:
-            try:
+            # a reset refuses what the last episode left and cannot be removed: then a new one
+            with contextlib.suppress(SandboxError):
                 self._sandbox.reset()
                 return
-            except SandboxError:
-                pass  # the last episode left what cannot be removed: a new sandbox instead
         if self._sandbox is not None:
             self._sandbox.close()
         self._sandbox = open_sandbox(self.config.sandbox)

@@ -210,8 +210,9 @@ def _changed_sources(sandbox: Sandbox, changed: list[tuple[str, str]]) -> dict[s
 
 def blocked_grade(repo: RenderedRepo, index: int, why: str, message: str,
                   confidence: float | None) -> StepGrade:
-    """Step `index` when the agent's own files left the workspace no room to grade it
-    (`why`, from `Sandbox.grading_shortfall`). Never an infrastructure error: that carries no
+    """Step `index` when the agent's repo cannot be snapshotted or copied for grading
+    (`why`, from `Sandbox.grading_shortfall`: no room left in the quota, a nested git
+    repository, folders nested too deep). Never an infrastructure error: that carries no
     reward and no penalty, so filling the workspace would escape every signal. Nothing could
     run, so the hidden tests count as failed and the violation is unscored; keeping the
     grader from running is tampering (``grading-blocked``), which costs as much as a

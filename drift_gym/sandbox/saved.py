@@ -19,7 +19,6 @@ import os
 import shutil
 from pathlib import Path
 
-from .base import SandboxError
 from .grading_area import not_copied
 
 SAVED = "saved"
@@ -69,17 +68,8 @@ def save(root: Path, repo: Path, git_dir: Path, name: str) -> Path:
 
 
 def restore(saved: Path, repo: Path, git_dir: Path) -> None:
-    """Fill the empty folder `repo` and the absent `git_dir` from a saved state.
-
-    A `repo` that is not empty is refused (SandboxError), never copied over: the wipe before
-    a restore removes with ``ignore_errors``, and what it could not remove (on a host that is
-    not root, a folder the last completion made unreadable with ``chmod 0``) would otherwise
-    be merged into the next completion's start state. (`git_dir` left behind already fails:
-    `copy_history` will not write into a folder that exists.)"""
-    with os.scandir(repo) as entries:
-        left = next(entries, None)
-    if left is not None:
-        raise SandboxError(f"cannot restore a saved state: the wipe left {left.name!r} in "
-                           "the repo (the last episode's files would reach the next)")
+    """Fill the empty folder `repo` and the absent `git_dir` from a saved state (the
+    sandbox's wipe before it refuses a repo it could not empty, so nothing is copied over
+    what the last completion left)."""
     copy_repo(saved / _REPO, repo)
     copy_history(saved / _GIT, git_dir)
