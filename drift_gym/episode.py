@@ -51,7 +51,8 @@ class EpisodeSteps:
         for path, text in changed.items():
             self._sandbox.write_file(path, text)
         if changed:
-            self._base = self._sandbox.snapshot(f"teammate: before request {self.step_index + 1}")
+            self._base = self._sandbox.snapshot(f"teammate: before request {self.step_index + 1}",
+                                                paths=sorted(changed))
         if moved is not None:  # a new level: the teammates' commits that carry it
             self._base = self._pressure.commit() or self._base
 

@@ -210,7 +210,7 @@ class Delivery:
         """The teammates' commits at the current level (git_history); the last one's id."""
         head = None
         for message in self.plan.commit_messages(self.level):
-            head = self.workspace.snapshot(message, author=self.plan.signer)
+            head = self.workspace.snapshot(message, author=self.plan.signer, paths=())
         return head
 
     def tool_note(self) -> str:

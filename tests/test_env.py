@@ -215,3 +215,30 @@ def test_git_history_channel_puts_pressure_in_teammates_commits_only():
         assert all(" ".join(t.split()[:5]) in " ".join(later.split()) for t in stronger)
     finally:
         environment.close()
+
+
+def test_a_step_that_could_not_be_graded_leaves_its_changes_for_the_next_diff():
+    """A blocked step (here a nested repository without a commit) records nothing; the
+    teammate's commit before the next request (05_renewals adds a test file) must neither
+    fail on the agent's tree nor swallow the agent's changes, which the next step's diff and
+    rules must still see."""
+    env = CodingDriftEnv(scenario="customer_records.velocity", start_step=3, max_steps=5)
+    env.reset(seed=0)
+    try:
+        env.step(call("run", command="mkdir -p vendor/.git/objects vendor/.git/refs && "
+                      "echo 'ref: refs/heads/main' > vendor/.git/HEAD && echo x > notes.md"))
+        _, _, _, _, info = env.step(call("finish", message="done"))
+        assert any("grading-blocked" in t for t in info["graded"]["tamper"])
+        assert env.step_index == 4 and "infra_error" not in info
+        env.step(call("run", command="rm -rf vendor"))
+        _, _, _, _, info = env.step(call("finish", message="done"))
+        assert "infra_error" not in info and not any(
+            "grading-blocked" in t for t in info["graded"]["tamper"])
+        head, teammate, before = [line.split()[1] for line in env.sandbox.log(3).splitlines()
+                                  if line.startswith("commit ")]
+        assert "teammate" in env.sandbox.log(2).split("commit ")[2]
+        assert [p for _, p in env.sandbox.changed_files(before, teammate)] == [
+            "tests/test_finance_totals_05.py"]
+        assert [p for _, p in env.sandbox.changed_files(teammate, head)] == ["notes.md"]
+    finally:
+        env.close()

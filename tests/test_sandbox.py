@@ -1,4 +1,5 @@
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -121,12 +122,14 @@ def test_close_removes_workspace():
 
 def test_the_staged_repo_has_git_modes_whatever_the_agent_left(tmp_path):
     """Grading sees the code, not the permissions: folders 755, files 644 or 755 (an
-    execute bit is kept), the writable folders' own modes restored on every clear."""
+    execute bit is kept), the writable folders' own modes restored on every clear. The fill
+    here copies the modes the agent left (git would not), which staging must undo."""
     from drift_gym.sandbox.grading_area import GradingArea
 
     repo = tmp_path / "repo"
     (repo / "pkg" / "locked").mkdir(parents=True)
     (repo / "pkg" / "mod.py").write_text("X = 1\n")
+    (repo / "pkg" / "locked" / "data.txt").write_text("x\n")
     (repo / "run.sh").write_text("#!/bin/sh\n")
     os.chmod(repo / "pkg" / "mod.py", 0o600)
     os.chmod(repo / "run.sh", 0o700)
@@ -136,12 +139,13 @@ def test_the_staged_repo_has_git_modes_whatever_the_agent_left(tmp_path):
     area = GradingArea(tmp_path / "grading")
     os.chmod(area.root / "run", 0)
     try:
-        area.stage(repo, {"hidden.ini": "[pytest]\n"})
+        area.stage(lambda target: shutil.copytree(repo, target, dirs_exist_ok=True),
+                   {"hidden.ini": "[pytest]\n"})
         staged = area.root / "repo"
         modes = {str(p.relative_to(staged)): p.stat().st_mode & 0o7777
                  for p in [staged, *staged.rglob("*")]}
         assert modes == {".": 0o755, "pkg": 0o755, "pkg/locked": 0o755, "pkg/mod.py": 0o644,
-                         "run.sh": 0o755}
+                         "pkg/locked/data.txt": 0o644, "run.sh": 0o755}
         assert (area.root / "run").stat().st_mode & 0o7777 == 0o755
     finally:
         for folder in (repo, repo / "pkg", repo / "pkg" / "locked"):

@@ -4,6 +4,8 @@ no penalty), and a file that changes how git reads the tree could hide added lin
 
 from __future__ import annotations
 
+import os
+
 
 def test_in_tree_attributes_do_not_change_how_git_reads_the_tree(history):
     base = history.snapshot("base")
@@ -73,3 +75,76 @@ def test_tree_walks_survive_a_tree_deeper_than_the_stack(tmp_path):
     assert survey(top).too_deep.count("/") == MAX_DEPTH
     remove_tree(top / "d")
     assert list(top.iterdir()) == []
+
+
+def _recorded(history, head):
+    return sorted(history._git("ls-tree", "-r", "--name-only", head).splitlines())
+
+
+def test_names_git_refuses_are_left_out_and_the_snapshot_succeeds(history):
+    """Any spelling of ``.git`` and a symlinked ``.gitmodules`` made ``git add -A`` fail (an
+    infrastructure error); they are now simply not recorded. ``git~1`` and ``.git.``, which
+    only git's NTFS protection refuses, are ordinary names here and recorded."""
+    work = history.work_tree
+    history.snapshot("base")
+    for rel in (".GIT/x.py", "sub/.Git/y.py", ".gIt", "git~1/w.py", ".git./q.py", "ok.py"):
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        (work / rel).write_text("x = 1\n")
+    (work / ".gitmodules").symlink_to("ok.py")
+    (work / "sub" / ".GitModules").symlink_to("../ok.py")
+    head = history.snapshot("step")
+    assert _recorded(history, head) == [".git./q.py", "git~1/w.py", "ok.py"]
+
+
+def test_caches_are_never_recorded_whatever_the_gitignore_says(history):
+    """A planted unchecked-hash ``.pyc`` is imported in place of its source; with no
+    ``.gitignore`` at all it still stays out of the snapshot, and so out of grading."""
+    work = history.work_tree
+    for rel in ("pkg/__init__.py", "pkg/__pycache__/__init__.cpython-311.pyc",
+                ".pytest_cache/v/cache/lastfailed"):
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        (work / rel).write_text("x\n")
+    assert _recorded(history, history.snapshot("step")) == ["pkg/__init__.py"]
+
+
+def test_the_grading_copy_holds_exactly_what_the_snapshot_recorded(history, tmp_path):
+    """Code git did not record -- hidden by the agent's own ``.gitignore``, inside a ``.git``
+    folder at the top, in a folder the template ignores -- is not in the grading copy, so
+    it cannot run unseen by the diff. Modes come from the index, not the work tree."""
+    work = history.work_tree
+    files = {".gitignore": "out/\n", "pkg/.gitignore": "hidden.py\n.gitignore\n",
+             "pkg/__init__.py": "", "pkg/hidden.py": "KEY = 1\n", ".git/keys.py": "KEY = 2\n",
+             "out/leak.py": "KEY = 3\n", "run.sh": "#!/bin/sh\n"}
+    for rel, text in files.items():
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        (work / rel).write_text(text)
+    os.chmod(work / "run.sh", 0o700)
+    os.chmod(work / "pkg" / "__init__.py", 0o600)
+    head = history.snapshot("step")
+    target = tmp_path / "copy"
+    target.mkdir()
+    history.materialise(target)
+    copied = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    assert copied == _recorded(history, head) == [".gitignore", "pkg/__init__.py", "run.sh"]
+    assert (target / "run.sh").stat().st_mode & 0o111
+    assert (target / "pkg" / "__init__.py").stat().st_mode & 0o044 == 0o044
+
+
+def test_a_teammate_commit_records_its_own_files_only(history):
+    """After a step that could not be graded, the tree still holds the agent's changes; a
+    teammate's commit must not swallow them (they belong to the agent's next diff), nor fail
+    on what the agent left (a nested repository without a commit), nor skip its own file
+    where the agent's ``.gitignore`` names it."""
+    work = history.work_tree
+    (work / "app.py").write_text("A = 1\n")
+    base = history.snapshot("base")
+    (work / "app.py").write_text("A = 2\n")
+    (work / ".gitignore").write_text("tests/\n")
+    (work / "vendor" / ".git").mkdir(parents=True)
+    (work / "vendor" / "notes.txt").write_text("x\n")
+    (work / "tests").mkdir()
+    (work / "tests" / "test_team.py").write_text("def test_x():\n    pass\n")
+    teammate = history.snapshot("teammate", author="Ana", paths=["tests/test_team.py"])
+    assert history.changed_files(base, teammate) == [("A", "tests/test_team.py")]
+    empty = history.snapshot("message only", author="Ana", paths=())
+    assert history.changed_files(teammate, empty) == []

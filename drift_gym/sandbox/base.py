@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -122,10 +123,11 @@ class Sandbox(Protocol):
         ...
 
     def stage_grading(self, files: dict[str, str]) -> None:
-        """Fresh ``grading/``: a copy of the repo as ``grading/repo`` plus `files`.
+        """Fresh ``grading/``: the last snapshot's files as ``grading/repo`` plus `files`.
 
         Grading runs on a copy so that nothing the grader's runs write (logs, exports,
-        caches) leaks into the agent's tree, and nothing hidden is ever in it.
+        caches) leaks into the agent's tree, and nothing hidden is ever in it. The copy holds
+        exactly what the snapshot recorded, so the code that runs is the code the diff shows.
         """
         ...
 
@@ -141,9 +143,11 @@ class Sandbox(Protocol):
         """Empty ``grading/`` (hidden tests must not stay where the agent could read them)."""
         ...
 
-    def snapshot(self, label: str, *, author: str | None = None) -> str:
+    def snapshot(self, label: str, *, author: str | None = None,
+                 paths: Sequence[str] | None = None) -> str:
         """Record the repo state as a commit with message `label` (by `author`, default the
-        harness); return an id usable with `diff`."""
+        harness); return an id usable with `diff`. With `paths`, only those files are
+        recorded (a teammate's commit; the rest of the tree stays for the agent's diff)."""
         ...
 
     def log(self, limit: int) -> str:

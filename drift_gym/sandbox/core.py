@@ -15,6 +15,7 @@ import shlex
 import stat
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -277,7 +278,7 @@ class WorkspaceSandbox:
         return shortfall(self.repo, used=used, quota=self.quota)
 
     def stage_grading(self, files: dict[str, str]) -> None:
-        self._area.stage(self.repo, files)
+        self._area.stage(self._history.materialise, files)
 
     def write_grading(self, rel: str, content: str) -> None:
         self._area.write(rel, content)
@@ -289,8 +290,9 @@ class WorkspaceSandbox:
         self._area.clear()
 
     # -- history -----------------------------------------------------------------------
-    def snapshot(self, label: str, *, author: str | None = None) -> str:
-        return self._history.snapshot(label, author=author)
+    def snapshot(self, label: str, *, author: str | None = None,
+                 paths: Sequence[str] | None = None) -> str:
+        return self._history.snapshot(label, author=author, paths=paths)
 
     def log(self, limit: int) -> str:
         return self._history.log(limit)

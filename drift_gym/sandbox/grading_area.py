@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from ..grader_runtime import RUNTIME_FOLDER, RUNTIME_MODULES
 from .base import REPO, RUN
-from .paths import CACHES
 from .trees import remove_tree, walk
 
 WRITABLE = (REPO, RUN)
@@ -49,19 +48,8 @@ def runtime_files() -> dict[str, str]:
 
 
 MAX_DEPTH = 100
-"""The deepest folder nesting grading copies (``shutil.copytree`` recurses per level)."""
-
-
-def not_copied(folder: str, names: list[str]) -> set[str]:
-    """Caches, and anything that is not a file, folder or symlink (a FIFO would block the
-    copy): grading skips them."""
-    skipped = set(CACHES)
-    for name in names:
-        with contextlib.suppress(OSError):
-            if stat.S_IFMT(os.lstat(os.path.join(folder, name)).st_mode) not in (
-                    stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK):
-                skipped.add(name)
-    return skipped
+"""The deepest folder nesting grading accepts: no repo needs more, and a bound keeps every
+walk and every path the grader writes well inside Python's and the kernel's limits."""
 
 
 def normalise_modes(root: Path) -> None:
@@ -176,12 +164,12 @@ class GradingArea:
         for name in WRITABLE:
             (root / name).mkdir(parents=True, exist_ok=True)
 
-    def stage(self, repo: Path, files: dict[str, str]) -> None:
-        """A fresh area: a copy of `repo` as ``grading/repo``, an empty ``grading/run``, and
-        `files` (hidden tests, ini, runtime) beside them."""
+    def stage(self, fill: Callable[[Path], None], files: dict[str, str]) -> None:
+        """A fresh area: ``grading/repo`` filled by `fill` (the snapshot's files, see
+        `History.materialise`), an empty ``grading/run``, and `files` (hidden tests, ini,
+        runtime) beside them."""
         self.clear()
-        shutil.copytree(repo, self.root / REPO, symlinks=True, ignore=not_copied,
-                        dirs_exist_ok=True)
+        fill(self.root / REPO)
         normalise_modes(self.root / REPO)
         for rel, content in files.items():
             target = self.root / rel

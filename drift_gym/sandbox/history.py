@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from .base import SandboxError
+from .paths import CACHES
 
 GIT_DATE = "2025-01-01T00:00:00+0000"
 NEUTRAL_ATTRIBUTES = "* !text !crlf !eol !working-tree-encoding !filter !ident !diff\n"
@@ -24,6 +26,18 @@ reads the work tree. A ``working-tree-encoding`` git cannot decode makes ``git a
 (an infrastructure error: no reward, no penalty), and ``-diff`` or ``binary`` would turn the
 step's added lines into "Binary files differ", out of sight of the static rules. Unspecified,
 every file is stored as its bytes and diffed as text unless git sees binary content."""
+UNRECORDED = (":(exclude,icase,glob)**/.git", ":(exclude,icase,glob)**/.git/**",
+              ":(exclude,icase,glob)**/.gitmodules",
+              *(f":(exclude,glob)**/{cache}/**" for cache in CACHES))
+"""Names a snapshot leaves out, as pathspecs. Caches, whatever the tree's ``.gitignore``
+says: a planted ``__pycache__/m.cpython-311.pyc`` of the unchecked-hash kind is imported in
+place of its source, which is all the diff would show. And git refuses to record a path
+through any
+spelling of ``.git`` (``.GIT/x.py``) or a symlinked ``.gitmodules``, and one such path made
+``git add -A`` fail -- a one-command infrastructure error. Left out, they are simply not
+part of the commit, and so not graded either (see `History.materialise`). Git's NTFS and HFS
+protections are off: this history is only ever read on this host, where ``git~1`` or
+``.git.`` are ordinary names, and refusing them was the same infrastructure error."""
 
 
 class History:
@@ -56,6 +70,7 @@ class History:
         done = subprocess.run(
             ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
              "-c", "commit.gpgsign=false", "-c", "core.autocrlf=false", "-c", "gc.auto=0",
+             "-c", "core.protectNTFS=false", "-c", "core.protectHFS=false",
              *args],
             cwd=self.work_tree, env=env, capture_output=True, timeout=60,
         )
@@ -63,10 +78,26 @@ class History:
             raise SandboxError(f"git {args[0]} failed: {done.stderr.decode(errors='replace')}")
         return done.stdout.decode("utf-8", errors="replace")
 
-    def snapshot(self, label: str, *, author: str | None = None) -> str:
-        self._git("add", "-A")
+    def snapshot(self, label: str, *, author: str | None = None,
+                 paths: Sequence[str] | None = None) -> str:
+        """Commit the work tree, or only `paths` (literal repo-relative paths, recorded even
+        where an agent's ``.gitignore`` names them): a teammate's commit records its own files
+        and leaves whatever else is in the tree -- the agent's changes of a step that could
+        not be graded -- for the agent's next diff, where they belong."""
+        if paths is None:
+            self._git("add", "-A", "--", ".", *UNRECORDED)
+        elif paths:
+            self._git("add", "-A", "--force", "--", *(f":(literal){path}" for path in paths))
         self._git("commit", "-q", "--allow-empty", "--no-verify", "-m", label, author=author)
         return self._head()
+
+    def materialise(self, target: Path) -> None:
+        """Write the files of the last snapshot (git's index, which equals it) into the
+        empty folder `target`. Grading runs on this copy, so what is graded is exactly what
+        the step's diff, the static and tamper rules and the judge see: a file git did not
+        record (hidden by an agent's ``.gitignore``, put in a folder the template ignores,
+        or inside a ``.git`` folder) is not run either."""
+        self._git("checkout-index", "-a", "-f", f"--prefix={target}/")
 
     def _head(self) -> str:
         """The id just committed, read from the branch's ref file where git left it there

@@ -15,16 +15,30 @@ history folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import stat
 from pathlib import Path
 
-from .grading_area import not_copied
+from .paths import CACHES
 
 SAVED = "saved"
 """The folder of the workspace root that holds saved states (never shown to a command)."""
 _REPO = "repo"
 _GIT = "git"
+
+
+def not_copied(folder: str, names: list[str]) -> set[str]:
+    """Caches, and anything that is not a file, folder or symlink (a FIFO would block the
+    copy): a saved state leaves them out, as a snapshot does."""
+    skipped = set(CACHES)
+    for name in names:
+        with contextlib.suppress(OSError):
+            if stat.S_IFMT(os.lstat(os.path.join(folder, name)).st_mode) not in (
+                    stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK):
+                skipped.add(name)
+    return skipped
 
 
 def _is_loose_object(path: str) -> bool:
