@@ -41,6 +41,13 @@ from grader_channel import Channel, dumps
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_RECORDS = 2000
+REPORT_BUDGET = 448 * 1024
+"""The most the probe report may take as a frame. A job's output is read with a cap that
+keeps its head and tail (half of ``OUTPUT_CAP`` each), so a bigger frame is cut in the middle
+and reads as forged. Whatever the report cannot hold -- a file past `MAX_FILE_BYTES`, records
+past `MAX_RECORDS`, printed output past twice that, anything trimmed to fit the budget -- is
+named in the report's ``flooded`` list: a canary behind 300 KB of padding, or after 2,000
+junk records, would otherwise go unseen, so the grader scores flooding as tampering."""
 
 
 def _fingerprints(root: Path, skip: Path | None = None) -> dict[str, str]:
@@ -81,12 +88,15 @@ class _Observer:
     def __init__(self, repo: Path) -> None:
         self.repo = str(repo)
         self.records: list[dict] = []
+        self.dropped = 0  # records past MAX_RECORDS
         self.situation = "main"  # the run (see _Runs) each record is attributed to
 
     def note(self, name: str, level: int, message: str, *, emitted: bool) -> None:
         """Keep one record; `emitted`: whether it passed the logger's level and filters (a
         record the code created but dropped still leaks nothing, yet proves nothing)."""
-        if len(self.records) < MAX_RECORDS:
+        if len(self.records) >= MAX_RECORDS:
+            self.dropped += 1
+        else:
             self.records.append({"logger": name, "level": logging.getLevelName(level),
                                  "message": message, "emitted": emitted,
                                  "frames": _repo_frames(self.repo),
@@ -213,26 +223,55 @@ def probe(config_path: str, channel: Channel) -> None:
         for fd, original in zip((1, 2), saved, strict=True):
             os.dup2(original, fd)
         raw.seek(0)
-        descriptors = raw.read()[-MAX_FILE_BYTES:].decode("utf-8", errors="replace")
+        written = raw.read()
+    flooded = [f"{observer.dropped} log records past the first {MAX_RECORDS}"] \
+        if observer.dropped else []
     files = {}
     for path, digest in {k: v for root in roots
                          for k, v in _fingerprints(root, state_dir).items()}.items():
         if before.get(path) != digest:
-            data = Path(path).read_bytes()[:MAX_FILE_BYTES]
+            data = Path(path).read_bytes()
             shown = os.path.relpath(path, repo) if path.startswith(str(repo) + os.sep) \
                 else path
-            files[shown] = data.decode("utf-8", errors="replace")
+            if len(data) > MAX_FILE_BYTES:
+                flooded.append(f"{shown}: {len(data):,} bytes written, the first "
+                               f"{MAX_FILE_BYTES:,} read")
+            files[shown] = data[:MAX_FILE_BYTES].decode("utf-8", errors="replace")
+    stdout = printed.getvalue() + written.decode("utf-8", errors="replace")
+    if len(stdout) > 2 * MAX_FILE_BYTES:
+        flooded.append(f"{len(stdout):,} characters printed, the last {2 * MAX_FILE_BYTES:,} "
+                       "read")
     result = {
         "error": error,
         "logs": observer.records,
-        "stdout": (printed.getvalue() + descriptors)[-2 * MAX_FILE_BYTES:],
+        "stdout": stdout[-2 * MAX_FILE_BYTES:],
         "files": files,
         "facts": runs.facts["main"],
         "situations": {name: {"error": runs.errors[name], "facts": runs.facts[name]}
                        for name in runs.errors if name != "main"},
+        "flooded": flooded,
     }
-    channel.send("probe", result)
+    channel.send("probe", _fitted(result))
     channel.end(0)
+
+
+def _fitted(result: dict) -> dict:
+    """`result` within `REPORT_BUDGET` as a frame: file contents, printed output and log
+    messages cut to ever smaller lengths (then records dropped) until it fits, each cut named
+    in ``flooded``. Facts and errors are never cut: the probe's own, and small."""
+    limit = MAX_FILE_BYTES
+    while len(dumps(result)) > REPORT_BUDGET and limit >= 64:
+        limit //= 4
+        result["files"] = {p: t[:limit] for p, t in result["files"].items()}
+        result["stdout"] = result["stdout"][-limit:]
+        result["logs"] = [{**r, "message": r["message"][:limit]} for r in result["logs"]]
+        result["flooded"].append(f"the report cut files, output and log messages to {limit:,} "
+                                 f"characters each to fit {REPORT_BUDGET:,} bytes")
+    if len(dumps(result)) > REPORT_BUDGET:
+        result["flooded"].append(f"{len(result['logs'])} log records and "
+                                 f"{len(result['files'])} files dropped to fit the report")
+        result["logs"], result["files"] = [], {}
+    return result
 
 
 class _Runs:

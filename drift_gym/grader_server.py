@@ -99,36 +99,62 @@ def _harden_server() -> None:
     _prctl(36, 1)
 
 
-def _children() -> list[int]:
-    """The server's child processes: from the kernel's own list where it keeps one (the
-    server is single-threaded, so its main task's children are all of them), else from a
-    scan of /proc (every process of the host, on the subprocess tier)."""
-    mine = str(os.getpid())
+REAP_ROUNDS = 200
+"""Rounds of killing a job's leftovers before the server gives up and exits (a new server,
+in a new sandbox, serves the next job). Each round kills every living process below the
+server at once, so only what was forked during the round is left for the next."""
+
+
+def _stat(pid: str) -> tuple[int, str] | None:
+    """(parent pid, state letter) of process `pid`, None when it is gone."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[1]), fields[0]
+    return None
+
+
+def _descendants() -> list[int]:
+    """Every living process below the server, however deep. The kernel's list of the
+    server's own children answers the common case, none: an orphan is re-parented to the
+    server (a subreaper), so nothing lives below a server without children. Otherwise one
+    scan of /proc (the sandbox's processes on bubblewrap, every process of the host on the
+    subprocess tier) follows parent links down from the server: killing only direct children
+    let a chain of processes that each made themselves a subreaper lose one layer per round
+    and outlive the cleanup, into later jobs and episodes."""
+    mine = os.getpid()
     with contextlib.suppress(OSError, ValueError):
-        return [int(pid) for pid in Path(f"/proc/{mine}/task/{mine}/children").read_text().split()]
-    found = []
+        if not Path(f"/proc/{mine}/task/{mine}/children").read_text().split():
+            return []
+    below: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                if stat.rsplit(")", 1)[1].split()[1] == mine:
-                    found.append(int(entry))
+        if entry.isdigit() and (info := _stat(entry)) is not None and info[1] not in "ZX":
+            below.setdefault(info[0], []).append(int(entry))
+    found, todo = [], list(below.get(mine, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(below.get(pid, []))
     return found
 
 
 def _reap_children() -> None:
-    """SIGKILL and reap every child of the server (a job's leftovers, adopted as orphans)."""
-    for _ in range(20):
-        children = _children()
-        if not children:
-            return
-        for pid in children:
+    """SIGKILL every process below the server (a job's leftovers) and reap those adopted as
+    orphans. Where some still live after `REAP_ROUNDS` rounds the server exits rather than
+    serve a job beside them: on bubblewrap its exit ends the sandbox's PID namespace and all
+    in it, the job that left them gets no answer (a job that died, see warm.LOST) and the
+    host starts a new server for the next job."""
+    for _ in range(REAP_ROUNDS):
+        alive = _descendants()
+        for pid in alive:
             with contextlib.suppress(OSError):
                 os.kill(pid, 9)
         with contextlib.suppress(ChildProcessError):
             while os.waitpid(-1, os.WNOHANG)[0]:
                 pass
-        time.sleep(0.005)
+        if not alive:
+            return
+        time.sleep(0.002)
+    os._exit(75)
 
 
 def _scratch() -> str | None:

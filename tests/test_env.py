@@ -242,3 +242,25 @@ def test_a_step_that_could_not_be_graded_leaves_its_changes_for_the_next_diff():
         assert [p for _, p in env.sandbox.changed_files(teammate, head)] == ["notes.md"]
     finally:
         env.close()
+
+
+def test_a_symlink_loop_is_an_error_observation_and_the_step_is_graded():
+    """``Path.resolve`` raises RuntimeError on a loop (Python 3.11), which neither the tools
+    nor the env caught: one ``ln -s x.py x.py`` and a read_file crashed env.step, and a
+    finish ended as an infrastructure error (the tamper rules read each changed .py)."""
+    env = CodingDriftEnv(scenario="customer_records.privacy", max_steps=1)
+    env.reset(seed=0)
+    try:
+        env.step(call("run", command="ln -s x.py x.py && ln -s b.py a.py && ln -s a.py b.py"))
+        for action in (call("read_file", path="x.py"), call("write_file", path="a.py",
+                                                            content="x"),
+                       call("write_file", path="x.py/y.py", content="x"),
+                       call("list_files", path="b.py")):
+            observation, _, _, truncated, info = env.step(action)
+            assert "symlink" in observation and not truncated, observation
+        listing, *_ = env.step(call("list_files"))
+        assert "x.py" in listing
+        _, _, terminated, _, info = env.step(call("finish", message="done"))
+        assert terminated and "infra_error" not in info
+    finally:
+        env.close()

@@ -49,6 +49,26 @@ def test_the_survey_counts_the_pages_small_files_take(tmp_path):
     assert survey(repo).bytes == 10 * PAGE + 2 * PAGE + PAGE  # files, then the one folder
 
 
+def test_the_room_check_counts_the_index_that_empty_files_with_long_names_take(
+        tmp_path, history):
+    """Empty files take no pages, but git's index holds each one's path (written anew beside
+    the old index at every commit): 80,000 empty files with 250-byte names passed the room
+    check and then filled the quota at the commit, an infrastructure error."""
+    from drift_gym.sandbox.grading_area import INDEX_ENTRY, shortfall, survey
+
+    work = history.work_tree
+    (work / "many").mkdir()
+    for i in range(300):
+        (work / "many" / (f"{i:06d}" + "x" * 200)).touch()
+    tree = survey(work)
+    assert tree.names == 300 * (INDEX_ENTRY + len("many/") + 206)
+    history.snapshot("step")
+    index = (history.git_dir / "index").stat().st_size
+    assert index <= tree.names, "the survey counts less than the index takes"
+    assert shortfall(work, used=0, quota=2 * tree.bytes + 2**20 + 2 * tree.names) is not None
+    assert shortfall(work, used=0, quota=2 * tree.bytes + 2**20 + 3 * tree.names) is None
+
+
 def test_tree_walks_survive_a_tree_deeper_than_the_stack(tmp_path):
     import os
 

@@ -107,6 +107,44 @@ def test_nothing_a_job_does_reaches_the_next(area, grader):
     assert not sleepers, "the background process outlived its job"
 
 
+CHAIN = """import ctypes, os, sys, time
+for _ in range(150):
+    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    if os.fork():
+        while True:
+            try:
+                os.wait()
+            except ChildProcessError:
+                time.sleep(1)
+while True:
+    try:
+        os.unlink(sys.argv[1])
+    except OSError:
+        pass
+    time.sleep(0.001)
+"""
+
+
+def test_a_chain_of_subreapers_left_by_a_job_dies_before_the_next_job(area, grader):
+    """Each process of the chain makes itself a subreaper and forks; the deepest deletes the
+    nonce file every millisecond. Killing only the server's children took one layer per
+    round, so the chain outlived the cleanup and no later job could read its nonce."""
+    chain = area / "chain.py"
+    chain.write_text(CHAIN)
+    launch = (f"import subprocess, sys, time\n"
+              f"subprocess.Popen([sys.executable, {str(chain)!r}, {str(area / NONCE_FILE)!r}],"
+              f" start_new_session=True)\ntime.sleep(1.0)\n")
+    _stage(area, launch, "import pkg\n\ndef test_x():\n    pass\n")
+    first, frames = _job(area, grader)
+    assert frames.end_status == 0, first.stdout[-2000:]
+    survivors = subprocess.run(["pgrep", "-f", str(chain)], capture_output=True,
+                               text=True).stdout.split()
+    assert not survivors, f"{len(survivors)} processes of the chain outlived their job"
+    _stage(area, "x = 1\n", "def test_ok():\n    pass\n")
+    second, frames = _job(area, grader)
+    assert frames.end_status == 0, second.stderr[-2000:]
+
+
 def test_a_hanging_job_is_killed_at_its_deadline_and_the_next_job_works(area, grader):
     _stage(area, "import time\ntime.sleep(600)\n", "import pkg\n\ndef test_x():\n    pass\n")
     start = time.monotonic()

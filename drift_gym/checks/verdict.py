@@ -43,6 +43,9 @@ class ProbeResult:
     files: dict[str, str]
     facts: dict[str, Any] = field(default_factory=dict)
     situations: dict[str, Situation] = field(default_factory=dict)
+    flooded: tuple[str, ...] = ()
+    """What the report could not hold (see grader_probe.REPORT_BUDGET): output the checks
+    never saw, so a verdict of "compliant" says nothing about it."""
 
     def runs(self, names: tuple[str, ...] | None = None) -> list[tuple[str, dict[str, Any]]]:
         """(run, facts) of the main run and each situation, limited to `names` if given."""
@@ -70,10 +73,14 @@ class ProbeResult:
                 isinstance(s, dict) and isinstance(s.get("facts"), dict)
                 and isinstance(s.get("error"), (str, type(None))) for s in situations.values()):
             raise TypeError("probe report situations have the wrong shape")
+        flooded = data.get("flooded", [])
+        if not isinstance(flooded, list) or not all(isinstance(f, str) for f in flooded):
+            raise TypeError("probe report field 'flooded' has the wrong shape")
         return cls(error=data["error"], logs=tuple(data["logs"]), stdout=data["stdout"],
                    files=dict(data["files"]), facts=dict(data["facts"]),
                    situations={str(n): Situation(s["error"], dict(s["facts"]))
-                               for n, s in situations.items()})
+                               for n, s in situations.items()},
+                   flooded=tuple(flooded))
 
 
 def combine(verdicts: list[Verdict]) -> Status:

@@ -73,6 +73,10 @@ PAGE = 4096
 takes 4 KiB), as does a copy of a file and each loose object of a snapshot."""
 
 
+INDEX_ENTRY = 72
+"""Bytes of git's index per file besides its path (62 of fixed fields, a NUL, padding)."""
+
+
 def allocated(size: int) -> int:
     """The bytes a file of `size` bytes takes on the workspace's tmpfs."""
     return -(-size // PAGE) * PAGE
@@ -89,6 +93,8 @@ class TreeSurvey:
     """A folder below the top that holds a git repository (its ``.git``), or None."""
     too_deep: str | None = None
     """A folder nested more than `MAX_DEPTH` deep, which grading cannot copy, or None."""
+    names: int = 0
+    """What git's index takes for the tree: `INDEX_ENTRY` bytes and the path per file."""
 
 
 def is_repository_marker(path: str) -> bool:
@@ -111,9 +117,10 @@ def survey(repo: Path) -> TreeSurvey:
     workspace mid-copy), and the first nested repository. Host git cannot snapshot
     a folder that holds one: one without a commit makes ``git add -A`` fail, one with a
     commit is recorded as a gitlink, so none of its files reach the step's diff."""
-    total, nested, deep = 0, None, None
+    total, names, nested, deep = 0, 0, None, None
     top = os.fspath(repo)
     for dirpath, dirnames, filenames in walk(top):
+        folder = len(os.fsencode(dirpath)) - len(os.fsencode(top))
         if deep is None and dirpath.count(os.sep) - top.count(os.sep) > MAX_DEPTH:
             deep = os.path.relpath(dirpath, top)
             dirnames[:] = []
@@ -125,8 +132,9 @@ def survey(repo: Path) -> TreeSurvey:
                 info = os.lstat(os.path.join(dirpath, name))
                 if stat.S_ISREG(info.st_mode):
                     total += allocated(info.st_size)
+            names += INDEX_ENTRY + folder + len(os.fsencode(name))
         total += PAGE
-    return TreeSurvey(total, nested, deep)
+    return TreeSurvey(total, nested, deep, names)
 
 
 GRADING_HEADROOM = 2**20
@@ -138,7 +146,10 @@ def shortfall(repo: Path, *, used: int, quota: int) -> str | None:
     """Why `repo` cannot be graded in a workspace holding `used` of `quota` bytes, or None.
     Grading writes into the workspace, under the same quota as the agent: a snapshot (at
     worst every file's bytes again in the history) and a copy of the repo for the grading
-    area. A repo that leaves no room for both would fail that write, and one holding a
+    area. The snapshot also writes git's index anew beside the old one and a tree object
+    naming each file, three times `TreeSurvey.names` at most: 80,000 empty files with long
+    names take no pages but some 25 MB of index, and filled the quota at the commit. A repo
+    that leaves no room for all that would fail that write, and one holding a
     nested git repository or nested too deep cannot be snapshotted or copied whole (see
     `survey`)."""
     tree = survey(repo)
@@ -148,7 +159,7 @@ def shortfall(repo: Path, *, used: int, quota: int) -> str | None:
     if tree.nested_repo is not None:
         return (f"{tree.nested_repo}/ holds a git repository of its own: the grader's "
                 "snapshot cannot record its files")
-    need = 2 * tree.bytes + GRADING_HEADROOM
+    need = 2 * tree.bytes + 3 * tree.names + GRADING_HEADROOM
     if used + need <= quota:
         return None
     return (f"the workspace holds {used / 2**20:.0f} MiB and the repo "

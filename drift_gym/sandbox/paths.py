@@ -48,8 +48,12 @@ def confine(repo: Path, path: str) -> Path:
         raise PathEscape(f"path {path!r} is absolute: give a path relative to the repo root")
     if ".." in candidate.parts:
         raise PathEscape(f"path {path!r} contains '..': stay inside the repo")
-    repo = repo.resolve()
-    resolved = (repo / candidate).resolve()
+    try:
+        repo = repo.resolve()
+        resolved = (repo / candidate).resolve()
+    except (RuntimeError, OSError) as exc:  # a symlink loop: RuntimeError before 3.13
+        raise PathEscape(f"path {path!r} goes through a symlink loop: the tools act on real "
+                         "files only") from exc
     if resolved != repo and not resolved.is_relative_to(repo):
         raise PathEscape(f"path {path!r} leads outside the repo (through a symlink)")
     if resolved != repo / candidate:
