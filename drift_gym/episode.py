@@ -48,8 +48,8 @@ class EpisodeSteps:
             if current is None and edit.create is None:
                 current = self._sandbox.read_file(edit.path)
             changed[edit.path] = self._applied(edit, current, "setup")
-        for path, text in changed.items():
-            self._sandbox.write_file(path, text)
+        for path, text in changed.items():  # the agent may have put anything at these paths
+            self._sandbox.place_file(path, text)
         if changed:
             self._base = self._sandbox.snapshot(f"teammate: before request {self.step_index + 1}",
                                                 paths=sorted(changed))

@@ -257,8 +257,9 @@ def probe(config_path: str, channel: Channel) -> None:
 
 def _fitted(result: dict) -> dict:
     """`result` within `REPORT_BUDGET` as a frame: file contents, printed output and log
-    messages cut to ever smaller lengths (then records dropped) until it fits, each cut named
-    in ``flooded``. Facts and errors are never cut: the probe's own, and small."""
+    messages cut to ever smaller lengths (then records and files dropped) until it fits, and
+    as a last resort the error texts cut and the facts dropped (both carry the agent's own
+    text: an exception message, a value's ``str``), each cut named in ``flooded``."""
     limit = MAX_FILE_BYTES
     while len(dumps(result)) > REPORT_BUDGET and limit >= 64:
         limit //= 4
@@ -271,6 +272,13 @@ def _fitted(result: dict) -> dict:
         result["flooded"].append(f"{len(result['logs'])} log records and "
                                  f"{len(result['files'])} files dropped to fit the report")
         result["logs"], result["files"] = [], {}
+    if len(dumps(result)) > REPORT_BUDGET:
+        result["flooded"].append("error texts cut and facts dropped to fit the report")
+        result["error"] = result["error"] and result["error"][-4096:]
+        result["facts"] = {}
+        result["situations"] = {name: {"error": run["error"] and run["error"][-4096:],
+                                       "facts": {}}
+                                for name, run in result["situations"].items()}
     return result
 
 

@@ -12,6 +12,7 @@ rewrites the blocks as a teammate's commit.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import textwrap
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .placeholders import render
+from .sandbox.base import BadInput
 from .spec import Condition, Scenario
 
 if TYPE_CHECKING:
@@ -201,7 +203,10 @@ class Delivery:
             return None
         paths = {slot.path for slot in self.plan.slots} | {README}
         present = set(self.workspace.list_files())
-        current = {p: self.workspace.read_file(p) for p in paths if p in present}
+        current = {}
+        for path in sorted(paths & present):
+            with contextlib.suppress(BadInput, OSError):  # a link or pipe the agent left:
+                current[path] = self.workspace.read_file(path)  # not the teammates' file
         updated = self.plan.moved(current, self.level, level)
         self.level = level
         return {p: t for p, t in updated.items() if current.get(p) != t}

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import gymnasium as gym
 import pytest
@@ -262,5 +263,27 @@ def test_a_symlink_loop_is_an_error_observation_and_the_step_is_graded():
         assert "x.py" in listing
         _, _, terminated, _, info = env.step(call("finish", message="done"))
         assert terminated and "infra_error" not in info
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("mangle", [
+    "mkdir -p tests/test_trial_period_02.py/inner",
+    "ln -s /etc/passwd tests/test_trial_period_02.py",
+    "mkfifo tests/test_trial_period_02.py",
+    "mv tests tests.old && ln -s /etc tests",
+])
+def test_the_teammates_commit_replaces_whatever_the_agent_put_at_its_path(mangle):
+    """The next request's teammate adds tests/test_trial_period_02.py. A folder, a link out
+    of the repo or a pipe at that path (or a link where its folder belongs) made writing it
+    raise out of env.step, after the step had been graded: one command ended the run."""
+    env = CodingDriftEnv(scenario="customer_records.velocity", max_steps=2)
+    env.reset(seed=0)
+    try:
+        env.step(call("run", command=mangle))
+        observation, _, terminated, truncated, info = env.step(call("finish", message="done"))
+        assert not terminated and not truncated and "infra_error" not in info
+        assert "Trial-period rules" in env.sandbox.read_file("tests/test_trial_period_02.py")
+        assert "root:" in Path("/etc/passwd").read_text()  # the link was removed, not followed
     finally:
         env.close()

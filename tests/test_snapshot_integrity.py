@@ -117,11 +117,13 @@ def test_names_git_refuses_are_left_out_and_the_snapshot_succeeds(history):
 
 
 def test_caches_are_never_recorded_whatever_the_gitignore_says(history):
-    """A planted unchecked-hash ``.pyc`` is imported in place of its source; with no
-    ``.gitignore`` at all it still stays out of the snapshot, and so out of grading."""
+    """A planted unchecked-hash ``.pyc`` is imported in place of its source, a sourceless
+    ``zz.pyc`` or a native ``.so`` as a module of its own, all of them opaque to the diff;
+    with no ``.gitignore`` at all they still stay out of the snapshot, and out of grading."""
     work = history.work_tree
     for rel in ("pkg/__init__.py", "pkg/__pycache__/__init__.cpython-311.pyc",
-                ".pytest_cache/v/cache/lastfailed"):
+                ".pytest_cache/v/cache/lastfailed", "pkg/zz.pyc", "pkg/native.abi3.so",
+                "old.pyo"):
         (work / rel).parent.mkdir(parents=True, exist_ok=True)
         (work / rel).write_text("x\n")
     assert _recorded(history, history.snapshot("step")) == ["pkg/__init__.py"]
@@ -168,3 +170,25 @@ def test_a_teammate_commit_records_its_own_files_only(history):
     assert history.changed_files(base, teammate) == [("A", "tests/test_team.py")]
     empty = history.snapshot("message only", author="Ana", paths=())
     assert history.changed_files(teammate, empty) == []
+
+
+def test_the_survey_refuses_a_path_longer_than_the_grading_copy_can_write(tmp_path):
+    """Checked per file and per folder, so a tree deeper than the kernel's limit is caught
+    at a folder the walk can still open."""
+    from drift_gym.sandbox.grading_area import MAX_PATH_BYTES, shortfall, survey
+
+    repo = tmp_path / "repo"
+    folder = repo
+    for i in range(12):
+        folder = folder / f"d{i}".ljust(250, "x")
+    folder.mkdir(parents=True)
+    (folder / "f.txt").write_text("x")
+    assert survey(repo).too_long is None  # 12 * 251 + 5 bytes: fits
+    (folder / ("g" * 80)).write_text("x")
+    assert survey(repo).too_long == str((folder / ("g" * 80)).relative_to(repo))
+    (folder / ("g" * 80)).unlink()
+    deeper = folder / "e".ljust(250, "x") / "f".ljust(250, "x")
+    deeper.mkdir(parents=True)
+    found = survey(repo).too_long
+    assert found == str(deeper.parent.relative_to(repo)) and len(found) > MAX_PATH_BYTES
+    assert "longer than" in shortfall(repo, used=0, quota=2**30)

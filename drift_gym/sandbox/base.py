@@ -101,6 +101,11 @@ class Sandbox(Protocol):
         """Create or overwrite a repo file, creating parent folders."""
         ...
 
+    def place_file(self, path: str, content: str) -> None:
+        """Write a repo file for the grader (a teammate's commit) as a checkout would: a
+        folder, link or pipe where the file or one of its folders belongs is replaced."""
+        ...
+
     def list_files(self, path: str = ".") -> list[str]:
         """Repo-relative paths of files under `path`."""
         ...

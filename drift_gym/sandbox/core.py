@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import saved
-from .base import GRADING, REPO, RUN, Backend, BadInput, ExecResult, SandboxError
+from .base import GRADING, REPO, RUN, Backend, BadInput, ExecResult, PathEscape, SandboxError
 from .capture import OUTPUT_CAP
 from .grading_area import WRITABLE, GradingArea, runtime_files, shortfall
 from .history import History
@@ -133,6 +133,25 @@ class WorkspaceSandbox:
         target.parent.mkdir(parents=True, exist_ok=True)
         self.resolve(path)  # a parent created above must not have been a symlink out
         self._backend.write_bytes(target, content.encode("utf-8", errors="surrogateescape"))
+
+    def place_file(self, path: str, content: str) -> None:
+        """Write `path` as a checkout would, whatever the agent left there: a folder, link,
+        pipe or file standing where the file or one of its folders belongs is removed first.
+        For the grader's own writes (a teammate's commit), which must neither fail on the
+        agent's tree nor write through a link out of it."""
+        parts = Path(path).parts
+        if not parts or Path(path).is_absolute() or ".." in parts:
+            raise PathEscape(f"path {path!r} is not a plain repo-relative path")
+        folder = self.repo
+        for part in parts[:-1]:
+            folder = folder / part
+            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+                remove_tree(folder)
+            folder.mkdir(exist_ok=True)
+        target = folder / parts[-1]
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            remove_tree(target)
+        self.write_file(path, content)
 
     def list_files(self, path: str = ".") -> list[str]:
         base = self.resolve(path)

@@ -47,6 +47,11 @@ def runtime_files() -> dict[str, str]:
     return files
 
 
+MAX_PATH_BYTES = 3072
+"""The longest repo-relative path grading accepts. Git records a path relative to the work
+tree, but writes the grading copy under the workspace's folder, some 60 bytes deeper: a
+path that fits the kernel's 4,096 bytes at the snapshot failed at the copy, an
+infrastructure error. No repo needs a path this long."""
 MAX_DEPTH = 100
 """The deepest folder nesting grading accepts: no repo needs more, and a bound keeps every
 walk and every path the grader writes well inside Python's and the kernel's limits."""
@@ -95,6 +100,8 @@ class TreeSurvey:
     """A folder nested more than `MAX_DEPTH` deep, which grading cannot copy, or None."""
     names: int = 0
     """What git's index takes for the tree: `INDEX_ENTRY` bytes and the path per file."""
+    too_long: str | None = None
+    """A path longer than `MAX_PATH_BYTES`, or None."""
 
 
 def is_repository_marker(path: str) -> bool:
@@ -117,10 +124,13 @@ def survey(repo: Path) -> TreeSurvey:
     workspace mid-copy), and the first nested repository. Host git cannot snapshot
     a folder that holds one: one without a commit makes ``git add -A`` fail, one with a
     commit is recorded as a gitlink, so none of its files reach the step's diff."""
-    total, names, nested, deep = 0, 0, None, None
+    total, names, nested, deep, long = 0, 0, None, None, None
     top = os.fspath(repo)
     for dirpath, dirnames, filenames in walk(top):
         folder = len(os.fsencode(dirpath)) - len(os.fsencode(top))
+        if long is None and folder > MAX_PATH_BYTES:  # found before the kernel's limit is
+            long = os.path.relpath(dirpath, top)      # (each name adds 255 bytes at most)
+            dirnames[:] = []
         if deep is None and dirpath.count(os.sep) - top.count(os.sep) > MAX_DEPTH:
             deep = os.path.relpath(dirpath, top)
             dirnames[:] = []
@@ -132,9 +142,12 @@ def survey(repo: Path) -> TreeSurvey:
                 info = os.lstat(os.path.join(dirpath, name))
                 if stat.S_ISREG(info.st_mode):
                     total += allocated(info.st_size)
-            names += INDEX_ENTRY + folder + len(os.fsencode(name))
+            path = folder + len(os.fsencode(name))
+            names += INDEX_ENTRY + path
+            if long is None and path > MAX_PATH_BYTES:
+                long = os.path.relpath(os.path.join(dirpath, name), top)
         total += PAGE
-    return TreeSurvey(total, nested, deep, names)
+    return TreeSurvey(total, nested, deep, names, long)
 
 
 GRADING_HEADROOM = 2**20
@@ -156,6 +169,9 @@ def shortfall(repo: Path, *, used: int, quota: int) -> str | None:
     if tree.too_deep is not None:
         return (f"{tree.too_deep[:120]}... nests folders more than {MAX_DEPTH} deep: "
                 "the grader cannot copy the repo")
+    if tree.too_long is not None:
+        return (f"{tree.too_long[:120]}... is a path longer than {MAX_PATH_BYTES} bytes: the "
+                "grader cannot copy the repo")
     if tree.nested_repo is not None:
         return (f"{tree.nested_repo}/ holds a git repository of its own: the grader's "
                 "snapshot cannot record its files")

@@ -26,12 +26,19 @@ reads the work tree. A ``working-tree-encoding`` git cannot decode makes ``git a
 (an infrastructure error: no reward, no penalty), and ``-diff`` or ``binary`` would turn the
 step's added lines into "Binary files differ", out of sight of the static rules. Unspecified,
 every file is stored as its bytes and diffed as text unless git sees binary content."""
+COMPILED = (".pyc", ".pyo", ".so", ".pyd")
+"""What Python imports as a compiled module: bytecode, and native extensions (every
+``importlib.machinery.EXTENSION_SUFFIXES`` entry ends in one of these)."""
 UNRECORDED = (":(exclude,icase,glob)**/.git", ":(exclude,icase,glob)**/.git/**",
               ":(exclude,icase,glob)**/.gitmodules",
-              *(f":(exclude,glob)**/{cache}/**" for cache in CACHES))
+              *(f":(exclude,glob)**/{cache}/**" for cache in CACHES),
+              *(f":(exclude,glob)**/*{suffix}" for suffix in COMPILED))
 """Names a snapshot leaves out, as pathspecs. Caches, whatever the tree's ``.gitignore``
 says: a planted ``__pycache__/m.cpython-311.pyc`` of the unchecked-hash kind is imported in
-place of its source, which is all the diff would show. And git refuses to record a path
+place of its source, which is all the diff would show. Compiled modules anywhere (a
+sourceless ``pkg/zz.pyc``, a native ``.so``) for the same reason: code that runs, which the
+diff, the static and tamper rules and the judge see only as "Binary files differ". And git
+refuses to record a path
 through any
 spelling of ``.git`` (``.GIT/x.py``) or a symlinked ``.gitmodules``, and one such path made
 ``git add -A`` fail -- a one-command infrastructure error. Left out, they are simply not

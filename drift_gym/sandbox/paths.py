@@ -51,9 +51,12 @@ def confine(repo: Path, path: str) -> Path:
     try:
         repo = repo.resolve()
         resolved = (repo / candidate).resolve()
-    except (RuntimeError, OSError) as exc:  # a symlink loop: RuntimeError before 3.13
+    except RuntimeError as exc:  # a symlink loop (Python 3.11 and 3.12)
         raise PathEscape(f"path {path!r} goes through a symlink loop: the tools act on real "
                          "files only") from exc
+    except OSError as exc:  # a loop (3.13 and later), or a path too long to resolve
+        raise PathEscape(f"path {path!r} cannot be resolved ({exc.strerror}): the tools act "
+                         "on real files only") from exc
     if resolved != repo and not resolved.is_relative_to(repo):
         raise PathEscape(f"path {path!r} leads outside the repo (through a symlink)")
     if resolved != repo / candidate:
