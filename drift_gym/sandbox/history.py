@@ -37,14 +37,13 @@ UNRECORDED = (":(exclude,icase,glob)**/.git", ":(exclude,icase,glob)**/.git/**",
 says: a planted ``__pycache__/m.cpython-311.pyc`` of the unchecked-hash kind is imported in
 place of its source, which is all the diff would show. Compiled modules anywhere (a
 sourceless ``pkg/zz.pyc``, a native ``.so``) for the same reason: code that runs, which the
-diff, the static and tamper rules and the judge see only as "Binary files differ". And git
-refuses to record a path
-through any
-spelling of ``.git`` (``.GIT/x.py``) or a symlinked ``.gitmodules``, and one such path made
-``git add -A`` fail -- a one-command infrastructure error. Left out, they are simply not
-part of the commit, and so not graded either (see `History.materialise`). Git's NTFS and HFS
-protections are off: this history is only ever read on this host, where ``git~1`` or
-``.git.`` are ordinary names, and refusing them was the same infrastructure error."""
+diff, the static and tamper rules and the judge see only as "Binary files differ". And the
+paths git refuses to record, through any spelling of ``.git`` (``.GIT/x.py``) or a symlinked
+``.gitmodules``: one of them made ``git add -A`` fail, a one-command infrastructure error.
+Left out, they are simply not part of the commit, and so not graded either (see
+`History.materialise`). Git's NTFS and HFS protections are off: this history is only ever
+read on this host, where ``git~1`` or ``.git.`` are ordinary names, and refusing them was
+the same infrastructure error."""
 
 
 class History:
