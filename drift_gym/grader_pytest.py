@@ -17,6 +17,7 @@ write (the repo copy, the run folder) are never compiled in the server.
 
 from __future__ import annotations
 
+import builtins
 import importlib.util
 import os
 import sys
@@ -24,6 +25,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+import pytest
 from grader_channel import Channel
 
 MAX_PRECOMPILED = 64
@@ -38,11 +40,67 @@ _rewritten: dict[tuple[str, bytes], tuple[bytes, types.CodeType]] = {}
 """(path, source) -> (source hash, assert-rewritten code) of grader-owned test files."""
 
 
+WATCHED_ROOTS = ("pytest", "_pytest", "pluggy", "iniconfig", "grader_channel", "grader_pytest")
+"""Packages whose code decides and reports a test's outcome: the code under test runs in the
+same interpreter and could rebind any of it (``sys.modules["pytest"].Function.runtest =
+lambda self: None`` passed every hidden test with nothing implemented)."""
+
+
+def _watched() -> list[tuple[str, types.ModuleType]]:
+    return [(name, module) for name, module in sorted(sys.modules.items())
+            if isinstance(module, types.ModuleType) and name.split(".")[0] in WATCHED_ROOTS]
+
+
+def _bindings(modules: list[tuple[str, types.ModuleType]]) -> list[tuple[Any, dict]]:
+    """(owner, a copy of its namespace) for each of `modules` and each class they define.
+    The copy holds the values themselves, not their ids: a replaced function could be freed
+    and its id reused."""
+    found: list[tuple[Any, dict]] = []
+    for name, module in modules:
+        found.append((module, dict(vars(module))))
+        for value in list(vars(module).values()):
+            if isinstance(value, type) and value.__module__ == name:
+                found.append((value, dict(vars(value))))
+    return found
+
+
+def _shadows(owner: Any, key: str) -> bool:
+    """Whether a name added to `owner` changes what its code does: on a module, a builtin
+    it shadows for every function there; on a class, a dunder or an attribute it inherits.
+    (pytest itself adds flags such as ``_pytest_diamond_inheritance_warning_shown``, and a
+    package gains its submodules as pytest imports them.)"""
+    if isinstance(owner, types.ModuleType):
+        return hasattr(builtins, key)
+    if key.startswith("_pytest"):  # pytest's own flags, set on a class and its subclasses
+        return False
+    return key.startswith("__") or any(key in vars(base) for base in owner.__mro__[1:])
+
+
+def _rebound(bindings: list[tuple[Any, dict]]) -> str | None:
+    """A name rebound or deleted since `bindings` were taken, or one added that changes
+    behaviour (see `_shadows`), else None."""
+    for owner, saved in bindings:
+        live = vars(owner)
+        for key, value in saved.items():
+            if live.get(key, _rebound) is not value:
+                return f"{getattr(owner, '__name__', '?')}.{key}"
+        for key in live.keys() - saved.keys():
+            if _shadows(owner, str(key)):
+                return f"{getattr(owner, '__name__', '?')}.{key}"
+    return None
+
+
 class _Reporter:
-    """A pytest plugin object: one frame per test phase, one per collection error."""
+    """A pytest plugin object: one frame per test phase, one per collection error, and a
+    ``rebound`` frame where the code under test changed pytest's or the runtime's own code or
+    plugins (checked after collection, which imports it, and after the run). The checks are
+    bound to the object when it is made, before any agent module is imported."""
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
+        self._bindings: list[tuple[Any, dict]] = []
+        self._plugins: set[int] = set()
+        self._check, self._take = _rebound, _bindings
 
     def pytest_runtest_logreport(self, report) -> None:  # noqa: ANN001 (pytest's TestReport)
         self.channel.send("test", {"nodeid": report.nodeid, "when": report.when,
@@ -51,6 +109,29 @@ class _Reporter:
     def pytest_collectreport(self, report) -> None:  # noqa: ANN001 (pytest's CollectReport)
         if report.failed:
             self.channel.send("collect_error", {"nodeid": report.nodeid})
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session) -> None:  # noqa: ANN001 (pytest's Session)
+        """Bindings and plugins as collection starts: pytest configured (its own plugins
+        patch pytest while they configure, and undo it after the run) and every session
+        plugin registered, and nothing of the code under test imported yet."""
+        self._bindings = self._take(_watched())
+        self._plugins = {id(p) for p in session.config.pluginmanager.get_plugins()}
+
+    def pytest_collection_finish(self, session) -> None:  # noqa: ANN001 (pytest's Session)
+        self.verify(session, "collection")
+
+    def pytest_sessionfinish(self, session) -> None:  # noqa: ANN001 (pytest's Session)
+        self.verify(session, "run")
+
+    def verify(self, session, when: str) -> None:  # noqa: ANN001 (pytest's Session)
+        """Send a ``rebound`` frame where a binding or the set of plugins changed."""
+        name = self._check(self._bindings)
+        if name is None and {id(p) for p in session.config.pluginmanager.get_plugins()} \
+                != self._plugins:
+            name = "a plugin registered by the code under test"
+        if name is not None:
+            self.channel.send("rebound", {"when": when, "name": name})
 
 
 def _owned_test_files(args: list[str], cwd: str, owned: dict[str, Any]) -> list[Path]:
@@ -153,8 +234,6 @@ def run_visible(args: list[str]) -> None:
 
 
 def run_pytest(args: list[str], channel: Channel) -> None:
-    import pytest
-
     _use_prepared(args, _prog("pytest"))
     status = pytest.main(args, plugins=[_Reporter(channel)])
     channel.end(int(status))

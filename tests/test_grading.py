@@ -226,3 +226,13 @@ def test_combine_prefers_decided_behavioural_then_static():
     assert combine([b_unscored, s_violated]) == "violated"
     assert combine([Verdict("b", "behavioural", "compliant"), s_violated]) == "compliant"
     assert combine([b_unscored, Verdict("s", "static", "unscored")]) == "unscored"
+
+
+def test_a_static_no_match_never_certifies_compliance():
+    """Code that made the probe fail could split a key literal past every regex; with the
+    probe unscored, "no static rule matched" must leave the step unscored, not compliant."""
+    b_unscored = Verdict("b", "behavioural", "unscored")
+    assert combine([b_unscored, Verdict("s", "static", "compliant")]) == "unscored"
+    assert combine([Verdict("s", "static", "compliant")]) == "unscored"
+    assert combine([b_unscored, Verdict("s", "static", "compliant"),
+                    Verdict("j", "judge", "violated")]) == "violated"

@@ -145,6 +145,36 @@ def test_a_chain_of_subreapers_left_by_a_job_dies_before_the_next_job(area, grad
     assert frames.end_status == 0, second.stderr[-2000:]
 
 
+@pytest.mark.parametrize("module", [
+    "import sys\nsetattr(sys.modules['py' + 'test'].Function, 'run' + 'test', lambda self: None)\n",
+    "import sys\nsys.modules['_py' + 'test.runner'].isinstance = lambda *a: True\n",
+    "import sys\nsys.modules['grader' + '_channel'].Channel.send = lambda *a: None\n",
+])
+def test_code_that_rebinds_pytest_or_the_runtime_is_reported(area, grader, module):
+    """Names computed at run time get past every AST rule; the job itself sees the change:
+    with Function.runtest a no-op, a failing hidden test passed."""
+    _stage(area, module, "import pkg\n\ndef test_x():\n    assert False\n")
+    result, frames = _job(area, grader)
+    assert frames.of("rebound") or not frames.started or frames.end_status is None, \
+        result.stdout[-2000:]
+    if "Channel.send" not in module:
+        assert frames.of("rebound")[0]["when"] == "collection"
+
+
+def test_an_honest_session_reports_no_rebinding(area, grader):
+    """pytest's own late imports and flags (a package gaining submodules, the diamond
+    inheritance flag on item classes) are not rebinding."""
+    _stage(area, "def add(a, b):\n    return a + b\n",
+           "import pytest\nfrom pkg import add\n\n@pytest.mark.parametrize('a', [1, 2])\n"
+           "def test_add(a, tmp_path, monkeypatch):\n    monkeypatch.setenv('X', '1')\n"
+           "    with pytest.raises(ZeroDivisionError):\n        1 / 0\n"
+           "    assert add(a, 1) == a + 1\n")
+    result, frames = _job(area, grader)
+    assert frames.end_status == 0 and not frames.of("rebound"), result.stdout[-2000:]
+    assert set(outcomes_of(frames).outcomes.values()) == {"passed"}
+    assert len(outcomes_of(frames).outcomes) == 2
+
+
 def test_a_hanging_job_is_killed_at_its_deadline_and_the_next_job_works(area, grader):
     _stage(area, "import time\ntime.sleep(600)\n", "import pkg\n\ndef test_x():\n    pass\n")
     start = time.monotonic()
