@@ -49,6 +49,12 @@ def _findings(source: str, path: str = "pkg/feature.py") -> list[str]:
     ("grader-tamper", "import sys\nsys.modules['pytest'].raises = None\n"),
     ("grader-tamper", "import pytest\nF = pytest.Function\nF.runtest = None\n"),
     ("grader-tamper", "import grader_channel\n"),
+    ("always-equal", "class T:\n    __eq__ = lambda s, o: True\n"),
+    ("always-equal", "class T:\n    pass\nT.__eq__ = lambda s, o: True\n"),
+    ("always-equal", "class T:\n    pass\nsetattr(T, '__eq__', lambda s, o: True)\n"),
+    ("always-equal", "T = type('T', (), {'__eq__': lambda s, o: True})\n"),
+    ("always-equal", "class T:\n    __bool__ = object.__ne__\n"),
+    ("always-equal", "class T:\n    def __\uff45q__(self, other):\n        return True\n"),
     ("grader-tamper", "from grader_pytest import _Reporter\n"),
 ])
 def test_every_spelling_is_found(rule, source):

@@ -57,6 +57,9 @@ _HOOKS = {("atexit", "register"), ("signal", "signal"), ("signal", "setitimer"),
           ("logging", "disable"),
           ("signal", "alarm"), ("faulthandler", "register"), ("sys", "excepthook"),
           ("threading", "excepthook")}
+_ALWAYS_EQUAL = {"__eq__", "__ne__", "__bool__", "__hash__"}
+"""The methods the ``always-equal`` rule watches however they are bound (a ``def`` is the
+line rule's; an assignment, ``setattr`` or a ``type()`` namespace are the AST's)."""
 _FRAME_ATTRS = {"f_back", "f_globals", "f_locals", "f_builtins", "tb_frame", "gi_frame",
                 "cr_frame", "ag_frame"}
 # modules whose attributes library code has no business replacing
@@ -69,6 +72,11 @@ _DYNAMIC = {"os", "sys", "posix", "signal", "gc", "inspect", "builtins", "atexit
 _GRADER_WORDS = re.compile(r"@@DG@@|grading-nonce|grader_\w+|/sandbox/grading|"
                            r"hidden\.ini|test_step_\d|PYTEST_CURRENT_TEST|DRIFT_GYM_|"
                            r"PYTEST_XDIST|_pytest\b")
+
+
+def _constant(node: ast.AST) -> object:
+    """The value of a constant expression, else None."""
+    return node.value if isinstance(node, ast.Constant) else None
 
 
 def _named_module(node: ast.AST) -> str:
@@ -186,6 +194,8 @@ class _Resolver(ast.NodeVisitor):
             self.flag(node, "grader-tamper", f"looks up an attribute of {name[0]} by a "
                       "computed name")
         elif name in (("builtins", "setattr"), ("builtins", "delattr")) and node.args:
+            if len(node.args) >= 2 and _constant(node.args[1]) in _ALWAYS_EQUAL:
+                self.flag(node, "always-equal", f"binds {_constant(node.args[1])} by setattr")
             module = self.module_of(node.args[0])
             if module is not None and module.split(".", 1)[0] in _GUARDED:
                 self.flag(node, "grader-tamper", f"replaces an attribute of {module}")
@@ -205,6 +215,23 @@ class _Resolver(ast.NodeVisitor):
             self.flag(node, "exit-trick", "raises SystemExit from library code")
         self.generic_visit(node)
 
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        """The name as Python reads it (``def __ｅq__`` in full-width letters is ``__eq__``),
+        whatever the line looks like to the line rule."""
+        if node.name in _ALWAYS_EQUAL:
+            self.flag(node, "always-equal", f"defines {node.name} (objects that compare "
+                      "equal to anything fool asserts)")
+        self.generic_visit(node)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Dict(self, node: ast.Dict) -> None:
+        """A namespace for ``type(name, bases, {...})``: its comparison methods count."""
+        for key in node.keys:
+            if key is not None and _constant(key) in _ALWAYS_EQUAL:
+                self.flag(node, "always-equal", f"binds {_constant(key)} in a class namespace")
+        self.generic_visit(node)
+
     def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, str) and (hit := _GRADER_WORDS.search(node.value)):
             self.flag(node, "grader-tamper", f"refers to the grader's internals "
@@ -219,6 +246,11 @@ class _Resolver(ast.NodeVisitor):
                 yield target
 
     def _check_target(self, target: ast.expr, node: ast.AST) -> None:
+        bound = target.id if isinstance(target, ast.Name) else \
+            target.attr if isinstance(target, ast.Attribute) else None
+        if bound in _ALWAYS_EQUAL:
+            self.flag(node, "always-equal", f"binds {bound} by assignment (objects that "
+                      "compare equal to anything fool asserts)")
         if isinstance(target, ast.Attribute):
             module = self.module_of(target.value)
             if module is not None and module.split(".", 1)[0] in _GUARDED:
