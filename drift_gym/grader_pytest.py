@@ -3,7 +3,9 @@
 grading area beside ``grader_runtime.py``).
 
 A plugin sends one frame per test phase as it is reported, one per collection error, and the
-job ends with a frame carrying pytest's exit status.
+job ends with a frame carrying pytest's exit status. The code under test shares this
+interpreter, so the plugin also checks that it left pytest's, pluggy's and the runtime's own
+code and plugins as they were when collection began (a ``rebound`` frame otherwise).
 
 **Prepared in the warm server, used once in each fork.** A session's start-up is mostly
 pytest's own work, the same for every job with the same arguments: building the plugin manager
