@@ -26,7 +26,7 @@ from .grading_area import WRITABLE, GradingArea, runtime_files, shortfall
 from .history import History
 from .limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, WORKSPACE_QUOTA, LimitEvents
 from .paths import confine, file_kind, regular_only, shown_name
-from .trees import remove_tree, walk
+from .trees import clear_the_way, remove_tree, walk
 from .warm import WarmGrader, shadowing
 from .workspace import (
     Workspace,
@@ -135,22 +135,12 @@ class WorkspaceSandbox:
         self._backend.write_bytes(target, content.encode("utf-8", errors="surrogateescape"))
 
     def place_file(self, path: str, content: str) -> None:
-        """Write `path` as a checkout would, whatever the agent left there: a folder, link,
-        pipe or file standing where the file or one of its folders belongs is removed first.
-        For the grader's own writes (a teammate's commit), which must neither fail on the
-        agent's tree nor write through a link out of it."""
-        parts = Path(path).parts
-        if not parts or Path(path).is_absolute() or ".." in parts:
+        """Write `path` as a checkout would, whatever the agent left there (see
+        `trees.clear_the_way`): the grader's own writes, a teammate's commit, must neither
+        fail on the agent's tree nor write through a link out of it."""
+        if not Path(path).parts or Path(path).is_absolute() or ".." in Path(path).parts:
             raise PathEscape(f"path {path!r} is not a plain repo-relative path")
-        folder = self.repo
-        for part in parts[:-1]:
-            folder = folder / part
-            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-                remove_tree(folder)
-            folder.mkdir(exist_ok=True)
-        target = folder / parts[-1]
-        if target.is_symlink() or (target.exists() and not target.is_file()):
-            remove_tree(target)
+        clear_the_way(self.repo, path)
         self.write_file(path, content)
 
     def list_files(self, path: str = ".") -> list[str]:

@@ -55,3 +55,20 @@ def remove_tree(path: Path) -> None:
     for folder in reversed(folders):
         with contextlib.suppress(OSError):
             os.rmdir(folder)
+
+
+def clear_the_way(top: Path, rel: str) -> None:
+    """Make room for a regular file at `rel` below the folder `top`, as a checkout does: a
+    link, file or pipe where one of its folders belongs, and a folder, link or pipe where
+    the file belongs, are removed (never what a link points to); missing folders are made.
+    `rel` is a plain relative path (the caller checks it)."""
+    parts = Path(rel).parts
+    folder = top
+    for part in parts[:-1]:
+        folder = folder / part
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            remove_tree(folder)
+        folder.mkdir(exist_ok=True)
+    target = folder / parts[-1]
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        remove_tree(target)
