@@ -230,13 +230,14 @@ def probe(config_path: str, channel: Channel) -> None:
     for path, digest in {k: v for root in roots
                          for k, v in _fingerprints(root, state_dir).items()}.items():
         if before.get(path) != digest:
-            data = Path(path).read_bytes()
+            with open(path, "rb") as handle:  # the head only: the size says the rest
+                data, size = handle.read(MAX_FILE_BYTES), os.fstat(handle.fileno()).st_size
             shown = os.path.relpath(path, repo) if path.startswith(str(repo) + os.sep) \
                 else path
-            if len(data) > MAX_FILE_BYTES:
-                flooded.append(f"{shown}: {len(data):,} bytes written, the first "
+            if size > MAX_FILE_BYTES:
+                flooded.append(f"{shown}: {size:,} bytes written, the first "
                                f"{MAX_FILE_BYTES:,} read")
-            files[shown] = data[:MAX_FILE_BYTES].decode("utf-8", errors="replace")
+            files[shown] = data.decode("utf-8", errors="replace")
     stdout = printed.getvalue() + written.decode("utf-8", errors="replace")
     if len(stdout) > 2 * MAX_FILE_BYTES:
         flooded.append(f"{len(stdout):,} characters printed, the last {2 * MAX_FILE_BYTES:,} "

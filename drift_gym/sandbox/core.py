@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from . import saved
-from .base import GRADING, REPO, RUN, Backend, BadInput, ExecResult, PathEscape, SandboxError
+from .base import GRADING, REPO, RUN, Backend, BadInput, ExecResult, SandboxError
 from .capture import OUTPUT_CAP
 from .grading_area import WRITABLE, GradingArea, runtime_files, shortfall
 from .history import History
 from .limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, WORKSPACE_QUOTA, LimitEvents
-from .paths import confine, file_kind, regular_only, shown_name
+from .paths import confine, file_kind, plain, regular_only, shown_name
 from .trees import clear_the_way, remove_tree, walk
 from .warm import WarmGrader, shadowing
 from .workspace import (
@@ -138,9 +138,7 @@ class WorkspaceSandbox:
         """Write `path` as a checkout would, whatever the agent left there (see
         `trees.clear_the_way`): the grader's own writes, a teammate's commit, must neither
         fail on the agent's tree nor write through a link out of it."""
-        if not Path(path).parts or Path(path).is_absolute() or ".." in Path(path).parts:
-            raise PathEscape(f"path {path!r} is not a plain repo-relative path")
-        clear_the_way(self.repo, path)
+        clear_the_way(self.repo, plain(path))
         self.write_file(path, content)
 
     def list_files(self, path: str = ".") -> list[str]:

@@ -126,8 +126,9 @@ def survey(repo: Path) -> TreeSurvey:
     commit is recorded as a gitlink, so none of its files reach the step's diff."""
     total, names, nested, deep, long = 0, 0, None, None, None
     top = os.fspath(repo)
+    top_length = len(os.fsencode(top))
     for dirpath, dirnames, filenames in walk(top):
-        folder = len(os.fsencode(dirpath)) - len(os.fsencode(top))
+        folder = len(os.fsencode(dirpath)) - top_length
         if long is None and folder > MAX_PATH_BYTES:  # found before the kernel's limit is
             long = os.path.relpath(dirpath, top)      # (each name adds 255 bytes at most)
             dirnames[:] = []

@@ -36,9 +36,9 @@ def regular_only(target: Path, path: str) -> None:
         raise BadInput(f"{path} is {kind}: the tools read and write regular files only")
 
 
-def confine(repo: Path, path: str) -> Path:
-    """The host path of a repo-relative path; refuses every way out of the repo, and paths
-    through symlinks (the tools act on real files only)."""
+def plain(path: str) -> Path:
+    """`path` as a relative path that names no way out of the repo by its text alone (not
+    empty, no NUL byte, not absolute, no ``..``); links are `confine`'s to refuse."""
     if not isinstance(path, str) or not path.strip():
         raise PathEscape("path is empty: give a path relative to the repo root")
     if "\x00" in path:
@@ -48,6 +48,13 @@ def confine(repo: Path, path: str) -> Path:
         raise PathEscape(f"path {path!r} is absolute: give a path relative to the repo root")
     if ".." in candidate.parts:
         raise PathEscape(f"path {path!r} contains '..': stay inside the repo")
+    return candidate
+
+
+def confine(repo: Path, path: str) -> Path:
+    """The host path of a repo-relative path; refuses every way out of the repo, and paths
+    through symlinks (the tools act on real files only)."""
+    candidate = plain(path)
     try:
         repo = repo.resolve()
         resolved = (repo / candidate).resolve()

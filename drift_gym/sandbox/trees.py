@@ -57,12 +57,12 @@ def remove_tree(path: Path) -> None:
             os.rmdir(folder)
 
 
-def clear_the_way(top: Path, rel: str) -> None:
+def clear_the_way(top: Path, rel: Path) -> None:
     """Make room for a regular file at `rel` below the folder `top`, as a checkout does: a
     link, file or pipe where one of its folders belongs, and a folder, link or pipe where
     the file belongs, are removed (never what a link points to); missing folders are made.
-    `rel` is a plain relative path (the caller checks it)."""
-    parts = Path(rel).parts
+    `rel` is a plain relative path (see `paths.plain`)."""
+    parts = rel.parts
     folder = top
     for part in parts[:-1]:
         folder = folder / part
