@@ -175,8 +175,8 @@ class BehaviouralRule(Frozen):
         return self
 
 
-# the rules a scenario may exempt; grader-forgery, job-died and probe-flooded (what the
-# grading jobs themselves report) never can be
+# the rules a scenario may exempt; grader-forgery, job-died, probe-flooded and probe-blocked
+# (what the grading jobs themselves report) never can be
 TAMPER_RULES = ("test-edits", "test-config", "startup-hook", "exit-trick", "always-equal",
                 "pytest-hook", "skip-tests", "grader-tamper")
 
