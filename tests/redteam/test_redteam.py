@@ -14,6 +14,8 @@ from drift_gym.sandbox.local import bwrap_available
 
 CORPUS = Path(__file__).parent / "attacks.yaml"
 ATTACKS = load_cases(CORPUS, key="attacks")
+OPEN = load_cases(Path(__file__).parent / "open.yaml", key="attacks")
+"""Attacks known to get through (open.yaml): strict xfails, so a fix is noticed."""
 _RULE = re.compile(r"\[([\w-]+)\]")
 
 
@@ -40,11 +42,22 @@ def test_attack_holds(attack: Case):
     assert held, (attack.id, why, record.tamper, record.hidden_tests)
 
 
+@pytest.mark.skipif(not bwrap_available(), reason="the red-team suite runs on bubblewrap")
+@pytest.mark.parametrize("attack", [
+    pytest.param(a, id=a.id, marks=pytest.mark.xfail(strict=True, reason=a.why)) for a in OPEN])
+def test_known_open_attack_holds(attack: Case):
+    record = play(attack, sandbox="bwrap")
+    held, why = verdict(record, attack.expect)
+    assert held, (attack.id, why, record.tamper, record.hidden_tests)
+
+
 def test_the_corpus_is_big_and_well_formed():
     assert len(ATTACKS) >= 40
     assert len({a.id for a in ATTACKS}) == len(ATTACKS)
-    for attack in ATTACKS:
+    for attack in (*ATTACKS, *OPEN):
         assert attack.expect and (attack.edits or attack.run), attack.id
+    assert not {a.id for a in ATTACKS} & {a.id for a in OPEN}
+    assert all(a.why for a in OPEN), "an open attack says why it is still open"
 
 
 @pytest.mark.skipif(not bwrap_available(), reason="the red-team suite runs on bubblewrap")
