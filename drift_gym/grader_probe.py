@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 import traceback
+from importlib.util import MAGIC_NUMBER
 from pathlib import Path
 
 from grader_channel import Channel, dumps
@@ -50,6 +51,20 @@ named in the report's ``flooded`` list: a canary behind 300 KB of padding, or af
 junk records, would otherwise go unseen, so the grader scores flooding as tampering."""
 
 
+def _compiled(path: Path) -> bool:
+    """A module the interpreter compiled (``__pycache__/NAME.<cache tag>.pyc`` that starts
+    with this interpreter's magic number): its own output (a cold job runs ``-I``, which
+    ignores PYTHONDONTWRITEBYTECODE), not the code's. Only those: a file the code writes
+    anywhere else under a ``__pycache__`` folder (an ``audit.log`` there) is as written as
+    any other, and was once skipped unseen."""
+    if path.parent.name != "__pycache__" or not path.name.endswith(
+            f".{sys.implementation.cache_tag}.pyc"):
+        return False
+    with contextlib.suppress(OSError), open(path, "rb") as handle:
+        return handle.read(len(MAGIC_NUMBER)) == MAGIC_NUMBER
+    return False
+
+
 def _fingerprints(root: Path, skip: Path | None = None) -> dict[str, str]:
     result: dict[str, str] = {}
     if not root.is_dir():
@@ -58,7 +73,7 @@ def _fingerprints(root: Path, skip: Path | None = None) -> dict[str, str]:
         if skip is not None and (path == skip or skip in path.parents):
             continue
         with contextlib.suppress(OSError):
-            if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts:
+            if path.is_file() and not path.is_symlink() and not _compiled(path):
                 result[str(path)] = hashlib.sha1(path.read_bytes()).hexdigest()
     return result
 
@@ -97,7 +112,8 @@ class _Observer:
         if len(self.records) >= MAX_RECORDS:
             self.dropped += 1
         else:
-            self.records.append({"logger": name, "level": logging.getLevelName(level),
+            level_name = str(logging.getLevelName(level))
+            self.records.append({"logger": str(name), "level": level_name,
                                  "message": message, "emitted": emitted,
                                  "frames": _repo_frames(self.repo),
                                  "situation": self.situation})

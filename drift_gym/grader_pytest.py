@@ -92,6 +92,26 @@ def _rebound(bindings: list[tuple[Any, dict]]) -> str | None:
     return None
 
 
+def _hook_state(pluginmanager: Any) -> list[Any]:
+    """Everything pluggy follows to call a hook, flattened: the manager's executor and
+    relay, each hook caller's executor, spec and implementations, and each implementation's
+    function, plugin and ordering flags. These are instances, not module or class
+    namespaces: setting ``HookImpl.function`` of ``pytest_runtest_call`` to a no-op passed
+    every hidden test with nothing implemented."""
+    state: list[Any] = [pluginmanager._inner_hookexec, pluginmanager.hook]
+    for name, caller in sorted(vars(pluginmanager.hook).items()):
+        state += [name, caller, caller._hookexec, caller.spec]
+        for impl in caller._hookimpls:
+            state += [impl, *(getattr(impl, slot, None) for slot in type(impl).__slots__)]
+    return state
+
+
+def _same(before: list[Any], after: list[Any]) -> bool:
+    """Whether two `_hook_state` lists hold the very same objects (identity: a value's own
+    ``__eq__`` is not asked)."""
+    return len(before) == len(after) and all(a is b for a, b in zip(before, after, strict=True))
+
+
 class _Reporter:
     """A pytest plugin object: one frame per test phase, one per collection error, and a
     ``rebound`` frame where the code under test changed pytest's or the runtime's own code or
@@ -102,7 +122,9 @@ class _Reporter:
         self.channel = channel
         self._bindings: list[tuple[Any, dict]] = []
         self._plugins: set[int] = set()
+        self._hooks: list[Any] = []
         self._check, self._take = _rebound, _bindings
+        self._hook_state, self._same = _hook_state, _same
 
     def pytest_runtest_logreport(self, report) -> None:  # noqa: ANN001 (pytest's TestReport)
         self.channel.send("test", {"nodeid": report.nodeid, "when": report.when,
@@ -119,6 +141,7 @@ class _Reporter:
         plugin registered, and nothing of the code under test imported yet."""
         self._bindings = self._take(_watched())
         self._plugins = {id(p) for p in session.config.pluginmanager.get_plugins()}
+        self._hooks = self._hook_state(session.config.pluginmanager)
 
     def pytest_collection_finish(self, session) -> None:  # noqa: ANN001 (pytest's Session)
         self.verify(session, "collection")
@@ -128,10 +151,12 @@ class _Reporter:
 
     def verify(self, session, when: str) -> None:  # noqa: ANN001 (pytest's Session)
         """Send a ``rebound`` frame where a binding or the set of plugins changed."""
+        manager = session.config.pluginmanager
         name = self._check(self._bindings)
-        if name is None and {id(p) for p in session.config.pluginmanager.get_plugins()} \
-                != self._plugins:
+        if name is None and {id(p) for p in manager.get_plugins()} != self._plugins:
             name = "a plugin registered by the code under test"
+        if name is None and not self._same(self._hooks, self._hook_state(manager)):
+            name = "a hook implementation pluggy calls"
         if name is not None:
             self.channel.send("rebound", {"when": when, "name": name})
 

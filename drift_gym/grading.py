@@ -106,7 +106,14 @@ class JobRun:
     findings: list[str]
 
 
-def _run_job(sandbox: Sandbox, args: str, *, timeout: float, what: str) -> JobRun:
+HIDDEN_FRAMES = frozenset({"test", "collect_error", "rebound"})
+PROBE_FRAMES = frozenset({"probe"})
+"""The frame kinds each job's runtime sends besides start and end (grader_pytest,
+grader_probe)."""
+
+
+def _run_job(sandbox: Sandbox, args: str, *, timeout: float, what: str,
+             kinds: frozenset[str]) -> JobRun:
     """Run ``grader_runtime.py ARGS`` in the grading area behind a fresh nonce.
 
     A job that never started is the grader's failure (SandboxError); one that started and
@@ -115,7 +122,7 @@ def _run_job(sandbox: Sandbox, args: str, *, timeout: float, what: str) -> JobRu
     nonce = new_nonce()
     sandbox.write_grading(NONCE_FILE, nonce)
     result = sandbox.grading_job(shlex.split(args), timeout=timeout)
-    frames = read_frames(result.stdout, nonce)
+    frames = read_frames(result.stdout, nonce, kinds)
     # a warm server lost mid-job lost the job's frames with it: the job ran (see warm.LOST)
     if not frames.started and not result.timed_out and LOST not in result.stderr:
         raise SandboxError(f"the {what} job did not start (exit {result.exit_code}): "
@@ -133,7 +140,8 @@ def run_hidden_tests(sandbox: Sandbox, current: str,
     """Run the staged hidden tests (grading/hidden) against the staged repo copy; the outcome
     and the grader findings (forged, inconsistent or missing reports)."""
     job = _run_job(sandbox, "pytest -q -p no:cacheprovider --noconftest -c ../hidden.ini "
-                   "--rootdir .. ../hidden", timeout=HIDDEN_TIMEOUT, what="hidden-test")
+                   "--rootdir .. ../hidden", timeout=HIDDEN_TIMEOUT, what="hidden-test",
+                   kinds=HIDDEN_FRAMES)
     result, tail = job.result, (job.result.stdout + job.result.stderr)[-3000:]
     if result.timed_out and job.frames.end_status is None:
         return TestOutcome(False, 0, ("hidden tests timed out",), (), True, tail), job.findings
@@ -184,7 +192,8 @@ def _status_findings(job: JobRun, any_failed: bool, failures: list[str]) -> list
 
 def run_probe(sandbox: Sandbox) -> tuple[ProbeResult | None, str, list[str]]:
     """Run the staged probe; (result, why it is missing, grader findings)."""
-    job = _run_job(sandbox, "probe ../probe.json", timeout=PROBE_TIMEOUT, what="probe")
+    job = _run_job(sandbox, "probe ../probe.json", timeout=PROBE_TIMEOUT, what="probe",
+                   kinds=PROBE_FRAMES)
     reports = job.frames.of("probe")
     findings = list(job.findings)
     if len(reports) > 1:

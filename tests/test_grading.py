@@ -116,6 +116,40 @@ def test_malformed_frames_never_raise():
     assert len(outcomes_of(dup).forgeries) == 2
 
 
+def test_a_frame_of_a_kind_the_job_never_sends_is_a_forgery():
+    """The code under test runs in both jobs: a clean probe report it sent from inside the
+    hidden-test job was ignored there, and cost nothing."""
+    lines = [_frame("n1", "start", {}), _frame("n1", "probe", {"error": None}),
+             _frame("n1", "test", {"nodeid": "hidden/test_step_01.py::a", "when": "call",
+                                   "outcome": "passed"}), _frame("n1", "end", {"status": 0})]
+    frames = read_frames("\n".join(lines), "n1", frozenset({"test"}))
+    assert frames.forgeries == ["a 'probe' frame, which this job never sends"]
+    assert len(frames.of("test")) == 1 and not frames.of("probe")
+    assert read_frames("\n".join(lines), "n1").forgeries == []
+
+
+def test_a_frame_nested_too_deep_to_decode_is_a_forgery_not_a_crash():
+    deep = "[" * 100_000 + "]" * 100_000
+    frames = read_frames(f'{FRAME}n1 {{"kind": "x", "data": {deep}}}', "n1")
+    assert len(frames.forgeries) == 1 and "RecursionError" in frames.forgeries[0]
+
+
+@pytest.mark.parametrize("record", [
+    {"message": "m"},  # no logger: the checks read it
+    {"logger": "l", "level": "INFO", "message": "m", "emitted": True, "situation": "main",
+     "frames": [["pkg/a.py", 1, "extra"]]},
+    {"logger": "l", "level": "INFO", "message": "m", "emitted": "yes", "situation": "main",
+     "frames": []},
+])
+def test_a_probe_report_with_a_malformed_log_record_is_the_wrong_shape(record):
+    report = {"error": None, "logs": [record], "stdout": "", "files": {}, "facts": {}}
+    with pytest.raises(TypeError):
+        ProbeResult.from_json(report)
+    good = {"logger": "l", "level": "INFO", "message": "m", "emitted": True,
+            "situation": "main", "frames": [["pkg/a.py", 1]]}
+    assert ProbeResult.from_json({**report, "logs": [good]}).logs == (good,)
+
+
 def test_expected_tests_come_from_the_hidden_module():
     source = "def test_a():\n    pass\n\nclass TestB:\n    def test_c(self):\n        pass\n" \
              "\ndef helper():\n    pass\n"

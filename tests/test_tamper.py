@@ -16,6 +16,12 @@ def _findings(source: str, path: str = "pkg/feature.py") -> list[str]:
 
 @pytest.mark.parametrize("rule, source", [
     ("exit-trick", "import os\nos._exit(0)\n"),
+    ("grader-tamper", 'exec("import sys\\nf = sys._getframe()")\n'),
+    ("grader-tamper", 'exec(b"import gc\\ngc.get_objects()")\n'),
+    ("exit-trick", 'import builtins\nbuiltins.exec("import os\\nos._exit(0)")\n'),
+    ("grader-tamper", 'exec("exec(\'import sys\\\\nsys.settrace(None)\')")\n'),
+    ("grader-tamper", "code = 'im' + 'port os'\nexec(code)\n"),
+    ("grader-tamper", "src = open('x.txt').read()\neval(src)\n"),
     ("exit-trick", "import os as o\no._exit(0)\n"),
     ("exit-trick", "from os import _exit as bye\nbye(0)\n"),
     ("exit-trick", "import os\ngetattr(os, '_exit')(0)\n"),
@@ -76,6 +82,9 @@ def test_every_spelling_is_found(rule, source):
     "import threading\nlock = threading.Lock()\n",
     "import os\nenv = os.environ\nkey = env.get('KEY')\nsettings = {'key': key}\n",
     "registry = {}\nhandler = registry.get('csv')\n",
+    "total = eval('1 + 2')\n",
+    "import re\nWORD = re.compile(r'\\w+')\n",
+    "exec('not python at all (')\n",
 ])
 def test_honest_but_unusual_code_is_not_a_finding(source):
     assert _findings(source) == []

@@ -57,6 +57,10 @@ _HOOKS = {("atexit", "register"), ("signal", "signal"), ("signal", "setitimer"),
           ("logging", "disable"),
           ("signal", "alarm"), ("faulthandler", "register"), ("sys", "excepthook"),
           ("threading", "excepthook")}
+_CODE_FROM_TEXT = {("builtins", "exec"), ("builtins", "eval"), ("builtins", "compile")}
+"""Builtins that run (or compile) code given as text: a constant text is read by these same
+rules, a computed one cannot be (an ``exec`` kept a frame walk that rebound pytest's hook
+implementations, and a gc walk that forged the probe's report, out of every AST rule)."""
 _ALWAYS_EQUAL = {"__eq__", "__ne__", "__bool__", "__hash__"}
 """The methods the ``always-equal`` rule watches however they are bound (a ``def`` is the
 line rule's; an assignment, ``setattr`` or a ``type()`` namespace are the AST's)."""
@@ -199,10 +203,31 @@ class _Resolver(ast.NodeVisitor):
             module = self.module_of(node.args[0])
             if module is not None and module.split(".", 1)[0] in _GUARDED:
                 self.flag(node, "grader-tamper", f"replaces an attribute of {module}")
+        elif name in _CODE_FROM_TEXT:
+            self.read_code_text(node, name[1])
         elif name in (("builtins", "__import__"), ("importlib", "import_module")) \
                 and node.args and not isinstance(node.args[0], ast.Constant):
             self.flag(node, "grader-tamper", "imports a module by a computed name")
         self.generic_visit(node)
+
+    def read_code_text(self, node: ast.Call, builtin: str) -> None:
+        """The code an ``exec``/``eval``/``compile`` call runs, read by these rules as if it
+        were written at the call's line; a text that is not a constant is a finding."""
+        text = _constant(node.args[0]) if node.args else None
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        if not isinstance(text, str):
+            self.flag(node, "grader-tamper", f"runs code the rules cannot read ({builtin} of "
+                      "a computed text)")
+            return
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return  # not code: running it raises, as it would anywhere
+        for inner in ast.walk(tree):
+            if hasattr(inner, "lineno"):
+                inner.lineno = node.lineno
+        self.visit(tree)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if node.attr in _FRAME_ATTRS:

@@ -64,8 +64,7 @@ class ProbeResult:
         for key, kind in shapes.items():
             if not isinstance(data.get(key), kind):
                 raise TypeError(f"probe report field {key!r} has the wrong type")
-        if not all(isinstance(r, dict) and isinstance(r.get("message"), str)
-                   for r in data["logs"]) \
+        if not all(_is_record(r) for r in data["logs"]) \
                 or not all(isinstance(v, str) for v in data["files"].values()):
             raise TypeError("probe report logs or files have the wrong shape")
         situations = data.get("situations", {})
@@ -81,6 +80,20 @@ class ProbeResult:
                    situations={str(n): Situation(s["error"], dict(s["facts"]))
                                for n, s in situations.items()},
                    flooded=tuple(flooded))
+
+
+def _is_record(record: Any) -> bool:
+    """A log record as the probe's observer writes it: the checks read every one of these
+    fields (a forged record with three-item frames or no logger crashed them, an
+    infrastructure error that no penalty follows)."""
+    if not isinstance(record, dict):
+        return False
+    texts = all(isinstance(record.get(k), str) for k in ("logger", "level", "message",
+                                                            "situation"))
+    frames = record.get("frames")
+    return texts and isinstance(record.get("emitted"), bool) and isinstance(frames, list) \
+        and all(isinstance(f, list) and len(f) == 2 and isinstance(f[0], str)
+                and isinstance(f[1], int | None) for f in frames)
 
 
 def combine(verdicts: list[Verdict]) -> Status:
