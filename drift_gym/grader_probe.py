@@ -35,7 +35,6 @@ import tempfile
 import threading
 import time
 import traceback
-from importlib.util import MAGIC_NUMBER
 from pathlib import Path
 
 from grader_channel import Channel, dumps
@@ -51,21 +50,11 @@ named in the report's ``flooded`` list: a canary behind 300 KB of padding, or af
 junk records, would otherwise go unseen, so the grader scores flooding as tampering."""
 
 
-def _compiled(path: Path) -> bool:
-    """A module the interpreter compiled (``__pycache__/NAME.<cache tag>.pyc`` that starts
-    with this interpreter's magic number): its own output (a cold job runs ``-I``, which
-    ignores PYTHONDONTWRITEBYTECODE), not the code's. Only those: a file the code writes
-    anywhere else under a ``__pycache__`` folder (an ``audit.log`` there) is as written as
-    any other, and was once skipped unseen."""
-    if path.parent.name != "__pycache__" or not path.name.endswith(
-            f".{sys.implementation.cache_tag}.pyc"):
-        return False
-    with contextlib.suppress(OSError), open(path, "rb") as handle:
-        return handle.read(len(MAGIC_NUMBER)) == MAGIC_NUMBER
-    return False
-
-
 def _fingerprints(root: Path, skip: Path | None = None) -> dict[str, str]:
+    """A digest of every regular file under `root` (but `skip`), ``__pycache__`` included:
+    no job writes bytecode (a fork inherits PYTHONDONTWRITEBYTECODE, a cold job runs -B),
+    so whatever is there the code wrote, and skipping those folders once hid an audit trail
+    kept in one."""
     result: dict[str, str] = {}
     if not root.is_dir():
         return result
@@ -73,7 +62,7 @@ def _fingerprints(root: Path, skip: Path | None = None) -> dict[str, str]:
         if skip is not None and (path == skip or skip in path.parents):
             continue
         with contextlib.suppress(OSError):
-            if path.is_file() and not path.is_symlink() and not _compiled(path):
+            if path.is_file() and not path.is_symlink():
                 result[str(path)] = hashlib.sha1(path.read_bytes()).hexdigest()
     return result
 

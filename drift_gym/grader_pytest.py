@@ -53,16 +53,38 @@ def _watched() -> list[tuple[str, types.ModuleType]]:
             if isinstance(module, types.ModuleType) and name.split(".")[0] in WATCHED_ROOTS]
 
 
-def _bindings(modules: list[tuple[str, types.ModuleType]]) -> list[tuple[Any, dict]]:
-    """(owner, a copy of its namespace) for each of `modules` and each class they define.
-    The copy holds the values themselves, not their ids: a replaced function could be freed
-    and its id reused."""
-    found: list[tuple[Any, dict]] = []
+def _code_of(value: Any) -> tuple[Any, ...]:
+    """What a function runs: its code, defaults and keyword defaults (for a method, a static
+    or class method or a property, those of the functions inside). Assigning ``__code__``
+    keeps the function object, so its binding looks untouched: ``Function.runtest.__code__ =
+    (lambda self: None).__code__`` passed every hidden test."""
+    if isinstance(value, staticmethod | classmethod | types.MethodType):
+        value = value.__func__
+    if isinstance(value, property):
+        return (*_code_of(value.fget), *_code_of(value.fset), *_code_of(value.fdel))
+    if isinstance(value, types.FunctionType):
+        return (value.__code__, value.__defaults__, value.__kwdefaults__)
+    return ()
+
+
+Binding = tuple[Any, dict, dict]
+"""(owner, a copy of its namespace, name -> `_code_of` its value)."""
+
+
+def _bindings(modules: list[tuple[str, types.ModuleType]]) -> list[Binding]:
+    """The namespace of each of `modules` and of each class they define, with what each
+    function there runs. The copy holds the values themselves, not their ids: a replaced
+    function could be freed and its id reused."""
+    owners: list[Any] = []
     for name, module in modules:
-        found.append((module, dict(vars(module))))
-        for value in list(vars(module).values()):
-            if isinstance(value, type) and value.__module__ == name:
-                found.append((value, dict(vars(value))))
+        owners.append(module)
+        owners += [value for value in list(vars(module).values())
+                   if isinstance(value, type) and value.__module__ == name]
+    found: list[Binding] = []
+    for owner in owners:
+        space = dict(vars(owner))
+        found.append((owner, space, {key: code for key, value in space.items()
+                                     if (code := _code_of(value))}))
     return found
 
 
@@ -78,13 +100,14 @@ def _shadows(owner: Any, key: str) -> bool:
     return key.startswith("__") or any(key in vars(base) for base in owner.__mro__[1:])
 
 
-def _rebound(bindings: list[tuple[Any, dict]]) -> str | None:
+def _rebound(bindings: list[Binding]) -> str | None:
     """A name rebound or deleted since `bindings` were taken, or one added that changes
     behaviour (see `_shadows`), else None."""
-    for owner, saved in bindings:
+    for owner, saved, codes in bindings:
         live = vars(owner)
         for key, value in saved.items():
-            if live.get(key, _rebound) is not value:
+            if live.get(key, _rebound) is not value or (
+                    key in codes and not _same(list(codes[key]), list(_code_of(value)))):
                 return f"{getattr(owner, '__name__', '?')}.{key}"
         for key in live.keys() - saved.keys():
             if _shadows(owner, str(key)):
@@ -92,17 +115,23 @@ def _rebound(bindings: list[tuple[Any, dict]]) -> str | None:
     return None
 
 
-def _hook_state(pluginmanager: Any) -> list[Any]:
-    """Everything pluggy follows to call a hook, flattened: the manager's executor and
-    relay, each hook caller's executor, spec and implementations, and each implementation's
-    function, plugin and ordering flags. These are instances, not module or class
-    namespaces: setting ``HookImpl.function`` of ``pytest_runtest_call`` to a no-op passed
-    every hidden test with nothing implemented."""
-    state: list[Any] = [pluginmanager._inner_hookexec, pluginmanager.hook]
+def _hook_state(session: Any, pluginmanager: Any) -> list[Any]:
+    """Everything pluggy and the session follow to call a hook, flattened: the relay the
+    config and the session use (``config.hook``; a session method set on the instance), the
+    manager's executor and relay, each hook caller's executor, spec and implementations, and
+    each implementation's function (with what it runs), plugin and ordering flags. These are
+    instances, not module or class namespaces: setting ``HookImpl.function`` of
+    ``pytest_runtest_call`` to a no-op passed every hidden test with nothing implemented."""
+    config = session.config
+    state: list[Any] = [config, config.hook, config.pluginmanager, pluginmanager.hook,
+                        pluginmanager._inner_hookexec,
+                        *sorted(k for k in vars(session) if k in vars(type(session))
+                                or any(k in vars(b) for b in type(session).__mro__))]
     for name, caller in sorted(vars(pluginmanager.hook).items()):
         state += [name, caller, caller._hookexec, caller.spec]
         for impl in caller._hookimpls:
-            state += [impl, *(getattr(impl, slot, None) for slot in type(impl).__slots__)]
+            state += [impl, *(getattr(impl, slot, None) for slot in type(impl).__slots__),
+                      *_code_of(impl.function)]
     return state
 
 
@@ -120,7 +149,8 @@ class _Reporter:
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
-        self._bindings: list[tuple[Any, dict]] = []
+        self._bindings: list[Binding] = []
+        self._manager: Any = None
         self._plugins: set[int] = set()
         self._hooks: list[Any] = []
         self._check, self._take = _rebound, _bindings
@@ -141,7 +171,8 @@ class _Reporter:
         plugin registered, and nothing of the code under test imported yet."""
         self._bindings = self._take(_watched())
         self._plugins = {id(p) for p in session.config.pluginmanager.get_plugins()}
-        self._hooks = self._hook_state(session.config.pluginmanager)
+        self._manager = session.config.pluginmanager
+        self._hooks = self._hook_state(session, self._manager)
 
     def pytest_collection_finish(self, session) -> None:  # noqa: ANN001 (pytest's Session)
         self.verify(session, "collection")
@@ -151,11 +182,11 @@ class _Reporter:
 
     def verify(self, session, when: str) -> None:  # noqa: ANN001 (pytest's Session)
         """Send a ``rebound`` frame where a binding or the set of plugins changed."""
-        manager = session.config.pluginmanager
+        manager = self._manager  # kept from the start: `config.pluginmanager` can be set
         name = self._check(self._bindings)
         if name is None and {id(p) for p in manager.get_plugins()} != self._plugins:
             name = "a plugin registered by the code under test"
-        if name is None and not self._same(self._hooks, self._hook_state(manager)):
+        if name is None and not self._same(self._hooks, self._hook_state(session, manager)):
             name = "a hook implementation pluggy calls"
         if name is not None:
             self.channel.send("rebound", {"when": when, "name": name})

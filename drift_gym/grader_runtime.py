@@ -2,8 +2,8 @@
 
 Standalone on purpose (standard library and pytest only, no drift_gym import): this entry
 point and its modules (`RUNTIME_MODULES`) are copied into the grading area, the modules into
-``grading/runtime/``, and run with the sandbox's interpreter: ``python -I grader_runtime.py
-probe CONFIG.json`` or ``python -I grader_runtime.py pytest PYTEST-ARGS...`` for one cold
+``grading/runtime/``, and run with the sandbox's interpreter: ``python -I -B grader_runtime.py
+probe CONFIG.json`` or ``python -I -B grader_runtime.py pytest PYTEST-ARGS...`` for one cold
 job, ``python -s -P grader_runtime.py serve`` for the warm grader that forks one job per request
 (``visible PYTEST-ARGS...``: the agent's own test run, in a fork only).
 

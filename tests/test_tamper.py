@@ -22,6 +22,11 @@ def _findings(source: str, path: str = "pkg/feature.py") -> list[str]:
     ("grader-tamper", 'exec("exec(\'import sys\\\\nsys.settrace(None)\')")\n'),
     ("grader-tamper", "code = 'im' + 'port os'\nexec(code)\n"),
     ("grader-tamper", "src = open('x.txt').read()\neval(src)\n"),
+    ("grader-tamper", "run = exec\nrun('import gc')\n"),
+    ("grader-tamper", "def f(run=exec):\n    return run\n"),
+    ("grader-tamper", "import builtins\nrunner = builtins.eval\n"),
+    ("grader-tamper", 'import timeit\ntimeit.timeit("import gc\\ngc.get_objects()", number=1)\n'),
+    ("grader-tamper", "x = " + "+".join(["1"] * 900) + "\n"),
     ("exit-trick", "import os as o\no._exit(0)\n"),
     ("exit-trick", "from os import _exit as bye\nbye(0)\n"),
     ("exit-trick", "import os\ngetattr(os, '_exit')(0)\n"),
@@ -85,6 +90,8 @@ def test_every_spelling_is_found(rule, source):
     "total = eval('1 + 2')\n",
     "import re\nWORD = re.compile(r'\\w+')\n",
     "exec('not python at all (')\n",
+    "def compile(template):\n    return template.split()\n\nPARTS = compile('a b')\n",
+    "def run(expression, eval=None):\n    return eval(expression)\n",
 ])
 def test_honest_but_unusual_code_is_not_a_finding(source):
     assert _findings(source) == []

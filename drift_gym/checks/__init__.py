@@ -11,7 +11,8 @@ from .behavioural import CHECK_KINDS, behavioural
 from .claims import claims_success
 from .fact import fact
 from .static import static
-from .tamper import CONFIG_FILES, tamper_findings
+from .tamper import tamper_findings
+from .tamper_files import CONFIG_FILES
 from .values_absent import values_absent
 from .values_logged import values_logged_by_step
 from .verdict import ProbeResult, Status, Verdict, combine, disputed

@@ -251,7 +251,9 @@ class WorkspaceSandbox:
             result = warm.run(argv, cwd=self.workspace_path(GRADING, RUN), timeout=timeout,
                               cap=self._cap, owned=owned)
             return self._with_limits(result, before)
-        return self.exec(f"cd {RUN} && python -I ../grader_runtime.py {shlex.join(argv)}",
+        # -B: -I ignores PYTHONDONTWRITEBYTECODE, and a cold job would write .pyc files that
+        # the probe must then tell from the code's own writes (as a fork never does)
+        return self.exec(f"cd {RUN} && python -I -B ../grader_runtime.py {shlex.join(argv)}",
                          cwd=GRADING, timeout=timeout)
 
     def run_pytest(self, args: list[str], *, timeout: float) -> ExecResult:
