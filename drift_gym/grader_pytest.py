@@ -24,6 +24,7 @@ import importlib.util
 import os
 import sys
 import types
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,7 @@ def _rebound(bindings: list[Binding]) -> str | None:
         live = vars(owner)
         for key, value in saved.items():
             if live.get(key, _rebound) is not value or (
-                    key in codes and not _same(list(codes[key]), list(_code_of(value)))):
+                    key in codes and not _same(codes[key], _code_of(value))):
                 return f"{getattr(owner, '__name__', '?')}.{key}"
         for key in live.keys() - saved.keys():
             if _shadows(owner, str(key)):
@@ -125,8 +126,8 @@ def _hook_state(session: Any, pluginmanager: Any) -> list[Any]:
     config = session.config
     state: list[Any] = [config, config.hook, config.pluginmanager, pluginmanager.hook,
                         pluginmanager._inner_hookexec,
-                        *sorted(k for k in vars(session) if k in vars(type(session))
-                                or any(k in vars(b) for b in type(session).__mro__))]
+                        *sorted(k for k in vars(session)
+                                if any(k in vars(b) for b in type(session).__mro__))]
     for name, caller in sorted(vars(pluginmanager.hook).items()):
         state += [name, caller, caller._hookexec, caller.spec]
         for impl in caller._hookimpls:
@@ -135,9 +136,9 @@ def _hook_state(session: Any, pluginmanager: Any) -> list[Any]:
     return state
 
 
-def _same(before: list[Any], after: list[Any]) -> bool:
-    """Whether two `_hook_state` lists hold the very same objects (identity: a value's own
-    ``__eq__`` is not asked)."""
+def _same(before: Sequence[Any], after: Sequence[Any]) -> bool:
+    """Whether two sequences (`_hook_state` lists, `_code_of` tuples) hold the very same
+    objects (identity: a value's own ``__eq__`` is not asked)."""
     return len(before) == len(after) and all(a is b for a, b in zip(before, after, strict=True))
 
 
