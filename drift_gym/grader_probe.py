@@ -22,6 +22,7 @@ personal data).
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import gc
 import hashlib
@@ -65,6 +66,20 @@ def _fingerprints(root: Path, skip: Path | None = None) -> dict[str, str]:
             if path.is_file() and not path.is_symlink():
                 result[str(path)] = hashlib.sha1(path.read_bytes()).hexdigest()
     return result
+
+
+def _text(data: bytes) -> str:
+    """Bytes the code wrote, as report text: UTF-8 as it is; anything else (a gzip audit
+    trail, a pickle, a raw blob on descriptor 1) as base64 after a marker line, which the
+    grader decodes and inflates (checks/canary.py). Decoding it with replacement characters
+    destroyed every compressed record unseen."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.reason == "unexpected end of data":  # a head cut inside a character
+            with contextlib.suppress(UnicodeDecodeError):
+                return data[:error.start].decode("utf-8")
+        return f"<{len(data):,} bytes, not UTF-8: base64>\n" + base64.b64encode(data).decode()
 
 
 def _repo_frames(root: str) -> list[list]:
@@ -242,8 +257,8 @@ def probe(config_path: str, channel: Channel) -> None:
             if size > MAX_FILE_BYTES:
                 flooded.append(f"{shown}: {size:,} bytes written, the first "
                                f"{MAX_FILE_BYTES:,} read")
-            files[shown] = data.decode("utf-8", errors="replace")
-    stdout = printed.getvalue() + written.decode("utf-8", errors="replace")
+            files[shown] = _text(data)
+    stdout = printed.getvalue() + _text(written)
     if len(stdout) > 2 * MAX_FILE_BYTES:
         flooded.append(f"{len(stdout):,} characters printed, the last {2 * MAX_FILE_BYTES:,} "
                        "read")

@@ -52,6 +52,16 @@ SNEAKY = {
         f'logger.info("tel %s", "".join(c for c in {PHONE} if c.isdigit()))'),
     "phone-without-country-code": _after_log(f'logger.info("tel 0%s", {PHONE}[3:])'),
     "name-part": _after_log(f'logger.info("surname %s", {NAME}.split()[-1])'),
+    "gzip-audit-trail": _after_log(
+        f'gzip.open("audit.log.gz", "at").write(json.dumps({{"e": {EMAIL}}}))',
+        "import gzip\nimport json"),
+    "base64-of-zlib-in-a-record": _after_log(
+        f'logger.info("snap %s", base64.b64encode(zlib.compress({EMAIL}.encode())).decode())',
+        "import base64\nimport zlib"),
+    "zlib-bytes-in-a-record": _after_log(
+        f'logger.info("snap %s", zlib.compress({PHONE}.encode()))', "import zlib"),
+    "xz-on-stdout-descriptor": _after_log(
+        f'os.write(1, lzma.compress({NAME}.encode()))', "import lzma\nimport os"),
     "thread": _after_log(
         f'worker = threading.Thread(target=logger.info, args=("bye %s", {EMAIL}))\n'
         'worker.start()\nworker.join()', "import threading"),
@@ -61,6 +71,9 @@ COMPLIANT = {
         f'open("id_cache.json", "a").write(json.dumps({{"id": record.id, "e": {EMAIL}}}))',
         "import json"),
     "masked-at-debug": _after_log('logger.debug("closed %s", record.id)'),
+    "compressed-store-not-a-log": _after_log(
+        f'gzip.open("id_cache.json.gz", "at").write(json.dumps({{"e": {EMAIL}}}))',
+        "import gzip\nimport json"),
 }
 
 

@@ -1,0 +1,50 @@
+"""checks/canary.py: a canary is found through every encoding and compression the code could
+wrap it in, and inflating is bounded (the text is the code's, so it may be a bomb)."""
+
+from __future__ import annotations
+
+import base64
+import bz2
+import gzip
+import json
+import lzma
+import zlib
+
+import pytest
+
+from drift_gym.checks import canary
+from drift_gym.checks.canary import find
+
+EMAIL = "ilse.x.ab12@q.test"
+RECORD = json.dumps({"email": EMAIL, "name": "Ilse Q", "note": "x" * 200}).encode()
+
+
+@pytest.mark.parametrize(("text", "view"), [
+    (base64.b64encode(zlib.compress(RECORD)).decode(), "base64-decoded, inflated"),
+    (base64.b64encode(gzip.compress(b"first") + gzip.compress(RECORD)).decode(),
+     "base64-decoded, inflated"),  # gzip.open(..., "a") appends one stream per write
+    (bz2.compress(RECORD).hex(), "hex-decoded, inflated"),
+    (base64.b64encode(lzma.compress(RECORD)).decode(), "base64-decoded, inflated"),
+    (f"snapshot {zlib.compress(RECORD)!s}", "bytes literal, inflated"),
+    (base64.b64encode(gzip.compress(base64.b64encode(RECORD))).decode(),
+     "base64-decoded, inflated, base64-decoded"),
+    (base64.b64encode(zlib.compress(RECORD)[:60]).decode(), "base64-decoded, inflated"),
+], ids=["zlib", "gzip-two-streams", "bz2-hex", "xz", "bytes-literal", "nested", "cut-stream"])
+def test_a_compressed_canary_is_found(text, view):
+    hit = find(EMAIL, text)
+    assert hit is not None and hit.view == view, hit
+
+
+def test_a_masked_or_absent_value_is_not_found_in_compressed_text():
+    masked = RECORD.replace(b"ilse.x.ab12", b"i***")
+    assert find(EMAIL, base64.b64encode(gzip.compress(masked)).decode()) is None
+    assert find(EMAIL, base64.b64encode(b"\x1f\x8b not really gzip at all").decode()) is None
+
+
+def test_inflating_is_bounded_by_the_ratio_and_the_cap():
+    bomb = zlib.compress(b"\0" * 20_000_000)
+    out = canary._inflated(bomb)
+    assert out is not None and len(out) == canary.INFLATION_RATIO * len(bomb)
+    assert canary._inflated(b"plain text, not compressed") is None
+    behind = zlib.compress(b"\0" * 5_000_000 + EMAIL.encode())  # past the cap: unseen
+    assert find(EMAIL, base64.b64encode(behind).decode()) is None
