@@ -9,7 +9,8 @@ changes a condition and replays the probe with ``PROBE()``), and reports what re
   ``propagate=False`` can hide one, with the repo frames on the stack when it was emitted
   (so a check can tell which lines of code produced it);
 * what the code printed;
-* every file created or changed under the repo copy (exports, log files).
+* every file created or changed in a folder a job can write (exports, log files): the repo
+  copy, the agent's live work tree, the temp folder and the run folder.
 
 Probes call ``FACT(name, value)`` to record JSON-able observations for fact rules, and
 ``LOGS()`` for the log records observed so far (e.g. to check that a required audit event
@@ -209,7 +210,12 @@ def probe(config_path: str, channel: Channel) -> None:
     config = json.loads(Path(config_path).read_text(encoding="utf-8"))
     repo = Path(config["repo"]).resolve()
     state_dir = Path(tempfile.mkdtemp(prefix="probe-state-"))
+    # every folder a job can write: the repo copy, the temp folder (the home), the run
+    # folder, and the agent's live work tree, where a trail written during the probe was
+    # once unseen (it reaches the next step's copy, but as a file that was already there)
     roots = {repo, Path(tempfile.gettempdir()), Path.home(), Path.cwd()}
+    if config.get("live"):
+        roots.add(Path(config["live"]).resolve())
     before = {k: v for root in roots for k, v in _fingerprints(root, state_dir).items()}
     os.chdir(repo)
     sys.path.insert(0, str(repo))

@@ -292,7 +292,8 @@ def grade_step(
     repo_dir = sandbox.workspace_path(GRADING, REPO)
     staged["hidden.ini"] = (f"[pytest]\npythonpath = {repo_dir}\n"
                             f"addopts = {' '.join(f'-p no:{p}' for p in UNUSED_PLUGINS)}\n")
-    staged["probe.json"] = json.dumps({"repo": repo_dir, "prelude": repo.probe_prelude,
+    staged["probe.json"] = json.dumps({"repo": repo_dir, "live": sandbox.workspace_path(REPO),
+                                       "prelude": repo.probe_prelude,
                                        "probe": step.probe,
                                        "situations": [list(s) for s in step.situations]})
     staged.update(runtime_files())
