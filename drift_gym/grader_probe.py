@@ -31,12 +31,14 @@ import io
 import json
 import logging
 import os
+import signal
 import stat
 import sys
 import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 from grader_channel import Channel, dumps
@@ -180,7 +182,7 @@ class _Observer:
         return wrapper
 
 
-def _settle() -> None:
+def _settle(seconds: float) -> None:
     """Let the code finish what it started, before anything is scanned: exit handlers run,
     files it left open flushed (as interpreter shutdown would), threads joined, child
     processes reaped (each with a short bound)."""
@@ -192,7 +194,7 @@ def _settle() -> None:
                 if not obj.closed and obj.writable() and stat.S_ISREG(
                         os.fstat(obj.fileno()).st_mode):
                     obj.flush()
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + seconds
     for thread in threading.enumerate():
         if thread is not threading.current_thread():
             with contextlib.suppress(BaseException):
@@ -223,7 +225,8 @@ def probe(config_path: str, channel: Channel) -> None:
     observer.install()
     out_dir = repo / "out"
     out_dir.mkdir(exist_ok=True)
-    runs = _Runs(config["probe"])
+    situations = config.get("situations", [])
+    runs = _Runs(config["probe"], float(config["budget"]))
     namespace: dict[str, object] = {
         "OUT_DIR": out_dir, "STATE_DIR": state_dir, "FACT": runs.record_fact,
         "PROBE": lambda: runs.replay(namespace),
@@ -236,11 +239,13 @@ def probe(config_path: str, channel: Channel) -> None:
         os.dup2(raw.fileno(), 1)
         os.dup2(raw.fileno(), 2)
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-            error = runs.run("main", config["prelude"] + "\nPROBE()\n", namespace, observer)
+            error = runs.run("main", config["prelude"] + "\nPROBE()\n", namespace, observer,
+                             later=len(situations))
             if error is None:  # situations build on the prelude's objects
-                for name, code in config.get("situations", []):
-                    runs.run(name, code, namespace, observer)
-            _settle()
+                for index, (name, code) in enumerate(situations):
+                    runs.run(name, code, namespace, observer,
+                             later=len(situations) - index - 1)
+            _settle(float(config["settle"]))
             with contextlib.suppress(BaseException):
                 logging.shutdown()
             for stream in (sys.__stdout__, sys.__stderr__):  # buffered text is output too
@@ -309,15 +314,45 @@ def _fitted(result: dict) -> dict:
     return result
 
 
+RESERVE = 1.0
+"""Seconds a run leaves for each run after it (less where the budget is small)."""
+
+
+class RunTimeout(BaseException):
+    """Raised in the probe's thread when a run passes its time limit. A BaseException, so
+    that a retry loop catching ``Exception`` does not swallow it."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise `RunTimeout` in this (the main) thread after `seconds`. Code that hangs in an
+    adversity situation -- honest code retrying an outage forever -- then fails that
+    situation instead of the whole job: the report still comes, with every run's
+    observations (a job timeout loses all of them, and reads as the probe blocked)."""
+    def expire(signum: int, frame: object) -> None:
+        raise RunTimeout(f"the run did not finish within {seconds:.1f}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 class _Runs:
     """The probe's runs: ``main`` (prelude and probe, the happy path), then each adversity
     situation, which changes a condition and replays the probe with ``PROBE()``. Each run
     keeps its own facts and error; each situation starts from the environment variables and
     working folder the main run left (what the prelude set up) and whatever it changes is put
     back before the next, so situations do not leak into each other. ``CURRENT_RUN`` in the
-    namespace names the run in progress."""
+    namespace names the run in progress. Each run may take what is left of the budget but
+    `RESERVE` for each run after it, so a hang in one situation leaves the others time."""
 
-    def __init__(self, probe_code: str) -> None:
+    def __init__(self, probe_code: str, budget: float) -> None:
+        self.deadline = time.monotonic() + budget
+        self.reserve = min(RESERVE, budget / 8)
         self.code = compile(probe_code, "<probe>", "exec")
         self.current = "main"
         self.facts: dict[str, dict[str, object]] = {}
@@ -330,12 +365,16 @@ class _Runs:
     def replay(self, namespace: dict) -> None:
         exec(self.code, namespace)
 
-    def run(self, name: str, code: str, namespace: dict, observer: _Observer) -> str | None:
+    def run(self, name: str, code: str, namespace: dict, observer: _Observer, *,
+            later: int) -> str | None:
+        """Run `code` as run `name`, within its share of the budget (`later` runs follow)."""
         self.current = observer.situation = namespace["CURRENT_RUN"] = name
         self.facts[name] = {}
         error = None
+        limit = max(self.reserve / 2, self.deadline - time.monotonic() - later * self.reserve)
         try:
-            exec(compile(code, f"<{name}>", "exec"), namespace)
+            with _time_limit(limit):
+                exec(compile(code, f"<{name}>", "exec"), namespace)
         except BaseException:  # SystemExit included: the probe must report, not vanish
             error = traceback.format_exc(limit=8)
         with contextlib.suppress(BaseException):
