@@ -43,9 +43,17 @@ class Channel:
         nonce_file.unlink()
         self._fd = os.dup(1)
 
+    @property
+    def fd(self) -> int:
+        return self._fd
+
+    def frame(self, kind: str, payload: object) -> bytes:
+        """One frame, encoded as `send` writes it (for a writer that must hold no reference
+        to this object, see grader_pytest.guard_code)."""
+        return f"\n{FRAME}{self._nonce} {dumps({'kind': kind, 'data': payload})}\n".encode()
+
     def send(self, kind: str, payload: object) -> None:
-        data = dumps({"kind": kind, "data": payload})
-        _WRITE(self._fd, f"\n{FRAME}{self._nonce} {data}\n".encode())
+        _WRITE(self._fd, self.frame(kind, payload))
 
     def end(self, status: int) -> None:
         """The last frame, then leave at once: nothing of the agent's code runs after it.

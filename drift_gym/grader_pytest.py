@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 from grader_channel import Channel
+from grader_guard import Compiled, guard_code, guarded_folders
 
 MAX_PRECOMPILED = 64
 """Test files compiled ahead per job, at most (the hidden tests are one file per step)."""
@@ -43,7 +44,8 @@ _rewritten: dict[tuple[str, bytes], tuple[bytes, types.CodeType]] = {}
 """(path, source) -> (source hash, assert-rewritten code) of grader-owned test files."""
 
 
-WATCHED_ROOTS = ("pytest", "_pytest", "pluggy", "iniconfig", "grader_channel", "grader_pytest")
+WATCHED_ROOTS = ("pytest", "_pytest", "pluggy", "iniconfig", "grader_channel", "grader_guard",
+                 "grader_pytest")
 """Packages whose code decides and reports a test's outcome: the code under test runs in the
 same interpreter and could rebind any of it (``sys.modules["pytest"].Function.runtest =
 lambda self: None`` passed every hidden test with nothing implemented)."""
@@ -145,19 +147,31 @@ def _same(before: Sequence[Any], after: Sequence[Any]) -> bool:
 class _Reporter:
     """A pytest plugin object: one frame per test phase, one per collection error, and a
     ``rebound`` frame where the code under test changed pytest's or the runtime's own code or
-    plugins (checked after collection, which imports it, and after the run). The checks are
-    bound to the object when it is made, before any agent module is imported."""
+    plugins (checked after collection, which imports it, and after the run), a function's
+    code there or in the hidden tests at any time (`guard_code`), or, at each test phase,
+    a hidden test module's names or a test item's function. The checks are bound to the
+    object when it is made, before any agent module is imported."""
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self._bindings: list[Binding] = []
+        self._tests: list[Binding] = []
+        self._items: dict[str, Any] = {}
+        self._compiled = Compiled()
+        import _pytest.assertion.rewrite as rewrite
+
+        self._originals = {"pytest": pytest, "@pytest_ar": rewrite, "@py_builtins": builtins}
         self._manager: Any = None
         self._plugins: set[int] = set()
         self._hooks: list[Any] = []
         self._check, self._take = _rebound, _bindings
         self._hook_state, self._same = _hook_state, _same
+        self._guard, self._folders = guard_code, guarded_folders
 
     def pytest_runtest_logreport(self, report) -> None:  # noqa: ANN001 (pytest's TestReport)
+        name = self._forged(self._items.get(report.nodeid)) or self._check(self._tests)
+        if name is not None:
+            self.channel.send("rebound", {"when": f"test {report.when}", "name": name})
         self.channel.send("test", {"nodeid": report.nodeid, "when": report.when,
                                    "outcome": report.outcome})
 
@@ -170,6 +184,8 @@ class _Reporter:
         """Bindings and plugins as collection starts: pytest configured (its own plugins
         patch pytest while they configure, and undo it after the run) and every session
         plugin registered, and nothing of the code under test imported yet."""
+        self._guard(self.channel, self._folders(session, WATCHED_ROOTS))
+        self._compiled.record()
         self._bindings = self._take(_watched())
         self._plugins = {id(p) for p in session.config.pluginmanager.get_plugins()}
         self._manager = session.config.pluginmanager
@@ -177,14 +193,31 @@ class _Reporter:
 
     def pytest_collection_finish(self, session) -> None:  # noqa: ANN001 (pytest's Session)
         self.verify(session, "collection")
+        modules = {id(m): m for item in session.items
+                   if isinstance(m := getattr(item, "module", None), types.ModuleType)}
+        self._tests = self._take([(m.__name__, m) for m in modules.values()])
+        self._items = {item.nodeid: item for item in session.items}
+        name = next(filter(None, [self._forged(item) for item in session.items]), None)
+        if name is not None:
+            self.channel.send("rebound", {"when": "collection", "name": name})
 
     def pytest_sessionfinish(self, session) -> None:  # noqa: ANN001 (pytest's Session)
         self.verify(session, "run")
 
+    def _forged(self, item: Any) -> str | None:
+        """Test item `item` (None: no item) or its module held to what pytest compiled from
+        its file (see `_Compiled`)."""
+        if item is None:
+            return None
+        module = getattr(item, "module", None)
+        return self._compiled.forged_item(item) or (
+            self._compiled.forged_module(module, self._originals)
+            if isinstance(module, types.ModuleType) else None)
+
     def verify(self, session, when: str) -> None:  # noqa: ANN001 (pytest's Session)
         """Send a ``rebound`` frame where a binding or the set of plugins changed."""
         manager = self._manager  # kept from the start: `config.pluginmanager` can be set
-        name = self._check(self._bindings)
+        name = self._check(self._bindings) or self._check(self._tests)
         if name is None and {id(p) for p in manager.get_plugins()} != self._plugins:
             name = "a plugin registered by the code under test"
         if name is None and not self._same(self._hooks, self._hook_state(session, manager)):

@@ -1,0 +1,126 @@
+"""What the hidden-test job holds the code under test to while the tests run (runtime
+module: standard library and pytest only, no drift_gym import; staged into the grading area
+beside ``grader_runtime.py``), beyond the snapshot checks of grader_pytest: an audit hook that
+reports a swapped function code or a trace function the moment it happens, and the code
+pytest compiled from each test file, which every test item and test module is held to.
+
+The code under test runs while the test modules are imported, so it can act before any
+snapshot is taken (a thread it starts keeps running): these checks need no snapshot.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from grader_channel import Channel
+
+CODE_FIELDS = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
+TRACE_EVENTS = frozenset({"sys.settrace", "sys.setprofile"})
+
+
+def guard_code(channel: Channel, folders: Sequence[str]) -> None:
+    """From now on, for the life of the job, send a ``rebound`` frame the moment code swaps
+    the code or defaults of a function defined under `folders` (pytest's, pluggy's, the
+    runtime's, the hidden tests') or installs a trace or profile function (which can jump
+    over a test's failing lines). An audit hook sees these as they happen and cannot be
+    removed: the checks after collection and after the run missed a thread that swapped each
+    hidden test's ``__code__`` for a no-op once collection was over, and every test passed
+    with nothing implemented. The hook keeps nothing the code under test could change: its
+    state is bound as defaults (immutable values; assigning ``__defaults__`` is itself an
+    audited event, of a function in `folders`)."""
+    def hook(event: str, args: tuple[Any, ...], _write: Any = os.write, _fd: int = channel.fd,
+             _frame: bytes = channel.frame("rebound", {
+                 "when": "collection or the run",
+                 "name": "a function's code, or a trace or profile function"}),
+             _roots: tuple[str, ...] = tuple(os.path.join(f, "") for f in folders),
+             _fields: frozenset[str] = CODE_FIELDS, _traces: frozenset[str] = TRACE_EVENTS,
+             _function: Any = types.FunctionType) -> None:
+        if event == "object.__setattr__":
+            if (type(args[0]) is _function and args[1] in _fields
+                    and args[0].__code__.co_filename.startswith(_roots)):
+                _write(_fd, _frame)
+        elif event in _traces:
+            _write(_fd, _frame)
+
+    sys.addaudithook(hook)
+
+
+def guarded_folders(session: Any, roots: Sequence[str]) -> list[str]:
+    """The folders whose functions `guard_code` watches: those of the packages and runtime
+    modules named by `roots` and the test folders the session was given."""
+    files = [getattr(sys.modules.get(name), "__file__", None) for name in roots]
+    folders = {os.path.dirname(os.path.abspath(f)) for f in files if isinstance(f, str)}
+    folders |= {str(Path(arg).resolve()) for arg in session.config.args if Path(arg).is_dir()}
+    return sorted(folders)
+
+
+def _codes_by_name(code: types.CodeType) -> dict[str, set[int]]:
+    """name -> ids of the code objects of that name compiled from one test file (the module's
+    own code and every function, class body and lambda in it)."""
+    found: dict[str, set[int]] = {}
+    todo = [code]
+    while todo:
+        current = todo.pop()
+        found.setdefault(current.co_name, set()).add(id(current))
+        todo += [c for c in current.co_consts if isinstance(c, types.CodeType)]
+    return found
+
+
+class Compiled:
+    """What pytest's assertion rewriter compiled from each test file this job imported,
+    recorded as it happens: the ground truth a test item's function and its module's names
+    are held to. A snapshot taken after collection would hold nothing: the code under test
+    runs while the test modules are imported, and a thread it starts can change a test item
+    before collection ends, or plant a module under a later test file's name (its functions
+    compiled from any text, ``__file__`` set to the real path)."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, dict[str, set[int]]] = {}
+        self.kept: list[types.CodeType] = []  # keeps every recorded id alive and unique
+
+    def record(self) -> None:
+        import _pytest.assertion.rewrite as rewrite
+
+        made = rewrite._rewrite_test
+
+        def recording(fn: Path, config: Any) -> tuple[bytes, types.CodeType]:
+            result = made(fn, config)
+            self.kept.append(result[1])
+            self.codes[str(fn)] = _codes_by_name(result[1])
+            return result
+
+        rewrite._rewrite_test = recording
+
+    def forged_item(self, item: Any) -> str | None:
+        """Why test item `item` does not run the function of its name compiled from its own
+        file (``item.obj`` replaced; a module planted in place of the real one), or None."""
+        if not isinstance(item, pytest.Function):
+            return None
+        codes = self.codes.get(str(item.path))
+        if codes is None:
+            return f"{item.nodeid}: its module was not compiled from its file"
+        function = getattr(item.obj, "__func__", item.obj)
+        code = getattr(function, "__code__", None)
+        name = getattr(item, "originalname", item.name)
+        if not isinstance(code, types.CodeType) or id(code) not in codes.get(name, ()):
+            return f"{item.nodeid}: the test function it calls"
+        return None
+
+    def forged_module(self, module: types.ModuleType, originals: dict[str, Any]) -> str | None:
+        """A name of a test module bound to something else than its file made it: a function
+        of a name the file defines whose code is not the file's, or one of `originals` (the
+        ``pytest`` module, the rewriter's helpers) replaced."""
+        codes = self.codes.get(str(getattr(module, "__file__", "")), {})
+        for key, value in list(vars(module).items()):
+            if key in originals and value is not originals[key]:
+                return f"{module.__name__}.{key}"
+            if (isinstance(value, types.FunctionType) and key in codes
+                    and id(value.__code__) not in codes[key]):
+                return f"{module.__name__}.{key}"
+        return None
