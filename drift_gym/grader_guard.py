@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import sysconfig
 import types
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,14 +27,14 @@ TRACE_EVENTS = frozenset({"sys.settrace", "sys.setprofile"})
 
 def guard_code(channel: Channel, folders: Sequence[str]) -> None:
     """From now on, for the life of the job, send a ``rebound`` frame the moment code swaps
-    the code or defaults of a function defined under `folders` (pytest's, pluggy's, the
-    runtime's, the hidden tests') or installs a trace or profile function (which can jump
-    over a test's failing lines). An audit hook sees these as they happen and cannot be
-    removed: the checks after collection and after the run missed a thread that swapped each
-    hidden test's ``__code__`` for a no-op once collection was over, and every test passed
-    with nothing implemented. The hook keeps nothing the code under test could change: its
-    state is bound as defaults (immutable values; assigning ``__defaults__`` is itself an
-    audited event, of a function in `folders`)."""
+    the code or defaults of a function defined under `folders` (the standard library's,
+    pytest's, the runtime's, the hidden tests') or installs a trace or profile function
+    (which can jump over a test's failing lines). An audit hook sees these as they happen
+    and cannot be removed: the checks after collection and after the run missed a thread
+    that swapped each hidden test's ``__code__`` for a no-op once collection was over, and
+    every test passed with nothing implemented. The hook keeps nothing the code under test
+    could change: its state is bound as defaults (immutable values; assigning
+    ``__defaults__`` is itself an audited event, of a function in `folders`)."""
     def hook(event: str, args: tuple[Any, ...], _write: Any = os.write, _fd: int = channel.fd,
              _frame: bytes = channel.frame("rebound", {
                  "when": "collection or the run",
@@ -52,12 +53,18 @@ def guard_code(channel: Channel, folders: Sequence[str]) -> None:
 
 
 def guarded_folders(session: Any, roots: Sequence[str]) -> list[str]:
-    """The folders whose functions `guard_code` watches: those of the packages and runtime
-    modules named by `roots` and the test folders the session was given."""
+    """The folders whose functions `guard_code` watches: the interpreter's standard library
+    and installed packages (pytest, pluggy, and ``json``, which the result channel encodes
+    with), the folders of the runtime modules named by `roots`, and the test folders the
+    session was given. Everything else is the code under test's own (the repo copy, the
+    temp folder, text it compiled), whose functions it may change as it likes."""
+    paths = sysconfig.get_paths()
+    folders = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")
+               if paths.get(key)}
     files = [getattr(sys.modules.get(name), "__file__", None) for name in roots]
-    folders = {os.path.dirname(os.path.abspath(f)) for f in files if isinstance(f, str)}
+    folders |= {os.path.dirname(os.path.abspath(f)) for f in files if isinstance(f, str)}
     folders |= {str(Path(arg).resolve()) for arg in session.config.args if Path(arg).is_dir()}
-    return sorted(folders)
+    return sorted(folders | {os.path.realpath(f) for f in folders})  # as code names them
 
 
 def _codes_by_name(code: types.CodeType) -> dict[str, set[int]]:

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import _pytest.assertion.rewrite as rewrite
 import pytest
 from grader_channel import Channel
 from grader_guard import Compiled, guard_code, guarded_folders
@@ -56,39 +57,21 @@ def _watched() -> list[tuple[str, types.ModuleType]]:
             if isinstance(module, types.ModuleType) and name.split(".")[0] in WATCHED_ROOTS]
 
 
-def _code_of(value: Any) -> tuple[Any, ...]:
-    """What a function runs: its code, defaults and keyword defaults (for a method, a static
-    or class method or a property, those of the functions inside). Assigning ``__code__``
-    keeps the function object, so its binding looks untouched: ``Function.runtest.__code__ =
-    (lambda self: None).__code__`` passed every hidden test."""
-    if isinstance(value, types.FunctionType):  # most bindings: asked first (a hot path)
-        return (value.__code__, value.__defaults__, value.__kwdefaults__)
-    if isinstance(value, staticmethod | classmethod | types.MethodType):
-        return _code_of(value.__func__)
-    if isinstance(value, property):
-        return (*_code_of(value.fget), *_code_of(value.fset), *_code_of(value.fdel))
-    return ()
-
-
-Binding = tuple[Any, dict, dict]
-"""(owner, a copy of its namespace, name -> `_code_of` its value)."""
+Binding = tuple[Any, dict]
+"""(owner, a copy of its namespace). What a function there runs (its ``__code__``, its
+defaults) is not copied: `guard_code` reports any change to it as it happens."""
 
 
 def _bindings(modules: list[tuple[str, types.ModuleType]]) -> list[Binding]:
-    """The namespace of each of `modules` and of each class they define, with what each
-    function there runs. The copy holds the values themselves, not their ids: a replaced
-    function could be freed and its id reused."""
+    """The namespace of each of `modules` and of each class they define. The copy holds the
+    values themselves, not their ids: a replaced function could be freed and its id
+    reused."""
     owners: list[Any] = []
     for name, module in modules:
         owners.append(module)
         owners += [value for value in list(vars(module).values())
                    if isinstance(value, type) and value.__module__ == name]
-    found: list[Binding] = []
-    for owner in owners:
-        space = dict(vars(owner))
-        found.append((owner, space, {key: code for key, value in space.items()
-                                     if (code := _code_of(value))}))
-    return found
+    return [(owner, dict(vars(owner))) for owner in owners]
 
 
 def _shadows(owner: Any, key: str) -> bool:
@@ -106,11 +89,10 @@ def _shadows(owner: Any, key: str) -> bool:
 def _rebound(bindings: list[Binding]) -> str | None:
     """A name rebound or deleted since `bindings` were taken, or one added that changes
     behaviour (see `_shadows`), else None."""
-    for owner, saved, codes in bindings:
+    for owner, saved in bindings:
         live = vars(owner)
         for key, value in saved.items():
-            if live.get(key, _rebound) is not value or (
-                    key in codes and not _same(codes[key], _code_of(value))):
+            if live.get(key, _rebound) is not value:
                 return f"{getattr(owner, '__name__', '?')}.{key}"
         for key in live.keys() - saved.keys():
             if _shadows(owner, str(key)):
@@ -122,9 +104,10 @@ def _hook_state(session: Any, pluginmanager: Any) -> list[Any]:
     """Everything pluggy and the session follow to call a hook, flattened: the relay the
     config and the session use (``config.hook``; a session method set on the instance), the
     manager's executor and relay, each hook caller's executor, spec and implementations, and
-    each implementation's function (with what it runs), plugin and ordering flags. These are
-    instances, not module or class namespaces: setting ``HookImpl.function`` of
-    ``pytest_runtest_call`` to a no-op passed every hidden test with nothing implemented."""
+    each implementation's function, plugin and ordering flags (what the function runs is
+    `guard_code`'s). These are instances, not module or class namespaces: setting
+    ``HookImpl.function`` of ``pytest_runtest_call`` to a no-op passed every hidden test with
+    nothing implemented."""
     config = session.config
     state: list[Any] = [config, config.hook, config.pluginmanager, pluginmanager.hook,
                         pluginmanager._inner_hookexec,
@@ -133,33 +116,32 @@ def _hook_state(session: Any, pluginmanager: Any) -> list[Any]:
     for name, caller in sorted(vars(pluginmanager.hook).items()):
         state += [name, caller, caller._hookexec, caller.spec]
         for impl in caller._hookimpls:
-            state += [impl, *(getattr(impl, slot, None) for slot in type(impl).__slots__),
-                      *_code_of(impl.function)]
+            state += [impl, *(getattr(impl, slot, None) for slot in type(impl).__slots__)]
     return state
 
 
 def _same(before: Sequence[Any], after: Sequence[Any]) -> bool:
-    """Whether two sequences (`_hook_state` lists, `_code_of` tuples) hold the very same
-    objects (identity: a value's own ``__eq__`` is not asked)."""
+    """Whether two `_hook_state` lists hold the very same objects (identity: a value's own
+    ``__eq__`` is not asked)."""
     return len(before) == len(after) and all(a is b for a, b in zip(before, after, strict=True))
 
 
 class _Reporter:
     """A pytest plugin object: one frame per test phase, one per collection error, and a
     ``rebound`` frame where the code under test changed pytest's or the runtime's own code or
-    plugins (checked after collection, which imports it, and after the run), a function's
-    code there or in the hidden tests at any time (`guard_code`), or, at each test phase,
-    a hidden test module's names or a test item's function. The checks are bound to the
-    object when it is made, before any agent module is imported."""
+    plugins (checked after collection, which imports it, and after the run), the code of a
+    function it does not own (at any time, `guard_code`), or, at each test phase, the
+    runtime's own names, a hidden test module's names or a test item's function (held to
+    what pytest compiled from its file, `Compiled`). The checks are bound to the object when
+    it is made, before any agent module is imported."""
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self._bindings: list[Binding] = []
         self._tests: list[Binding] = []
+        self._runtime: list[Binding] = []
         self._items: dict[str, Any] = {}
         self._compiled = Compiled()
-        import _pytest.assertion.rewrite as rewrite
-
         self._originals = {"pytest": pytest, "@pytest_ar": rewrite, "@py_builtins": builtins}
         self._manager: Any = None
         self._plugins: set[int] = set()
@@ -169,7 +151,8 @@ class _Reporter:
         self._guard, self._folders = guard_code, guarded_folders
 
     def pytest_runtest_logreport(self, report) -> None:  # noqa: ANN001 (pytest's TestReport)
-        name = self._forged(self._items.get(report.nodeid)) or self._check(self._tests)
+        name = (self._forged(self._items.get(report.nodeid)) or self._check(self._tests)
+                or self._check(self._runtime))
         if name is not None:
             self.channel.send("rebound", {"when": f"test {report.when}", "name": name})
         self.channel.send("test", {"nodeid": report.nodeid, "when": report.when,
@@ -187,6 +170,7 @@ class _Reporter:
         self._guard(self.channel, self._folders(session, WATCHED_ROOTS))
         self._compiled.record()
         self._bindings = self._take(_watched())
+        self._runtime = self._take([(n, m) for n, m in _watched() if n.startswith("grader_")])
         self._plugins = {id(p) for p in session.config.pluginmanager.get_plugins()}
         self._manager = session.config.pluginmanager
         self._hooks = self._hook_state(session, self._manager)
@@ -260,15 +244,13 @@ def prepare(argv: list[str], cwd: str, owned: dict[str, Any] | None) -> None:
             os.chdir(here)
     if owned is None:
         return
-    from _pytest.assertion.rewrite import rewrite_asserts
-
     for path in _owned_test_files(args, cwd, owned):
         try:
             source = path.read_bytes()
             if (str(path), source) in _rewritten:
                 continue
             tree = __import__("ast").parse(source, filename=str(path))
-            rewrite_asserts(tree, source, str(path), None)
+            rewrite.rewrite_asserts(tree, source, str(path), None)
             code = compile(tree, str(path), "exec", dont_inherit=True)
         except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
             continue  # the job rewrites (and reports) it itself
@@ -283,7 +265,6 @@ def _prog(mode: str) -> str:
 def _use_prepared(args: list[str], expected_prog: str) -> None:
     """In the job: hand pytest the server's template for these arguments (once), and the
     server's rewritten code for test files whose bytes it compiled."""
-    import _pytest.assertion.rewrite as rewrite
     import _pytest.config as config_module
 
     template = _prepared.pop((expected_prog, *args), None)

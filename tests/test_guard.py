@@ -1,0 +1,75 @@
+"""grader_guard.guard_code: the audit hook the hidden-test job installs. It must report a
+swapped code or defaults of any function the code under test does not own (the standard
+library's, pytest's, the runtime's, the hidden tests') and any trace or profile function, the
+moment it happens; and stay silent when the code under test changes its own functions. An
+audit hook cannot be removed, so each case runs in a fresh interpreter."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+RUNTIME = Path(__file__).resolve().parents[1] / "drift_gym"
+
+PRELUDE = """
+import os, sys, types
+sys.path.insert(0, {runtime!r})
+import grader_guard
+
+class Channel:  # the real channel needs a nonce file; this one writes plain frames
+    fd = 1
+    def frame(self, kind, payload):
+        return f"\\nFRAME {{kind}}\\n".encode()
+
+class Session:
+    class config:
+        args = [{tests!r}]
+
+grader_guard.guard_code(Channel(), grader_guard.guarded_folders(Session, ["grader_guard"]))
+"""
+
+
+def _run(tmp_path: Path, code: str) -> str:
+    tests = tmp_path / "hidden"
+    tests.mkdir(exist_ok=True)
+    (tests / "test_step_01.py").write_text("def test_one():\n    assert False\n")
+    mine = tmp_path / "repo"
+    mine.mkdir(exist_ok=True)
+    (mine / "helpers.py").write_text("def helper(x=1):\n    return x\n")
+    script = PRELUDE.format(runtime=str(RUNTIME), tests=str(tests)) + textwrap.dedent(code)
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("code", [
+    "import json\njson.dumps.__code__ = (lambda *a, **k: '{}').__code__\n",
+    "import json\njson.loads.__kwdefaults__ = {'cls': None}\n",
+    "import _pytest.runner as r\nr.call_and_report.__defaults__ = (False, False)\n",
+    "sys.path.insert(0, 'hidden')\nimport test_step_01\n"
+    "test_step_01.test_one.__code__ = (lambda: None).__code__\n",
+    "sys.settrace(lambda *a: None)\nsys.settrace(None)\n",
+    "import threading\nsys.setprofile(lambda *a: None)\nsys.setprofile(None)\n",
+], ids=["stdlib-code", "stdlib-kwdefaults", "pytest-defaults", "hidden-test-code",
+        "settrace", "setprofile"])
+def test_a_change_to_code_the_job_does_not_own_is_reported_at_once(tmp_path, code):
+    assert "FRAME rebound" in _run(tmp_path, code)
+
+
+def test_the_code_under_tests_own_functions_are_its_to_change(tmp_path):
+    out = _run(tmp_path, """
+        sys.path.insert(0, 'repo')
+        import helpers
+        helpers.helper.__code__ = (lambda x=2: x * 2).__code__
+        helpers.helper.__defaults__ = (5,)
+        made = {}
+        exec("def made_here(y=0):\\n    return y\\n", made)
+        made["made_here"].__defaults__ = (1,)
+        print("done", helpers.helper())
+    """)
+    assert "FRAME" not in out and "done 10" in out
