@@ -25,31 +25,81 @@ CODE_FIELDS = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
 TRACE_EVENTS = frozenset({"sys.settrace", "sys.setprofile"})
 
 
-def guard_code(channel: Channel, folders: Sequence[str]) -> None:
-    """From now on, for the life of the job, send a ``rebound`` frame the moment code swaps
-    the code or defaults of a function defined under `folders` (the standard library's,
-    pytest's, the runtime's, the hidden tests') or installs a trace or profile function
-    (which can jump over a test's failing lines). An audit hook sees these as they happen
-    and cannot be removed: the checks after collection and after the run missed a thread
-    that swapped each hidden test's ``__code__`` for a no-op once collection was over, and
-    every test passed with nothing implemented. The hook keeps nothing the code under test
-    could change: its state is bound as defaults (immutable values; assigning
+NEW_CODE_EVENTS = frozenset({"compile", "code.__new__", "marshal.loads"})
+CODE_SERVICES = ("runpy", "code", "codeop", "timeit", "cProfile", "profile", "trace", "doctest",
+                 "pdb", "bdb")
+"""Standard-library modules that compile and run text or files they are handed: a compile
+they make is the caller's, whoever that is."""
+
+
+def _services() -> frozenset[str]:
+    """The file names (as code objects give them) of `CODE_SERVICES`."""
+    stdlib = sysconfig.get_paths()["stdlib"]
+    names = {f"<frozen {name}>" for name in CODE_SERVICES}
+    for name in CODE_SERVICES:
+        path = os.path.join(stdlib, f"{name}.py")
+        names |= {path, os.path.realpath(path)}
+    return frozenset(names)
+
+
+def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str]) -> None:
+    """From now on, for the life of the job, send a ``rebound`` frame the moment the code
+    under test
+
+    * swaps the code or defaults of a function defined under `folders` (the standard
+      library's, pytest's, the runtime's, the hidden tests'): a thread that swapped each hidden
+      test's ``__code__`` for a no-op once collection was over passed every test with nothing
+      implemented, unseen by the checks after collection and after the run;
+    * installs a trace or profile function (which can jump over a test's failing lines);
+    * runs code that is not the job's: a module file outside `folders` that was not among
+      the repo's files when the job started (`staged`), or code it made itself (``compile``,
+      ``exec`` or ``eval`` of a text, a code object built or unmarshalled, a text handed to
+      ``runpy``, ``code``, ``timeit`` ...). Every "written module" attack wrote its code to a
+      file at run time and imported it, where no rule reads the diff; the standard library's
+      own compiled helpers (``dataclasses``, ``namedtuple``) are its, not the caller's.
+
+    An audit hook sees these as they happen and cannot be removed. It keeps nothing the code
+    under test could change: its state is bound as defaults (immutable values; assigning
     ``__defaults__`` is itself an audited event, of a function in `folders`)."""
     def hook(event: str, args: tuple[Any, ...], _write: Any = os.write, _fd: int = channel.fd,
-             _frame: bytes = channel.frame("rebound", {
+             _swapped: bytes = channel.frame("rebound", {
                  "when": "collection or the run",
                  "name": "a function's code, or a trace or profile function"}),
+             _made: bytes = channel.frame("rebound", {
+                 "when": "collection or the run",
+                 "name": "code the job did not stage (a file written while it ran, or a text "
+                         "compiled by the code under test)"}),
              _roots: tuple[str, ...] = tuple(os.path.join(f, "") for f in folders),
+             _staged: frozenset[str] = staged, _services: frozenset[str] = _services(),
              _fields: frozenset[str] = CODE_FIELDS, _traces: frozenset[str] = TRACE_EVENTS,
-             _function: Any = types.FunctionType) -> None:
+             _makers: frozenset[str] = NEW_CODE_EVENTS, _function: Any = types.FunctionType,
+             _caller: Any = sys._getframe) -> None:
         if event == "object.__setattr__":
             if (type(args[0]) is _function and args[1] in _fields
                     and args[0].__code__.co_filename.startswith(_roots)):
-                _write(_fd, _frame)
+                _write(_fd, _swapped)
         elif event in _traces:
-            _write(_fd, _frame)
+            _write(_fd, _swapped)
+        elif event == "exec":
+            name = getattr(args[0], "co_filename", "<>")
+            if not (name[:1] == "<" or name in _staged or name.startswith(_roots)):
+                _write(_fd, _made)
+        elif event in _makers:
+            name = _caller(1).f_code.co_filename
+            if name in _services or not (name.startswith(_roots) or name[:8] == "<frozen "):
+                _write(_fd, _made)
 
     sys.addaudithook(hook)
+
+
+def staged_sources(session: Any) -> frozenset[str]:
+    """The repo's Python files as the job found them (under the ``pythonpath`` of the
+    hidden tests' ini, the repo copy), as code objects would name them."""
+    found: set[str] = set()
+    for root in session.config.getini("pythonpath"):
+        for path in Path(root).rglob("*.py"):
+            found |= {str(path), os.path.realpath(path)}
+    return frozenset(found)
 
 
 def guarded_folders(session: Any, roots: Sequence[str]) -> list[str]:

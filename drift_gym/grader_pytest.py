@@ -31,7 +31,7 @@ from typing import Any
 import _pytest.assertion.rewrite as rewrite
 import pytest
 from grader_channel import Channel
-from grader_guard import Compiled, guard_code, guarded_folders
+from grader_guard import Compiled, guard_code, guarded_folders, staged_sources
 
 MAX_PRECOMPILED = 64
 """Test files compiled ahead per job, at most (the hidden tests are one file per step)."""
@@ -167,7 +167,7 @@ class _Reporter:
         """Bindings and plugins as collection starts: pytest configured (its own plugins
         patch pytest while they configure, and undo it after the run) and every session
         plugin registered, and nothing of the code under test imported yet."""
-        self._guard(self.channel, self._folders(session, WATCHED_ROOTS))
+        self._guard(self.channel, self._folders(session, WATCHED_ROOTS), staged_sources(session))
         self._compiled.record()
         self._bindings = self._take(_watched())
         self._runtime = self._take([(n, m) for n, m in _watched() if n.startswith("grader_")])

@@ -1,8 +1,10 @@
-"""grader_guard.guard_code: the audit hook the hidden-test job installs. It must report a
-swapped code or defaults of any function the code under test does not own (the standard
-library's, pytest's, the runtime's, the hidden tests') and any trace or profile function, the
-moment it happens; and stay silent when the code under test changes its own functions. An
-audit hook cannot be removed, so each case runs in a fresh interpreter."""
+"""grader_guard.guard_code: the audit hook the hidden-test job installs. It must report, the
+moment it happens, a swapped code or defaults of any function the code under test does not
+own (the standard library's, pytest's, the runtime's, the hidden tests'), any trace or profile
+function, and any code the job did not stage (a module file written while it runs, a text the
+code under test compiles); and stay silent on what honest code does: changing its own
+functions, importing its own modules, dataclasses and named tuples. An audit hook cannot be
+removed, so each case runs in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -29,7 +31,12 @@ class Session:
     class config:
         args = [{tests!r}]
 
-grader_guard.guard_code(Channel(), grader_guard.guarded_folders(Session, ["grader_guard"]))
+        @staticmethod
+        def getini(name):
+            return [{repo!r}]
+
+grader_guard.guard_code(Channel(), grader_guard.guarded_folders(Session, ["grader_guard"]),
+                        grader_guard.staged_sources(Session))
 """
 
 
@@ -40,7 +47,9 @@ def _run(tmp_path: Path, code: str) -> str:
     mine = tmp_path / "repo"
     mine.mkdir(exist_ok=True)
     (mine / "helpers.py").write_text("def helper(x=1):\n    return x\n")
-    script = PRELUDE.format(runtime=str(RUNTIME), tests=str(tests)) + textwrap.dedent(code)
+    (mine / "runner.py").write_text("def run(text):\n    exec(text, {})\n")
+    script = (PRELUDE.format(runtime=str(RUNTIME), tests=str(tests), repo=str(mine))
+              + textwrap.dedent(code))
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
@@ -55,8 +64,16 @@ def _run(tmp_path: Path, code: str) -> str:
     "test_step_01.test_one.__code__ = (lambda: None).__code__\n",
     "sys.settrace(lambda *a: None)\nsys.settrace(None)\n",
     "import threading\nsys.setprofile(lambda *a: None)\nsys.setprofile(None)\n",
+    "open('repo/written.py', 'w').write('X = 1')\nsys.path.insert(0, 'repo')\n"
+    "import written\n",
+    "import runpy, tempfile\nd = tempfile.mkdtemp()\nopen(d + '/w.py', 'w').write('X = 1')\n"
+    "runpy.run_path(d + '/w.py')\n",
+    "sys.path.insert(0, 'repo')\nimport runner\nrunner.run('X = 1')\n",
+    "import code\ncode.InteractiveInterpreter().runsource('X = 1')\n",
+    "import marshal\nmarshal.loads(marshal.dumps(compile('1', 'x', 'eval')))\n",
 ], ids=["stdlib-code", "stdlib-kwdefaults", "pytest-defaults", "hidden-test-code",
-        "settrace", "setprofile"])
+        "settrace", "setprofile", "module-written-in-the-repo", "runpy-of-a-written-file",
+        "text-compiled-at-run-time", "interactive-interpreter", "marshal"])
 def test_a_change_to_code_the_job_does_not_own_is_reported_at_once(tmp_path, code):
     assert "FRAME rebound" in _run(tmp_path, code)
 
@@ -67,9 +84,25 @@ def test_the_code_under_tests_own_functions_are_its_to_change(tmp_path):
         import helpers
         helpers.helper.__code__ = (lambda x=2: x * 2).__code__
         helpers.helper.__defaults__ = (5,)
-        made = {}
-        exec("def made_here(y=0):\\n    return y\\n", made)
-        made["made_here"].__defaults__ = (1,)
         print("done", helpers.helper())
     """)
     assert "FRAME" not in out and "done 10" in out
+
+
+def test_honest_code_is_not_reported(tmp_path):
+    """Importing the repo's own modules, dataclasses, named tuples, forward references, a
+    standard-library module not imported yet."""
+    out = _run(tmp_path, """
+        sys.path.insert(0, 'repo')
+        import helpers
+        import collections, dataclasses, typing
+        Point = collections.namedtuple("Point", "x y")
+        @dataclasses.dataclass
+        class Record:
+            name: str
+            tags: list = dataclasses.field(default_factory=list)
+        Later = typing.Optional["Record"]
+        import csv, statistics
+        print("done", Record("a").name, Point(1, 2).y, helpers.helper())
+    """)
+    assert "FRAME" not in out and "done a 2 1" in out
