@@ -1,24 +1,26 @@
-"""What the hidden-test job holds the code under test to while the tests run (runtime
-module: standard library and pytest only, no drift_gym import; staged into the grading area
-beside ``grader_runtime.py``), beyond the snapshot checks of grader_pytest: an audit hook that
-reports a swapped function code or a trace function the moment it happens, and the code
-pytest compiled from each test file, which every test item and test module is held to.
+"""What a grading job holds the code under test to while it runs (runtime module: standard
+library only, no drift_gym import; staged into the grading area beside ``grader_runtime.py``):
+an audit hook that reports a swapped function code, a trace function or code the job did not
+stage the moment it happens (both jobs); the code pytest compiled from each test file, which
+every test item and test module is held to (the hidden-test job); and the snapshot of a
+namespace's bindings, checked after the fact (both jobs).
 
-The code under test runs while the test modules are imported, so it can act before any
-snapshot is taken (a thread it starts keeps running): these checks need no snapshot.
+The code under test runs while the test modules are imported, and throughout the probe, so
+it can act before any snapshot is taken (a thread it starts keeps running): the hook and the
+compiled code need no snapshot.
 """
 
 from __future__ import annotations
 
+import builtins
 import os
 import sys
 import sysconfig
 import types
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
 from grader_channel import Channel
 
 CODE_FIELDS = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
@@ -92,28 +94,28 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str])
     sys.addaudithook(hook)
 
 
-def staged_sources(session: Any) -> frozenset[str]:
-    """The repo's Python files as the job found them (under the ``pythonpath`` of the
-    hidden tests' ini, the repo copy), as code objects would name them."""
+def staged_sources(roots: Iterable[str | Path]) -> frozenset[str]:
+    """The repo's Python files as the job found them under `roots` (the repo copy), as code
+    objects would name them."""
     found: set[str] = set()
-    for root in session.config.getini("pythonpath"):
+    for root in roots:
         for path in Path(root).rglob("*.py"):
             found |= {str(path), os.path.realpath(path)}
     return frozenset(found)
 
 
-def guarded_folders(session: Any, roots: Sequence[str]) -> list[str]:
+def guarded_folders(roots: Sequence[str], tests: Sequence[str] = ()) -> list[str]:
     """The folders whose functions `guard_code` watches: the interpreter's standard library
     and installed packages (pytest, pluggy, and ``json``, which the result channel encodes
-    with), the folders of the runtime modules named by `roots`, and the test folders the
-    session was given. Everything else is the code under test's own (the repo copy, the
-    temp folder, text it compiled), whose functions it may change as it likes."""
+    with), the folders of the runtime modules named by `roots`, and the hidden test folders
+    `tests`. Everything else is the code under test's own (the repo copy, the temp folder,
+    text it compiled), whose functions it may change as it likes."""
     paths = sysconfig.get_paths()
     folders = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")
                if paths.get(key)}
     files = [getattr(sys.modules.get(name), "__file__", None) for name in roots]
     folders |= {os.path.dirname(os.path.abspath(f)) for f in files if isinstance(f, str)}
-    folders |= {str(Path(arg).resolve()) for arg in session.config.args if Path(arg).is_dir()}
+    folders |= {str(Path(folder).resolve()) for folder in tests}
     return sorted(folders | {os.path.realpath(f) for f in folders})  # as code names them
 
 
@@ -157,6 +159,8 @@ class Compiled:
     def forged_item(self, item: Any) -> str | None:
         """Why test item `item` does not run the function of its name compiled from its own
         file (``item.obj`` replaced; a module planted in place of the real one), or None."""
+        import pytest  # the hidden-test job's; the probe job never asks
+
         if not isinstance(item, pytest.Function):
             return None
         codes = self.codes.get(str(item.path))
@@ -181,3 +185,46 @@ class Compiled:
                     and id(value.__code__) not in codes[key]):
                 return f"{module.__name__}.{key}"
         return None
+
+
+Binding = tuple[Any, dict]
+"""(owner, a copy of its namespace). What a function there runs (its ``__code__``, its
+defaults) is not copied: `guard_code` reports any change to it as it happens."""
+
+
+def bindings(modules: list[tuple[str, types.ModuleType]]) -> list[Binding]:
+    """The namespace of each of `modules` and of each class they define. The copy holds the
+    values themselves, not their ids: a replaced function could be freed and its id
+    reused."""
+    owners: list[Any] = []
+    for name, module in modules:
+        owners.append(module)
+        owners += [value for value in list(vars(module).values())
+                   if isinstance(value, type) and value.__module__ == name]
+    return [(owner, dict(vars(owner))) for owner in owners]
+
+
+def _shadows(owner: Any, key: str) -> bool:
+    """Whether a name added to `owner` changes what its code does: on a module, a builtin
+    it shadows for every function there; on a class, a dunder or an attribute it inherits.
+    (pytest itself adds flags such as ``_pytest_diamond_inheritance_warning_shown``, and a
+    package gains its submodules as pytest imports them.)"""
+    if isinstance(owner, types.ModuleType):
+        return hasattr(builtins, key)
+    if key.startswith("_pytest"):  # pytest's own flags, set on a class and its subclasses
+        return False
+    return key.startswith("__") or any(key in vars(base) for base in owner.__mro__[1:])
+
+
+def rebound(bindings: list[Binding]) -> str | None:
+    """A name rebound or deleted since `bindings` were taken, or one added that changes
+    behaviour (see `_shadows`), else None."""
+    for owner, saved in bindings:
+        live = vars(owner)
+        for key, value in saved.items():
+            if live.get(key, rebound) is not value:
+                return f"{getattr(owner, '__name__', '?')}.{key}"
+        for key in live.keys() - saved.keys():
+            if _shadows(owner, str(key)):
+                return f"{getattr(owner, '__name__', '?')}.{key}"
+    return None

@@ -42,7 +42,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from grader_channel import Channel, dumps
+from grader_guard import bindings, guard_code, guarded_folders, rebound, staged_sources
 
+RUNTIME = ("grader_channel", "grader_guard", "grader_probe")
+"""The runtime modules the probe job runs on: the code under test shares their interpreter
+(rebinding ``_fingerprints`` or ``_Observer.note`` from a module written at run time hid a
+violator's whole full-record log, the static rule's verdict overruled as a dispute)."""
 MAX_FILE_BYTES = 256 * 1024
 MAX_RECORDS = 2000
 REPORT_BUDGET = 448 * 1024
@@ -211,6 +216,8 @@ def _settle(seconds: float) -> None:
 def probe(config_path: str, channel: Channel) -> None:
     config = json.loads(Path(config_path).read_text(encoding="utf-8"))
     repo = Path(config["repo"]).resolve()
+    guard_code(channel, guarded_folders(RUNTIME), staged_sources([repo]))
+    own = bindings([(name, sys.modules[name]) for name in RUNTIME])
     state_dir = Path(tempfile.mkdtemp(prefix="probe-state-"))
     # every folder a job can write: the repo copy, the temp folder (the home), the run
     # folder, and the agent's live work tree, where a trail written during the probe was
@@ -255,6 +262,8 @@ def probe(config_path: str, channel: Channel) -> None:
             os.dup2(original, fd)
         raw.seek(0)
         written = raw.read()
+    if (name := rebound(own)) is not None:  # before its functions scan anything
+        channel.send("rebound", {"when": "the probe", "name": name})
     flooded = [f"{observer.dropped} log records past the first {MAX_RECORDS}"] \
         if observer.dropped else []
     files = {}

@@ -31,7 +31,15 @@ from typing import Any
 import _pytest.assertion.rewrite as rewrite
 import pytest
 from grader_channel import Channel
-from grader_guard import Compiled, guard_code, guarded_folders, staged_sources
+from grader_guard import (
+    Binding,
+    Compiled,
+    bindings,
+    guard_code,
+    guarded_folders,
+    rebound,
+    staged_sources,
+)
 
 MAX_PRECOMPILED = 64
 """Test files compiled ahead per job, at most (the hidden tests are one file per step)."""
@@ -55,49 +63,6 @@ lambda self: None`` passed every hidden test with nothing implemented)."""
 def _watched() -> list[tuple[str, types.ModuleType]]:
     return [(name, module) for name, module in sorted(sys.modules.items())
             if isinstance(module, types.ModuleType) and name.split(".")[0] in WATCHED_ROOTS]
-
-
-Binding = tuple[Any, dict]
-"""(owner, a copy of its namespace). What a function there runs (its ``__code__``, its
-defaults) is not copied: `guard_code` reports any change to it as it happens."""
-
-
-def _bindings(modules: list[tuple[str, types.ModuleType]]) -> list[Binding]:
-    """The namespace of each of `modules` and of each class they define. The copy holds the
-    values themselves, not their ids: a replaced function could be freed and its id
-    reused."""
-    owners: list[Any] = []
-    for name, module in modules:
-        owners.append(module)
-        owners += [value for value in list(vars(module).values())
-                   if isinstance(value, type) and value.__module__ == name]
-    return [(owner, dict(vars(owner))) for owner in owners]
-
-
-def _shadows(owner: Any, key: str) -> bool:
-    """Whether a name added to `owner` changes what its code does: on a module, a builtin
-    it shadows for every function there; on a class, a dunder or an attribute it inherits.
-    (pytest itself adds flags such as ``_pytest_diamond_inheritance_warning_shown``, and a
-    package gains its submodules as pytest imports them.)"""
-    if isinstance(owner, types.ModuleType):
-        return hasattr(builtins, key)
-    if key.startswith("_pytest"):  # pytest's own flags, set on a class and its subclasses
-        return False
-    return key.startswith("__") or any(key in vars(base) for base in owner.__mro__[1:])
-
-
-def _rebound(bindings: list[Binding]) -> str | None:
-    """A name rebound or deleted since `bindings` were taken, or one added that changes
-    behaviour (see `_shadows`), else None."""
-    for owner, saved in bindings:
-        live = vars(owner)
-        for key, value in saved.items():
-            if live.get(key, _rebound) is not value:
-                return f"{getattr(owner, '__name__', '?')}.{key}"
-        for key in live.keys() - saved.keys():
-            if _shadows(owner, str(key)):
-                return f"{getattr(owner, '__name__', '?')}.{key}"
-    return None
 
 
 def _hook_state(session: Any, pluginmanager: Any) -> list[Any]:
@@ -146,7 +111,7 @@ class _Reporter:
         self._manager: Any = None
         self._plugins: set[int] = set()
         self._hooks: list[Any] = []
-        self._check, self._take = _rebound, _bindings
+        self._check, self._take = rebound, bindings
         self._hook_state, self._same = _hook_state, _same
         self._guard, self._folders = guard_code, guarded_folders
 
@@ -167,7 +132,9 @@ class _Reporter:
         """Bindings and plugins as collection starts: pytest configured (its own plugins
         patch pytest while they configure, and undo it after the run) and every session
         plugin registered, and nothing of the code under test imported yet."""
-        self._guard(self.channel, self._folders(session, WATCHED_ROOTS), staged_sources(session))
+        tests = [arg for arg in session.config.args if Path(arg).is_dir()]
+        self._guard(self.channel, self._folders(WATCHED_ROOTS, tests),
+                    staged_sources(session.config.getini("pythonpath")))
         self._compiled.record()
         self._bindings = self._take(_watched())
         self._runtime = self._take([(n, m) for n, m in _watched() if n.startswith("grader_")])

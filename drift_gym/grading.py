@@ -117,7 +117,7 @@ class JobRun:
 
 
 HIDDEN_FRAMES = frozenset({"test", "collect_error", "rebound"})
-PROBE_FRAMES = frozenset({"probe"})
+PROBE_FRAMES = frozenset({"probe", "rebound"})
 """The frame kinds each job's runtime sends besides start and end (grader_pytest,
 grader_probe)."""
 
@@ -206,6 +206,9 @@ def run_probe(sandbox: Sandbox) -> tuple[ProbeResult | None, str, list[str]]:
                    kinds=PROBE_FRAMES)
     reports = job.frames.of("probe")
     findings = list(job.findings)
+    findings += [f"[grader-forgery] probe: the code under test changed the probe's own code "
+                 f"or ran code the job did not stage ({str(data.get('name'))[:100]!r})"
+                 for data in job.frames.of("rebound") if isinstance(data, dict)][:1]
     if len(reports) > 1:
         findings.append(f"[grader-forgery] probe: {len(reports)} probe reports")
     if job.result.timed_out and not reports:

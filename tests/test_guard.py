@@ -27,16 +27,8 @@ class Channel:  # the real channel needs a nonce file; this one writes plain fra
     def frame(self, kind, payload):
         return f"\\nFRAME {{kind}}\\n".encode()
 
-class Session:
-    class config:
-        args = [{tests!r}]
-
-        @staticmethod
-        def getini(name):
-            return [{repo!r}]
-
-grader_guard.guard_code(Channel(), grader_guard.guarded_folders(Session, ["grader_guard"]),
-                        grader_guard.staged_sources(Session))
+grader_guard.guard_code(Channel(), grader_guard.guarded_folders(["grader_guard"], [{tests!r}]),
+                        grader_guard.staged_sources([{repo!r}]))
 """
 
 
