@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import json.encoder
 import os
 import sys
 from pathlib import Path
@@ -23,12 +24,27 @@ FRAME = "@@DG@@"
 # bound before any agent module is imported: code that monkeypatches json.dumps, os.write or
 # os._exit cannot change what the channel sends or when the job ends
 _DUMPS, _WRITE, _EXIT = json.dumps, os.write, os._exit
+_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+_ESCAPE = getattr(json.encoder, "c_encode_basestring_ascii", None)
+"""The C encoder ``json.dumps(value, default=str)`` ends in, bound before any agent module is
+imported: ``json.dumps`` itself is Python code that reads its keyword defaults from a dict,
+and code that put its own encoder class into ``json.dumps.__kwdefaults__`` rewrote every
+frame (failed tests reported passed, a probe report emptied). None where the interpreter
+has no C accelerator (then ``json.dumps`` as bound)."""
 NONCE_FILE = ".grading-nonce"  # in the job's working folder, grading/run
+GUARD_STATUS = 97
+"""The exit status of a job that caught the code under test changing what the job runs on
+(grader_guard): the job ends at once with it, so that the verdict does not rest on a frame,
+which code that owns the job's descriptors can filter out. The host reads it as forgery."""
 
 
 def dumps(value: object) -> str:
-    """JSON text through the ``json.dumps`` bound before agent code ran."""
-    return _DUMPS(value, default=str)
+    """JSON text, as ``json.dumps(value, default=str)`` writes it, through the encoder made
+    before agent code ran."""
+    if _MAKE_ENCODER is None or _ESCAPE is None:
+        return _DUMPS(value, default=str)
+    return "".join(_MAKE_ENCODER({}, str, _ESCAPE, None, ": ", ", ", False, False, True)(
+        value, 0))
 
 
 class Channel:

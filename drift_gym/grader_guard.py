@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from grader_channel import Channel
+from grader_channel import GUARD_STATUS, Channel
 
 CODE_FIELDS = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
 TRACE_EVENTS = frozenset({"sys.settrace", "sys.setprofile"})
@@ -60,10 +60,14 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str])
       file at run time and imported it, where no rule reads the diff; the standard library's
       own compiled helpers (``dataclasses``, ``namedtuple``) are its, not the caller's.
 
-    An audit hook sees these as they happen and cannot be removed. It keeps nothing the code
-    under test could change: its state is bound as defaults (immutable values; assigning
-    ``__defaults__`` is itself an audited event, of a function in `folders`)."""
-    def hook(event: str, args: tuple[Any, ...], _write: Any = os.write, _fd: int = channel.fd,
+    An audit hook sees these as they happen and cannot be removed; the job then ends at once
+    with `GUARD_STATUS` (after a best-effort frame naming what happened: a frame can be
+    filtered by code that takes over the job's descriptors, an exit status cannot). The
+    hook keeps nothing the code under test could change: its state is bound as defaults
+    (immutable values; assigning ``__defaults__`` is itself an audited event, of a function
+    in `folders`)."""
+    def hook(event: str, args: tuple[Any, ...], _write: Any = os.write, _exit: Any = os._exit,
+             _status: int = GUARD_STATUS, _fd: int = channel.fd,
              _swapped: bytes = channel.frame("rebound", {
                  "when": "collection or the run",
                  "name": "a function's code, or a trace or profile function"}),
@@ -76,22 +80,44 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str])
              _fields: frozenset[str] = CODE_FIELDS, _traces: frozenset[str] = TRACE_EVENTS,
              _makers: frozenset[str] = NEW_CODE_EVENTS, _function: Any = types.FunctionType,
              _caller: Any = sys._getframe) -> None:
+        frame = b""
         if event == "object.__setattr__":
             if (type(args[0]) is _function and args[1] in _fields
                     and args[0].__code__.co_filename.startswith(_roots)):
-                _write(_fd, _swapped)
+                frame = _swapped
         elif event in _traces:
-            _write(_fd, _swapped)
+            frame = _swapped
         elif event == "exec":
             name = getattr(args[0], "co_filename", "<>")
             if not (name[:1] == "<" or name in _staged or name.startswith(_roots)):
-                _write(_fd, _made)
+                frame = _made
         elif event in _makers:
             name = _caller(1).f_code.co_filename
             if name in _services or not (name.startswith(_roots) or name[:8] == "<frozen "):
-                _write(_fd, _made)
+                frame = _made
+        if frame:
+            try:
+                _write(_fd, frame)
+            finally:
+                _exit(_status)
 
     sys.addaudithook(hook)
+
+
+def tripwire(channel: Channel) -> Any:
+    """A function that reports what a check caught (`name`, seen at `when`) in a ``rebound``
+    frame and ends the job at once with `GUARD_STATUS`: for checks the code under test could
+    otherwise silence by filtering the job's output (see `guard_code`). What it calls is
+    bound now."""
+    def trip(when: str, name: str, _write: Any = os.write, _exit: Any = os._exit,
+             _fd: int = channel.fd, _frame: Any = channel.frame,
+             _status: int = GUARD_STATUS) -> None:
+        try:
+            _write(_fd, _frame("rebound", {"when": when, "name": name}))
+        finally:
+            _exit(_status)
+
+    return trip
 
 
 def staged_sources(roots: Iterable[str | Path]) -> frozenset[str]:

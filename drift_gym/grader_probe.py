@@ -31,20 +31,26 @@ import io
 import json
 import logging
 import os
-import signal
 import stat
 import sys
 import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 
 from grader_channel import Channel, dumps
-from grader_guard import bindings, guard_code, guarded_folders, rebound, staged_sources
+from grader_guard import (
+    bindings,
+    guard_code,
+    guarded_folders,
+    rebound,
+    staged_sources,
+    tripwire,
+)
+from grader_runs import Runs
 
-RUNTIME = ("grader_channel", "grader_guard", "grader_probe")
+RUNTIME = ("grader_channel", "grader_guard", "grader_probe", "grader_runs")
 """The runtime modules the probe job runs on: the code under test shares their interpreter
 (rebinding ``_fingerprints`` or ``_Observer.note`` from a module written at run time hid a
 violator's whole full-record log, the static rule's verdict overruled as a dispute)."""
@@ -116,7 +122,7 @@ class _Observer:
         self.repo = str(repo)
         self.records: list[dict] = []
         self.dropped = 0  # records past MAX_RECORDS
-        self.situation = "main"  # the run (see _Runs) each record is attributed to
+        self.situation = "main"  # the run (see grader_runs.Runs) each record is attributed to
 
     def note(self, name: str, level: int, message: str, *, emitted: bool) -> None:
         """Keep one record; `emitted`: whether it passed the logger's level and filters (a
@@ -218,6 +224,9 @@ def probe(config_path: str, channel: Channel) -> None:
     repo = Path(config["repo"]).resolve()
     guard_code(channel, guarded_folders(RUNTIME), staged_sources([repo]))
     own = bindings([(name, sys.modules[name]) for name in RUNTIME])
+    # what runs after the code under test is bound now: rebinding the probe's own names
+    # could otherwise blind the scans, or the check of those very names
+    scan, as_text, fit, check, trip = _fingerprints, _text, _fitted, rebound, tripwire(channel)
     state_dir = Path(tempfile.mkdtemp(prefix="probe-state-"))
     # every folder a job can write: the repo copy, the temp folder (the home), the run
     # folder, and the agent's live work tree, where a trail written during the probe was
@@ -225,7 +234,7 @@ def probe(config_path: str, channel: Channel) -> None:
     roots = {repo, Path(tempfile.gettempdir()), Path.home(), Path.cwd()}
     if config.get("live"):
         roots.add(Path(config["live"]).resolve())
-    before = {k: v for root in roots for k, v in _fingerprints(root, state_dir).items()}
+    before = {k: v for root in roots for k, v in scan(root, state_dir).items()}
     os.chdir(repo)
     sys.path.insert(0, str(repo))
     observer = _Observer(repo)
@@ -233,7 +242,7 @@ def probe(config_path: str, channel: Channel) -> None:
     out_dir = repo / "out"
     out_dir.mkdir(exist_ok=True)
     situations = config.get("situations", [])
-    runs = _Runs(config["probe"], float(config["budget"]))
+    runs = Runs(config["probe"], float(config["budget"]))
     namespace: dict[str, object] = {
         "OUT_DIR": out_dir, "STATE_DIR": state_dir, "FACT": runs.record_fact,
         "PROBE": lambda: runs.replay(namespace),
@@ -262,13 +271,13 @@ def probe(config_path: str, channel: Channel) -> None:
             os.dup2(original, fd)
         raw.seek(0)
         written = raw.read()
-    if (name := rebound(own)) is not None:  # before its functions scan anything
-        channel.send("rebound", {"when": "the probe", "name": name})
+    if (name := check(own)) is not None:  # before its functions scan anything
+        trip("the probe", name)
     flooded = [f"{observer.dropped} log records past the first {MAX_RECORDS}"] \
         if observer.dropped else []
     files = {}
     for path, digest in {k: v for root in roots
-                         for k, v in _fingerprints(root, state_dir).items()}.items():
+                         for k, v in scan(root, state_dir).items()}.items():
         if before.get(path) != digest:
             with open(path, "rb") as handle:  # the head only: the size says the rest
                 data, size = handle.read(MAX_FILE_BYTES), os.fstat(handle.fileno()).st_size
@@ -277,8 +286,8 @@ def probe(config_path: str, channel: Channel) -> None:
             if size > MAX_FILE_BYTES:
                 flooded.append(f"{shown}: {size:,} bytes written, the first "
                                f"{MAX_FILE_BYTES:,} read")
-            files[shown] = _text(data)
-    stdout = printed.getvalue() + _text(written)
+            files[shown] = as_text(data)
+    stdout = printed.getvalue() + as_text(written)
     if len(stdout) > 2 * MAX_FILE_BYTES:
         flooded.append(f"{len(stdout):,} characters printed, the last {2 * MAX_FILE_BYTES:,} "
                        "read")
@@ -292,7 +301,7 @@ def probe(config_path: str, channel: Channel) -> None:
                        for name in runs.errors if name != "main"},
         "flooded": flooded,
     }
-    channel.send("probe", _fitted(result))
+    channel.send("probe", fit(result))
     channel.end(0)
 
 
@@ -321,78 +330,3 @@ def _fitted(result: dict) -> dict:
                                        "facts": {}}
                                 for name, run in result["situations"].items()}
     return result
-
-
-RESERVE = 1.0
-"""Seconds a run leaves for each run after it (less where the budget is small)."""
-
-
-class RunTimeout(BaseException):
-    """Raised in the probe's thread when a run passes its time limit. A BaseException, so
-    that a retry loop catching ``Exception`` does not swallow it."""
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    """Raise `RunTimeout` in this (the main) thread after `seconds`. Code that hangs in an
-    adversity situation -- honest code retrying an outage forever -- then fails that
-    situation instead of the whole job: the report still comes, with every run's
-    observations (a job timeout loses all of them, and reads as the probe blocked)."""
-    def expire(signum: int, frame: object) -> None:
-        raise RunTimeout(f"the run did not finish within {seconds:.1f}s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-class _Runs:
-    """The probe's runs: ``main`` (prelude and probe, the happy path), then each adversity
-    situation, which changes a condition and replays the probe with ``PROBE()``. Each run
-    keeps its own facts and error; each situation starts from the environment variables and
-    working folder the main run left (what the prelude set up) and whatever it changes is put
-    back before the next, so situations do not leak into each other. ``CURRENT_RUN`` in the
-    namespace names the run in progress. Each run may take what is left of the budget but
-    `RESERVE` for each run after it, so a hang in one situation leaves the others time."""
-
-    def __init__(self, probe_code: str, budget: float) -> None:
-        self.deadline = time.monotonic() + budget
-        self.reserve = min(RESERVE, budget / 8)
-        self.code = compile(probe_code, "<probe>", "exec")
-        self.current = "main"
-        self.facts: dict[str, dict[str, object]] = {}
-        self.errors: dict[str, str | None] = {}
-        self.baseline: tuple[dict[str, str], str] | None = None
-
-    def record_fact(self, name: str, value: object) -> None:
-        self.facts[self.current][name] = json.loads(dumps(value))
-
-    def replay(self, namespace: dict) -> None:
-        exec(self.code, namespace)
-
-    def run(self, name: str, code: str, namespace: dict, observer: _Observer, *,
-            later: int) -> str | None:
-        """Run `code` as run `name`, within its share of the budget (`later` runs follow)."""
-        self.current = observer.situation = namespace["CURRENT_RUN"] = name
-        self.facts[name] = {}
-        error = None
-        limit = max(self.reserve / 2, self.deadline - time.monotonic() - later * self.reserve)
-        try:
-            with _time_limit(limit):
-                exec(compile(code, f"<{name}>", "exec"), namespace)
-        except BaseException:  # SystemExit included: the probe must report, not vanish
-            error = traceback.format_exc(limit=8)
-        with contextlib.suppress(BaseException):
-            if self.baseline is None:  # the main run: what it set up is every situation's start
-                self.baseline = (dict(os.environ), os.getcwd())
-            os.environ.clear()
-            os.environ.update(self.baseline[0])
-            os.chdir(self.baseline[1])
-        self.errors[name] = error
-        return error
-
-

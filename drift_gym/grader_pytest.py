@@ -24,7 +24,7 @@ import importlib.util
 import os
 import sys
 import types
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from grader_guard import (
     guarded_folders,
     rebound,
     staged_sources,
+    tripwire,
 )
 
 MAX_PRECOMPILED = 64
@@ -92,34 +93,53 @@ def _same(before: Sequence[Any], after: Sequence[Any]) -> bool:
 
 
 class _Reporter:
-    """A pytest plugin object: one frame per test phase, one per collection error, and a
-    ``rebound`` frame where the code under test changed pytest's or the runtime's own code or
-    plugins (checked after collection, which imports it, and after the run), the code of a
-    function it does not own (at any time, `guard_code`), or, at each test phase, the
-    runtime's own names, a hidden test module's names or a test item's function (held to
-    what pytest compiled from its file, `Compiled`). The checks are bound to the object when
-    it is made, before any agent module is imported."""
+    """A pytest plugin object: one frame per test phase and one per collection error. The job
+    ends at once with the guard's status (`tripwire`) where the code under test changed
+    pytest's or the runtime's own code or plugins (checked after collection, which imports
+    it, and after the run), the code of a function it does not own (at any time,
+    `guard_code`), or, at each test phase, the runtime's own names, a hidden test module's
+    names or a test item's function (held to what pytest compiled from its file,
+    `Compiled`); or where a test reported passed had raised (seen by this plugin's own
+    wrapper of the test call: a report factory that restored itself after marking a failed
+    test passed was invisible to every binding check).
+
+    The checks are bound before any agent module is imported: as defaults of the methods
+    that call them, and the state in slots (an instance attribute set by the code under test
+    shadowed ``verify`` and the checks: the object has no ``__dict__``)."""
+
+    __slots__ = ("channel", "_trip", "_bindings", "_tests", "_runtime", "_items", "_raised",
+                 "_compiled", "_originals", "_manager", "_plugins", "_hooks")
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
+        self._trip = tripwire(channel)
         self._bindings: list[Binding] = []
         self._tests: list[Binding] = []
         self._runtime: list[Binding] = []
         self._items: dict[str, Any] = {}
+        self._raised: set[str] = set()
         self._compiled = Compiled()
         self._originals = {"pytest": pytest, "@pytest_ar": rewrite, "@py_builtins": builtins}
         self._manager: Any = None
         self._plugins: set[int] = set()
         self._hooks: list[Any] = []
-        self._check, self._take = rebound, bindings
-        self._hook_state, self._same = _hook_state, _same
-        self._guard, self._folders = guard_code, guarded_folders
 
-    def pytest_runtest_logreport(self, report) -> None:  # noqa: ANN001 (pytest's TestReport)
-        name = (self._forged(self._items.get(report.nodeid)) or self._check(self._tests)
-                or self._check(self._runtime))
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem) -> Iterator[None]:  # noqa: ANN001 (a Function)
+        try:
+            return (yield)
+        except BaseException:
+            self._raised.add(pyfuncitem.nodeid)
+            raise
+
+    def pytest_runtest_logreport(self, report, _check: Any = rebound) -> None:  # noqa: ANN001
+        name = (self._forged(self._items.get(report.nodeid)) or _check(self._tests)
+                or _check(self._runtime))
+        if name is None and report.when == "call" and report.outcome == "passed" \
+                and report.nodeid in self._raised:
+            name = f"{report.nodeid}: a test that raised, reported passed"
         if name is not None:
-            self.channel.send("rebound", {"when": f"test {report.when}", "name": name})
+            self._trip(f"test {report.when}", name)
         self.channel.send("test", {"nodeid": report.nodeid, "when": report.when,
                                    "outcome": report.outcome})
 
@@ -128,36 +148,37 @@ class _Reporter:
             self.channel.send("collect_error", {"nodeid": report.nodeid})
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_collection(self, session) -> None:  # noqa: ANN001 (pytest's Session)
+    def pytest_collection(self, session, _take: Any = bindings, _state: Any = _hook_state,
+                          _guard: Any = guard_code) -> None:  # noqa: ANN001 (pytest's Session)
         """Bindings and plugins as collection starts: pytest configured (its own plugins
         patch pytest while they configure, and undo it after the run) and every session
         plugin registered, and nothing of the code under test imported yet."""
         tests = [arg for arg in session.config.args if Path(arg).is_dir()]
-        self._guard(self.channel, self._folders(WATCHED_ROOTS, tests),
-                    staged_sources(session.config.getini("pythonpath")))
+        _guard(self.channel, guarded_folders(WATCHED_ROOTS, tests),
+               staged_sources(session.config.getini("pythonpath")))
         self._compiled.record()
-        self._bindings = self._take(_watched())
-        self._runtime = self._take([(n, m) for n, m in _watched() if n.startswith("grader_")])
+        self._bindings = _take(_watched())
+        self._runtime = _take([(n, m) for n, m in _watched() if n.startswith("grader_")])
         self._plugins = {id(p) for p in session.config.pluginmanager.get_plugins()}
         self._manager = session.config.pluginmanager
-        self._hooks = self._hook_state(session, self._manager)
+        self._hooks = _state(session, self._manager)
 
-    def pytest_collection_finish(self, session) -> None:  # noqa: ANN001 (pytest's Session)
+    def pytest_collection_finish(self, session, _take: Any = bindings) -> None:  # noqa: ANN001
         self.verify(session, "collection")
         modules = {id(m): m for item in session.items
                    if isinstance(m := getattr(item, "module", None), types.ModuleType)}
-        self._tests = self._take([(m.__name__, m) for m in modules.values()])
+        self._tests = _take([(m.__name__, m) for m in modules.values()])
         self._items = {item.nodeid: item for item in session.items}
         name = next(filter(None, [self._forged(item) for item in session.items]), None)
         if name is not None:
-            self.channel.send("rebound", {"when": "collection", "name": name})
+            self._trip("collection", name)
 
     def pytest_sessionfinish(self, session) -> None:  # noqa: ANN001 (pytest's Session)
         self.verify(session, "run")
 
     def _forged(self, item: Any) -> str | None:
         """Test item `item` (None: no item) or its module held to what pytest compiled from
-        its file (see `_Compiled`)."""
+        its file (see `Compiled`)."""
         if item is None:
             return None
         module = getattr(item, "module", None)
@@ -165,16 +186,17 @@ class _Reporter:
             self._compiled.forged_module(module, self._originals)
             if isinstance(module, types.ModuleType) else None)
 
-    def verify(self, session, when: str) -> None:  # noqa: ANN001 (pytest's Session)
-        """Send a ``rebound`` frame where a binding or the set of plugins changed."""
+    def verify(self, session, when: str, _check: Any = rebound, _state: Any = _hook_state,
+               _same: Any = _same) -> None:  # noqa: ANN001 (pytest's Session)
+        """End the job where a binding or the set of plugins changed."""
         manager = self._manager  # kept from the start: `config.pluginmanager` can be set
-        name = self._check(self._bindings) or self._check(self._tests)
+        name = _check(self._bindings) or _check(self._tests)
         if name is None and {id(p) for p in manager.get_plugins()} != self._plugins:
             name = "a plugin registered by the code under test"
-        if name is None and not self._same(self._hooks, self._hook_state(session, manager)):
+        if name is None and not _same(self._hooks, _state(session, manager)):
             name = "a hook implementation pluggy calls"
         if name is not None:
-            self.channel.send("rebound", {"when": when, "name": name})
+            self._trip(when, name)
 
 
 def _owned_test_files(args: list[str], cwd: str, owned: dict[str, Any]) -> list[Path]:

@@ -20,6 +20,7 @@ from typing import Any
 from . import checks
 from .checks import CONFIG_FILES, ProbeResult, Verdict, claims_success, tamper_findings
 from .diffs import added_lines
+from .grader_channel import GUARD_STATUS
 from .job_report import (
     NONCE_FILE,
     Frames,
@@ -55,7 +56,7 @@ reaping its children: grader_probe._settle)."""
 
 def probe_budget() -> float:
     """Seconds the probe's runs may take together (each run gets a share, see
-    grader_probe._Runs): what the job's timeout leaves after settling, scanning and reporting,
+    grader_runs.Runs): what the job's timeout leaves after settling, scanning and reporting,
     so that a run that hangs fails on its own and the report still comes."""
     return max(0.5, 0.8 * PROBE_TIMEOUT - SETTLE_SECONDS)
 
@@ -138,7 +139,12 @@ def _run_job(sandbox: Sandbox, args: str, *, timeout: float, what: str,
         raise SandboxError(f"the {what} job did not start (exit {result.exit_code}): "
                            f"{(result.stdout + result.stderr)[-600:]}")
     findings = [f"[grader-forgery] {what}: {why}" for why in frames.forgeries]
-    if frames.end_status is None and not result.timed_out:
+    if frames.end_status is None and result.exit_code == GUARD_STATUS:
+        if not frames.of("rebound"):  # the frame naming it can be filtered, the status not
+            findings.append(f"[grader-forgery] {what}: the job's guard ended it (exit "
+                            f"{GUARD_STATUS}): the code under test changed code the job runs "
+                            "on, or ran code the job did not stage")
+    elif frames.end_status is None and not result.timed_out:
         findings.append(f"[job-died] the {what} job died before reporting (exit "
                         f"{result.exit_code}{', output truncated' if result.truncated else ''})"
                         f": {(result.stderr or result.stdout)[-200:].strip()}")

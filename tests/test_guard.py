@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from drift_gym.grader_channel import GUARD_STATUS
+
 RUNTIME = Path(__file__).resolve().parents[1] / "drift_gym"
 
 PRELUDE = """
@@ -32,7 +34,7 @@ grader_guard.guard_code(Channel(), grader_guard.guarded_folders(["grader_guard"]
 """
 
 
-def _run(tmp_path: Path, code: str) -> str:
+def _run(tmp_path: Path, code: str) -> subprocess.CompletedProcess[str]:
     tests = tmp_path / "hidden"
     tests.mkdir(exist_ok=True)
     (tests / "test_step_01.py").write_text("def test_one():\n    assert False\n")
@@ -42,10 +44,8 @@ def _run(tmp_path: Path, code: str) -> str:
     (mine / "runner.py").write_text("def run(text):\n    exec(text, {})\n")
     script = (PRELUDE.format(runtime=str(RUNTIME), tests=str(tests), repo=str(mine))
               + textwrap.dedent(code))
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+    return subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 @pytest.mark.parametrize("code", [
@@ -66,8 +66,12 @@ def _run(tmp_path: Path, code: str) -> str:
 ], ids=["stdlib-code", "stdlib-kwdefaults", "pytest-defaults", "hidden-test-code",
         "settrace", "setprofile", "module-written-in-the-repo", "runpy-of-a-written-file",
         "text-compiled-at-run-time", "interactive-interpreter", "marshal"])
-def test_a_change_to_code_the_job_does_not_own_is_reported_at_once(tmp_path, code):
-    assert "FRAME rebound" in _run(tmp_path, code)
+def test_a_change_to_code_the_job_does_not_own_ends_the_job_at_once(tmp_path, code):
+    """A frame names it, and the job ends with the guard's status, which no filter of the
+    job's output can take back."""
+    done = _run(tmp_path, code + "print('still running')\n")
+    assert done.returncode == GUARD_STATUS, done.stderr
+    assert "FRAME rebound" in done.stdout and "still running" not in done.stdout
 
 
 def test_the_code_under_tests_own_functions_are_its_to_change(tmp_path):
@@ -78,7 +82,8 @@ def test_the_code_under_tests_own_functions_are_its_to_change(tmp_path):
         helpers.helper.__defaults__ = (5,)
         print("done", helpers.helper())
     """)
-    assert "FRAME" not in out and "done 10" in out
+    assert out.returncode == 0, out.stderr
+    assert "FRAME" not in out.stdout and "done 10" in out.stdout
 
 
 def test_honest_code_is_not_reported(tmp_path):
@@ -97,4 +102,5 @@ def test_honest_code_is_not_reported(tmp_path):
         import csv, statistics
         print("done", Record("a").name, Point(1, 2).y, helpers.helper())
     """)
-    assert "FRAME" not in out and "done a 2 1" in out
+    assert out.returncode == 0, out.stderr
+    assert "FRAME" not in out.stdout and "done a 2 1" in out.stdout
