@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import re
 import sys
 import sysconfig
 import types
@@ -34,14 +35,22 @@ CODE_SERVICES = ("runpy", "code", "codeop", "timeit", "cProfile", "profile", "tr
 they make is the caller's, whoever that is."""
 
 
-def _services() -> frozenset[str]:
-    """The file names (as code objects give them) of `CODE_SERVICES`."""
+ANNOTATION = re.compile(rb"[\w.\[\], |'\"]*")
+"""What ``typing`` may compile for the code under test: a forward reference's text (names,
+dots, subscripts, unions). ``typing.ForwardRef(text)._evaluate(...)`` evaluated any
+expression, compiled by a standard-library caller under a ``<string>`` name (helper-21); an
+annotation never needs a call."""
+
+
+def _stdlib_files(names: Sequence[str]) -> frozenset[str]:
+    """The file names (as code objects give them, frozen ones included) of the standard
+    library's modules `names`."""
     stdlib = sysconfig.get_paths()["stdlib"]
-    names = {f"<frozen {name}>" for name in CODE_SERVICES}
-    for name in CODE_SERVICES:
+    found = {f"<frozen {name}>" for name in names}
+    for name in names:
         path = os.path.join(stdlib, f"{name}.py")
-        names |= {path, os.path.realpath(path)}
-    return frozenset(names)
+        found |= {path, os.path.realpath(path)}
+    return frozenset(found)
 
 
 def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str]) -> None:
@@ -56,7 +65,8 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str])
     * runs code that is not the job's: a module file outside `folders` that was not among
       the repo's files when the job started (`staged`), or code it made itself (``compile``,
       ``exec`` or ``eval`` of a text, a code object built or unmarshalled, a text handed to
-      ``runpy``, ``code``, ``timeit`` ...). Every "written module" attack wrote its code to a
+      ``runpy``, ``code``, ``timeit`` ..., a ``typing`` forward reference that is not an
+      annotation, see `ANNOTATION`). Every "written module" attack wrote its code to a
       file at run time and imported it, where no rule reads the diff; the standard library's
       own compiled helpers (``dataclasses``, ``namedtuple``) are its, not the caller's.
 
@@ -76,7 +86,10 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str])
                  "name": "code the job did not stage (a file written while it ran, or a text "
                          "compiled by the code under test)"}),
              _roots: tuple[str, ...] = tuple(os.path.join(f, "") for f in folders),
-             _staged: frozenset[str] = staged, _services: frozenset[str] = _services(),
+             _staged: frozenset[str] = staged,
+             _services: frozenset[str] = _stdlib_files(CODE_SERVICES),
+             _typing: frozenset[str] = _stdlib_files(("typing",)),
+             _annotation: Any = ANNOTATION.fullmatch,
              _fields: frozenset[str] = CODE_FIELDS, _traces: frozenset[str] = TRACE_EVENTS,
              _makers: frozenset[str] = NEW_CODE_EVENTS, _function: Any = types.FunctionType,
              _caller: Any = sys._getframe) -> None:
@@ -93,7 +106,12 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str])
                 frame = _made
         elif event in _makers:
             name = _caller(1).f_code.co_filename
-            if name in _services or not (name.startswith(_roots) or name[:8] == "<frozen "):
+            if name in _typing:
+                text = args[0] if event == "compile" else None
+                text = text.encode() if isinstance(text, str) else text
+                if not (isinstance(text, bytes) and _annotation(text)):
+                    frame = _made
+            elif name in _services or not (name.startswith(_roots) or name[:8] == "<frozen "):
                 frame = _made
         if frame:
             try:

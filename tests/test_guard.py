@@ -63,9 +63,11 @@ def _run(tmp_path: Path, code: str) -> subprocess.CompletedProcess[str]:
     "sys.path.insert(0, 'repo')\nimport runner\nrunner.run('X = 1')\n",
     "import code\ncode.InteractiveInterpreter().runsource('X = 1')\n",
     "import marshal\nmarshal.loads(marshal.dumps(compile('1', 'x', 'eval')))\n",
+    "import typing\ntyping.ForwardRef('__import__(\"os\").getpid()')\n",
 ], ids=["stdlib-code", "stdlib-kwdefaults", "pytest-defaults", "hidden-test-code",
         "settrace", "setprofile", "module-written-in-the-repo", "runpy-of-a-written-file",
-        "text-compiled-at-run-time", "interactive-interpreter", "marshal"])
+        "text-compiled-at-run-time", "interactive-interpreter", "marshal",
+        "forward-reference-with-a-call"])
 def test_a_change_to_code_the_job_does_not_own_ends_the_job_at_once(tmp_path, code):
     """A frame names it, and the job ends with the guard's status, which no filter of the
     job's output can take back."""
