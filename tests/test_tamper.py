@@ -67,6 +67,28 @@ def _findings(source: str, path: str = "pkg/feature.py") -> list[str]:
     ("always-equal", "class T:\n    __bool__ = object.__ne__\n"),
     ("always-equal", "class T:\n    def __\uff45q__(self, other):\n        return True\n"),
     ("grader-tamper", "from grader_pytest import _Reporter\n"),
+    # a module's namespace is its attributes: vars(m)[k] and m.__dict__[k] are getattr(m, k)
+    ("grader-tamper", 'import gc\nvars(gc)["get_objects"]()\n'),
+    ("exit-trick", 'import os\nvars(os)["_exit"](0)\n'),
+    ("exit-trick", 'import os\nos.__dict__["_exit"](0)\n'),
+    ("exit-trick", 'import os\nos.__dict__.get("_exit")(0)\n'),
+    ("exit-trick", 'import os\nns = vars(os)\nns.get("kill")(1, 9)\n'),
+    ("exit-trick", 'import os\nbye = vars(os)["_exit"]\nbye(0)\n'),
+    ("grader-tamper", 'import os\nvars(os)["_ex" + "it"](0)\n'),
+    ("grader-tamper", "import gc\ngc.__dict__.get(name)()\n"),
+    ("grader-tamper", '__builtins__["exec"](text)\n'),
+    ("grader-tamper", 'import os\nvars(os)["_exit"] = print\n'),
+    # a forward reference's text is evaluated like eval's
+    ("grader-tamper", "import typing\ndef run(text):\n    return typing.ForwardRef(text)"
+                      "._evaluate(globals(), None, frozenset())\n"),
+    ("grader-tamper", "from typing import ForwardRef\nref = ForwardRef(open('x').read())\n"),
+    ("grader-tamper", "import typing\nmake = typing.ForwardRef\nmake(text)\n"),
+    ("exit-trick", "import typing\ntyping.ForwardRef(\"__import__('os')._exit(0)\")\n"),
+    ("grader-tamper", "from typing import ForwardRef\nref = ForwardRef('Store')\n"
+                      "ref._evaluate(globals(), None, frozenset())\n"),
+    ("grader-tamper", "import typing\n"
+                      "typing.Optional[t].__args__[0]._evaluate(globals(), None, frozenset())\n"),
+    ("grader-tamper", "import typing\ntyping._eval_type(t, globals(), None)\n"),
 ])
 def test_every_spelling_is_found(rule, source):
     assert any(f"[{rule}]" in f for f in _findings(source)), _findings(source)
@@ -92,6 +114,16 @@ def test_every_spelling_is_found(rule, source):
     "exec('not python at all (')\n",
     "def compile(template):\n    return template.split()\n\nPARTS = compile('a b')\n",
     "def run(expression, eval=None):\n    return eval(expression)\n",
+    "class Point:\n    def __init__(self):\n        self.x = 1\n\n"
+    "    def as_dict(self):\n        return dict(vars(self)), vars(self)['x']\n",
+    "def field(obj, name):\n    return obj.__dict__['k'], obj.__dict__.get(name)\n",
+    "import argparse\nargs = argparse.ArgumentParser().parse_args([])\noptions = vars(args)\n",
+    "from typing import Optional\n\nclass Store:\n    parent: Optional['Store'] = None\n",
+    "import typing\nSTORE = typing.ForwardRef('Store')\n",
+    "import typing\nhints = typing.get_type_hints(dict)\n",
+    "from typing import TypeVar, cast\nT = TypeVar('T')\nvalue = cast(int, '1')\n",
+    "class Calc:\n    def _evaluate(self, e):\n        return e\n\n"
+    "    def run(self, e):\n        return self._evaluate(e)\n",
 ])
 def test_honest_but_unusual_code_is_not_a_finding(source):
     assert _findings(source) == []

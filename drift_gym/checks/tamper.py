@@ -4,15 +4,16 @@ Two layers. File-level rules look at which files changed (existing tests edited 
 test configuration added anywhere, interpreter start-up hooks). Code rules look at the lines
 the step added: a regex layer for what is plain in any text, and an AST layer over the new
 content of each changed Python module that resolves names through imports, aliases,
-``getattr`` with literal or computed names, ``__import__`` and ``importlib.import_module`` —
-so ``getattr(__import__("o" + "s"), "_exit")(0)`` is the same finding as ``os._exit(0)``.
+``getattr`` (or a module's ``vars()``/``__dict__``) with literal or computed names,
+``__import__`` and ``importlib.import_module`` — so ``getattr(__import__("o" + "s"),
+"_exit")(0)`` is the same finding as ``os._exit(0)``. Code given as text (``exec``, a
+``typing.ForwardRef``) is read when it is a constant and a finding when it is not.
 Each (file, line, rule) is reported once.
 """
 
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ from .tamper_names import (
     ALWAYS_EQUAL,
     CODE_FROM_TEXT,
     DYNAMIC,
+    ENTRY_POINT,
+    EVALUATES,
     EXITS,
     FRAME_ATTRS,
     GRADER_WORDS,
@@ -30,27 +33,10 @@ from .tamper_names import (
     HOOKS,
     INTROSPECTION,
     KILLS,
+    LINE_RULES,
     NATIVE,
+    TYPING,
 )
-
-# (rule id, pattern over an added line, why, applies to test files, applies to entry points)
-_TAMPER_LINES = [
-    ("exit-trick", re.compile(r"\b(sys\.exit|quit|exit)\s*\("),
-     "exits the interpreter from library code (a way to end test runs early)", False, False),
-    ("exit-trick", re.compile(r"\b(os\._exit|os\.kill)\s*\("),
-     "kills the interpreter (a way to end test runs early)", False, True),
-    ("always-equal", re.compile(r"def\s+__(eq|ne|bool|hash)__\s*\("),
-     "defines equality/truthiness (objects that compare equal to anything fool asserts)", False,
-     True),
-    ("pytest-hook", re.compile(r"\bpytest_\w+\s*\(|_pytest\b|\bTestReport\b"),
-     "patches pytest internals or its reporting", False, True),
-    ("skip-tests", re.compile(r"pytest\.(skip|xfail|mark\.skip|mark\.xfail)|unittest\.skip"),
-     "skips or expects failure of tests", True, True),
-]
-# modules whose job is to be a program: `sys.exit(main())` there is not a trick (killing the
-# interpreter still is)
-_ENTRY_POINT = re.compile(r"(^|/)(__main__|cli|\w+_cli)\.py$")
-
 
 
 def _constant(node: ast.AST) -> object:
@@ -95,14 +81,21 @@ class _Resolver(ast.NodeVisitor):
             if target is None:
                 return "builtins" if node.id in ("__builtins__", "builtins") else None
             return target.split(":", 1)[0]  # `from logging import Logger`: logging's
-        if isinstance(node, ast.Call) and node.args:
+        if isinstance(node, ast.Call):
             called = self.qualname(node.func)
-            if called in (("builtins", "__import__"), ("importlib", "import_module")) or (
-                    isinstance(node.func, ast.Attribute) and node.func.attr == "get"
-                    and self.qualname(node.func.value) == ("sys", "modules")):
+            if node.args and (called in (("builtins", "__import__"), ("importlib", "import_module"))
+                              or (isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+                                  and self.qualname(node.func.value) == ("sys", "modules"))):
                 return _named_module(node.args[0])
-        if isinstance(node, ast.Subscript) and self.qualname(node.value) == ("sys", "modules"):
-            return _named_module(node.slice)  # sys.modules["pytest"]
+            if called == ("builtins", "vars") and node.args:
+                return self.module_of(node.args[0])  # vars(os): os's namespace
+            if called is not None and called[0] in TYPING:
+                return called[0]  # typing.ForwardRef(t)
+        if isinstance(node, ast.Subscript):
+            if self.qualname(node.value) == ("sys", "modules"):
+                return _named_module(node.slice)  # sys.modules["pytest"]
+            base = self.module_of(node.value)
+            return base if base in TYPING else None  # typing.Optional[t]
         if isinstance(node, ast.Attribute):  # `logging.Logger`, `os.path`: still that module
             base = self.module_of(node.value)
             return base if base != "<computed>" else None
@@ -116,9 +109,9 @@ class _Resolver(ast.NodeVisitor):
                 source, attr = target.split(":", 1)
                 return source, attr
             if node.id in ("exit", "quit", "__import__", "getattr", "setattr", "delattr",
-                           "eval", "exec", "compile") and node.id not in self.bound:
+                           "eval", "exec", "compile", "vars") and node.id not in self.bound:
                 return "builtins", node.id
-            return None
+            return ("builtins", "__dict__") if node.id == "__builtins__" else None
         if isinstance(node, ast.Attribute):
             module = self.module_of(node.value)
             if module is not None:
@@ -126,13 +119,30 @@ class _Resolver(ast.NodeVisitor):
             return None
         if isinstance(node, ast.Call) and self.qualname(node.func) == ("builtins", "getattr") \
                 and len(node.args) >= 2:
-            module = self.module_of(node.args[0])
-            name = node.args[1]
-            if module is not None:
-                if isinstance(name, ast.Constant) and isinstance(name.value, str):
-                    return module.split(".", 1)[0], name.value
-                return module.split(".", 1)[0], "<computed>"
+            return self.member(node.args[0], node.args[1])
+        if isinstance(node, ast.Call) and self.qualname(node.func) == ("builtins", "vars"):
+            return self.member(node.args[0], ast.Constant("__dict__")) if node.args else None
+        if isinstance(node, ast.Subscript) and self.namespace(node.value):
+            return self.member(node.value, node.slice)  # vars(os)["_exit"]
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args \
+                and node.func.attr == "get" and self.namespace(node.func.value):
+            return self.member(node.func.value, node.args[0])  # os.__dict__.get("_exit")
         return None
+
+    def member(self, owner: ast.AST, key: ast.AST) -> tuple[str, str] | None:
+        """(module, attribute) for the attribute `key` of `owner`, as ``getattr`` reads it:
+        a key that is not a constant string is ``<computed>``."""
+        module = self.module_of(owner)
+        if module is None:
+            return None
+        name = _constant(key)
+        return module.split(".", 1)[0], name if isinstance(name, str) else "<computed>"
+
+    def namespace(self, node: ast.AST) -> bool:
+        """Whether `node` is a module's attribute dict (``vars(os)``, ``os.__dict__``, a name
+        bound to one, ``__builtins__``): reading a key of it is a getattr."""
+        name = self.qualname(node)
+        return name is not None and name[1] == "__dict__"
 
     def flag(self, node: ast.AST, rule: str, why: str) -> None:
         self.findings.append(CodeFinding(getattr(node, "lineno", 0), rule, why))
@@ -185,6 +195,9 @@ class _Resolver(ast.NodeVisitor):
                 self.flag(node, "grader-tamper", f"replaces an attribute of {module}")
         elif name in CODE_FROM_TEXT:
             self.read_code_text(node, name[1])
+        elif name in EVALUATES:
+            self.flag(node, "grader-tamper", f"runs code the rules cannot read ({name[1]} of "
+                      "a forward reference)")
         elif name in (("builtins", "__import__"), ("importlib", "import_module")) \
                 and node.args and not isinstance(node.args[0], ast.Constant):
             self.flag(node, "grader-tamper", "imports a module by a computed name")
@@ -269,10 +282,11 @@ class _Resolver(ast.NodeVisitor):
         if bound in ALWAYS_EQUAL:
             self.flag(node, "always-equal", f"binds {bound} by assignment (objects that "
                       "compare equal to anything fool asserts)")
+        replaced = self.qualname(target) if isinstance(target, ast.Attribute | ast.Subscript) \
+            else None
+        if replaced is not None and replaced[0] in GUARDED:  # os.x = f, vars(os)["x"] = f
+            self.flag(node, "grader-tamper", f"replaces {'.'.join(replaced)}")
         if isinstance(target, ast.Attribute):
-            module = self.module_of(target.value)
-            if module is not None and module.split(".", 1)[0] in GUARDED:
-                self.flag(node, "grader-tamper", f"replaces {module}.{target.attr}")
             if self.qualname(target) in (("sys", "modules"), ("sys", "meta_path"),
                                          ("sys", "path_hooks")):
                 self.flag(node, "grader-tamper", "rebinds the import system")
@@ -284,11 +298,12 @@ class _Resolver(ast.NodeVisitor):
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in self._targets(node.targets):
             self._check_target(target, node)
-        module = self.module_of(node.value)
-        if module is not None:  # `_p = sys.modules.get("pytest")`, `F = pytest.Function`
+        name = self.qualname(node.value)  # `bye = vars(os)["_exit"]`: a call of bye is one
+        alias = ":".join(name) if name is not None else self.module_of(node.value)
+        if alias is not None:  # `_p = sys.modules.get("pytest")`, `F = pytest.Function`
             for target in node.targets:
                 if isinstance(target, ast.Name):
-                    self.aliases[target.id] = module
+                    self.aliases[target.id] = alias
         self.generic_visit(node)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
@@ -326,7 +341,7 @@ def code_findings(path: str, source: str) -> list[CodeFinding]:
         tree = python_ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []  # what cannot be parsed cannot be imported either
-    resolver = _Resolver(entry_point=_ENTRY_POINT.search(path) is not None,
+    resolver = _Resolver(entry_point=ENTRY_POINT.search(path) is not None,
                          bound=_bound_names(tree))
     try:
         resolver.visit(tree)
@@ -371,8 +386,8 @@ def tamper_findings(changed: list[tuple[str, str]], added: list[AddedLine],
             findings.append(f"{path}:{hit.line} [{hit.rule}] {hit.why}: "
                             f"{lines[hit.line].strip()[:120]}")
     for line in added:
-        entry_point = _ENTRY_POINT.search(line.path) is not None
-        for rule, pattern, why, in_tests, in_entry_points in _TAMPER_LINES:
+        entry_point = ENTRY_POINT.search(line.path) is not None
+        for rule, pattern, why, in_tests, in_entry_points in LINE_RULES:
             if rule in exempt or (is_test_path(line.path) and not in_tests) \
                     or (entry_point and not in_entry_points) \
                     or (line.path, line.line, rule) in seen:
