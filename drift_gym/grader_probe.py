@@ -39,15 +39,8 @@ import time
 import traceback
 from pathlib import Path
 
+import grader_guard as guard
 from grader_channel import Channel, dumps
-from grader_guard import (
-    bindings,
-    guard_code,
-    guarded_folders,
-    rebound,
-    staged_sources,
-    tripwire,
-)
 from grader_runs import Runs
 
 RUNTIME = ("grader_channel", "grader_guard", "grader_probe", "grader_runs")
@@ -222,11 +215,12 @@ def _settle(seconds: float) -> None:
 def probe(config_path: str, channel: Channel) -> None:
     config = json.loads(Path(config_path).read_text(encoding="utf-8"))
     repo = Path(config["repo"]).resolve()
-    guard_code(channel, guarded_folders(RUNTIME), staged_sources([repo]))
-    own = bindings([(name, sys.modules[name]) for name in RUNTIME])
+    guard.guard_code(channel, guard.guarded_folders(RUNTIME), guard.staged_sources([repo]))
+    own = guard.bindings([(name, sys.modules[name]) for name in RUNTIME])
     # what runs after the code under test is bound now: rebinding the probe's own names
     # could otherwise blind the scans, or the check of those very names
-    scan, as_text, fit, check, trip = _fingerprints, _text, _fitted, rebound, tripwire(channel)
+    scan, as_text, fit = _fingerprints, _text, _fitted
+    check, trip = guard.rebound, guard.tripwire(channel)
     state_dir = Path(tempfile.mkdtemp(prefix="probe-state-"))
     # every folder a job can write: the repo copy, the temp folder (the home), the run
     # folder, and the agent's live work tree, where a trail written during the probe was
