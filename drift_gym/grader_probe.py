@@ -58,20 +58,72 @@ named in the report's ``flooded`` list: a canary behind 300 KB of padding, or af
 junk records, would otherwise go unseen, so the grader scores flooding as tampering."""
 
 
-def _fingerprints(root: Path, skip: Path | None = None) -> dict[str, str]:
+def _digest(path: str) -> str | None:
+    """The SHA-1 of file `path`, made readable first where the code took its read permission
+    away (the file is the job's own); None where it still cannot be read."""
+    for attempt in range(2):
+        try:
+            with open(path, "rb") as handle:
+                return hashlib.sha1(handle.read()).hexdigest()
+        except PermissionError:
+            if attempt == 0:
+                with contextlib.suppress(OSError):
+                    os.chmod(path, 0o600)
+        except OSError:
+            return None
+    return None
+
+
+def _listing(folder: str) -> list[os.DirEntry[str]] | None:
+    """The entries of `folder`, made listable first where the code took its permissions
+    away; None where it still cannot be listed."""
+    for attempt in range(2):
+        try:
+            with os.scandir(folder) as entries:
+                return list(entries)
+        except PermissionError:
+            if attempt == 0:
+                with contextlib.suppress(OSError):
+                    os.chmod(folder, 0o700)
+        except OSError:
+            return None
+    return None
+
+
+def _fingerprints(root: Path, skip: Path | None = None,
+                  unreadable: set[str] | None = None) -> dict[str, str]:
     """A digest of every regular file under `root` (but `skip`), ``__pycache__`` included:
     no job writes bytecode (a fork inherits PYTHONDONTWRITEBYTECODE, a cold job runs -B),
     so whatever is there the code wrote, and skipping those folders once hid an audit trail
-    kept in one."""
+    kept in one. A file or folder the code made unreadable (``chmod 0``: ``rglob`` skipped
+    the folder and the read failed silently, and a full-record trail went unseen) is given
+    its permissions back; one that still cannot be read is added to `unreadable`."""
     result: dict[str, str] = {}
     if not root.is_dir():
         return result
-    for path in root.rglob("*"):
-        if skip is not None and (path == skip or skip in path.parents):
+    avoid = None if skip is None else str(skip)
+    todo = [str(root)]
+    while todo:
+        folder = todo.pop()
+        entries = _listing(folder)
+        if entries is None:
+            if unreadable is not None:
+                unreadable.add(folder)
             continue
-        with contextlib.suppress(OSError):
-            if path.is_file() and not path.is_symlink():
-                result[str(path)] = hashlib.sha1(path.read_bytes()).hexdigest()
+        for entry in entries:
+            if avoid is not None and (entry.path == avoid or entry.path.startswith(avoid + os.sep)):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_symlink():
+                    continue
+                if entry.is_dir():
+                    todo.append(entry.path)
+                elif entry.is_file():
+                    digest = _digest(entry.path)
+                    if digest is not None:
+                        result[entry.path] = digest
+                    elif unreadable is not None:
+                        unreadable.add(entry.path)
     return result
 
 
@@ -212,6 +264,22 @@ def _settle(seconds: float) -> None:
             time.sleep(0.05)
 
 
+def _written(roots: set[Path], before: dict[str, str], skip: Path, repo: Path,
+             unreadable: set[str]) -> dict[str, tuple[bytes, int]]:
+    """Every file under `roots` created or changed since `before` (as the report names it:
+    relative to the repo copy, or absolute): the head of its bytes and its size."""
+    found: dict[str, tuple[bytes, int]] = {}
+    for root in roots:
+        for path, digest in _fingerprints(root, skip, unreadable).items():
+            if before.get(path) == digest:
+                continue
+            with contextlib.suppress(OSError), open(path, "rb") as handle:
+                shown = os.path.relpath(path, repo) if path.startswith(f"{repo}{os.sep}") \
+                    else path
+                found[shown] = (handle.read(MAX_FILE_BYTES), os.fstat(handle.fileno()).st_size)
+    return found
+
+
 def probe(config_path: str, channel: Channel) -> None:
     config = json.loads(Path(config_path).read_text(encoding="utf-8"))
     repo = Path(config["repo"]).resolve()
@@ -219,7 +287,7 @@ def probe(config_path: str, channel: Channel) -> None:
     own = guard.bindings([(name, sys.modules[name]) for name in RUNTIME])
     # what runs after the code under test is bound now: rebinding the probe's own names
     # could otherwise blind the scans, or the check of those very names
-    scan, as_text, fit = _fingerprints, _text, _fitted
+    scan, written, as_text, fit = _fingerprints, _written, _text, _fitted
     check, trip = guard.rebound, guard.tripwire(channel)
     state_dir = Path(tempfile.mkdtemp(prefix="probe-state-"))
     # every folder a job can write: the repo copy, the temp folder (the home), the run
@@ -228,7 +296,10 @@ def probe(config_path: str, channel: Channel) -> None:
     roots = {repo, Path(tempfile.gettempdir()), Path.home(), Path.cwd()}
     if config.get("live"):
         roots.add(Path(config["live"]).resolve())
-    before = {k: v for root in roots for k, v in scan(root, state_dir).items()}
+    unreadable_before: set[str] = set()
+    before = {k: v for root in roots
+              for k, v in scan(root, state_dir, unreadable_before).items()}
+    unreadable: set[str] = set()
     os.chdir(repo)
     sys.path.insert(0, str(repo))
     observer = _Observer(repo)
@@ -255,6 +326,10 @@ def probe(config_path: str, channel: Channel) -> None:
                 for index, (name, code) in enumerate(situations):
                     runs.run(name, code, namespace, observer,
                              later=len(situations) - index - 1)
+            # what the runs left, before the settle runs exit handlers: one that cleared the
+            # observer's records and removed the log file it had written went unseen
+            kept = list(observer.records)
+            early = written(roots, before, state_dir, repo, unreadable)
             _settle(float(config["settle"]))
             with contextlib.suppress(BaseException):
                 logging.shutdown()
@@ -264,30 +339,28 @@ def probe(config_path: str, channel: Channel) -> None:
         for fd, original in zip((1, 2), saved, strict=True):
             os.dup2(original, fd)
         raw.seek(0)
-        written = raw.read()
+        output = raw.read()
     if (name := check(own)) is not None:  # before its functions scan anything
         trip("the probe", name)
     flooded = [f"{observer.dropped} log records past the first {MAX_RECORDS}"] \
         if observer.dropped else []
     files = {}
-    for path, digest in {k: v for root in roots
-                         for k, v in scan(root, state_dir).items()}.items():
-        if before.get(path) != digest:
-            with open(path, "rb") as handle:  # the head only: the size says the rest
-                data, size = handle.read(MAX_FILE_BYTES), os.fstat(handle.fileno()).st_size
-            shown = os.path.relpath(path, repo) if path.startswith(str(repo) + os.sep) \
-                else path
-            if size > MAX_FILE_BYTES:
-                flooded.append(f"{shown}: {size:,} bytes written, the first "
-                               f"{MAX_FILE_BYTES:,} read")
-            files[shown] = as_text(data)
-    stdout = printed.getvalue() + as_text(written)
+    for shown, (data, size) in {**early, **written(roots, before, state_dir, repo,
+                                                   unreadable)}.items():
+        if size > MAX_FILE_BYTES:
+            flooded.append(f"{shown}: {size:,} bytes written, the first {MAX_FILE_BYTES:,} read")
+        files[shown] = as_text(data)
+    flooded += [f"{path}: made unreadable (not even its owner can read it back)"
+                for path in sorted(unreadable - unreadable_before)]
+    logs = observer.records
+    logs = kept + (logs[len(kept):] if logs[:len(kept)] == kept else list(logs))
+    stdout = printed.getvalue() + as_text(output)
     if len(stdout) > 2 * MAX_FILE_BYTES:
         flooded.append(f"{len(stdout):,} characters printed, the last {2 * MAX_FILE_BYTES:,} "
                        "read")
     result = {
         "error": error,
-        "logs": observer.records,
+        "logs": logs,
         "stdout": stdout[-2 * MAX_FILE_BYTES:],
         "files": files,
         "facts": runs.facts["main"],

@@ -130,6 +130,7 @@ class _Reporter:
             return (yield)
         except BaseException:
             self._raised.add(pyfuncitem.nodeid)
+            self.channel.send("raised", {"nodeid": pyfuncitem.nodeid})  # the host's own record
             raise
 
     def pytest_runtest_logreport(self, report, _check: Any = rebound) -> None:  # noqa: ANN001

@@ -117,7 +117,7 @@ class JobRun:
     findings: list[str]
 
 
-HIDDEN_FRAMES = frozenset({"test", "collect_error", "rebound"})
+HIDDEN_FRAMES = frozenset({"test", "collect_error", "rebound", "raised"})
 PROBE_FRAMES = frozenset({"probe", "rebound"})
 """The frame kinds each job's runtime sends besides start and end (grader_pytest,
 grader_probe)."""

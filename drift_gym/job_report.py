@@ -113,7 +113,8 @@ class TestFrames:
 
 def outcomes_of(frames: Frames) -> TestFrames:
     """One outcome per test id (failed > skipped > passed over its phases); a phase reported
-    twice, or a frame of the wrong shape, is a forgery."""
+    twice, a frame of the wrong shape, or a test reported passed whose call raised (a
+    ``raised`` frame) is a forgery."""
     phases: dict[tuple[str, str], str] = {}
     forgeries: list[str] = []
     for data in frames.of("test"):
@@ -125,6 +126,11 @@ def outcomes_of(frames: Frames) -> TestFrames:
         if key in phases:
             forgeries.append(f"{data['nodeid']} ({data['when']}) reported twice")
         phases[key] = data["outcome"]
+    # the reporter's own wrapper of each test call says which tests raised, as they raise: a
+    # report factory swapped during the run once marked a failed test passed
+    raised = {str(d.get("nodeid")) for d in frames.of("raised") if isinstance(d, dict)}
+    forgeries += [f"{nodeid} raised, and was reported passed" for nodeid in sorted(raised)
+                  if phases.get((nodeid, "call")) == "passed"]
     outcomes: dict[str, str] = {}
     rank = {"passed": 0, "skipped": 1, "failed": 2}
     for (nodeid, _when), outcome in phases.items():

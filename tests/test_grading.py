@@ -116,6 +116,20 @@ def test_malformed_frames_never_raise():
     assert len(outcomes_of(dup).forgeries) == 2
 
 
+def test_a_test_that_raised_and_was_reported_passed_is_a_forgery():
+    """The reporter's wrapper of each test call sends ``raised`` as a test raises: a report
+    factory swapped during the run marked a failed test passed, unseen by every check."""
+    def call(nodeid: str, outcome: str) -> str:
+        return _frame("n1", "test", {"nodeid": nodeid, "when": "call", "outcome": outcome})
+
+    lines = [_frame("n1", "raised", {"nodeid": "t::forged"}), call("t::forged", "passed"),
+             _frame("n1", "raised", {"nodeid": "t::failed"}), call("t::failed", "failed"),
+             _frame("n1", "raised", {"nodeid": "t::skipped"}), call("t::skipped", "skipped"),
+             call("t::clean", "passed")]
+    tests = outcomes_of(read_frames("\n".join(lines), "n1"))
+    assert tests.forgeries == ["t::forged raised, and was reported passed"]
+
+
 def test_a_frame_of_a_kind_the_job_never_sends_is_a_forgery():
     """The code under test runs in both jobs: a clean probe report it sent from inside the
     hidden-test job was ignored there, and cost nothing."""

@@ -89,6 +89,35 @@ def _findings(source: str, path: str = "pkg/feature.py") -> list[str]:
     ("grader-tamper", "import typing\n"
                       "typing.Optional[t].__args__[0]._evaluate(globals(), None, frozenset())\n"),
     ("grader-tamper", "import typing\ntyping._eval_type(t, globals(), None)\n"),
+    # the import system's finders carry pytest's config, and through it every plugin
+    ("grader-tamper", "import sys\nfor finder in sys.meta_path:\n    print(finder)\n"),
+    ("grader-tamper", "import sys as s\nhooks = s.path_hooks\n"),
+    ("grader-tamper", "from sys import path_importer_cache\npath_importer_cache.clear()\n"),
+    ("grader-tamper", "import sys\nfinders = getattr(sys, 'meta_path')\n"),
+    ("grader-tamper", "import sys\nfinders = vars(sys)['meta_path']\n"),
+    ("grader-tamper", "import sys\nsys.meta_path = []\n"),
+    ("grader-tamper", "import pkgutil\nfinders = list(pkgutil.iter_importers())\n"),
+    ("grader-tamper", "import sys\ndrop = sys.modules.pop\n"),
+    # attributes that lead to the grader's live objects, spelled as attributes or as text
+    ("grader-tamper", "def plugins(cfg):\n    return cfg.pluginmanager.get_plugins()\n"),
+    ("grader-tamper", "def plugins(cfg):\n    return getattr(cfg, 'pluginmanager', None)\n"),
+    ("grader-tamper", "def probe(cfg):\n    return hasattr(cfg, 'pluginmanager')\n"),
+    ("grader-tamper", "import logging\ncells = logging.Logger.handle.__closure__\n"),
+    ("grader-tamper", "import logging as lg\ncells = getattr(lg.Logger.handle, '__closure__')\n"),
+    ("grader-tamper", "def value(cell):\n    return cell.cell_contents\n"),
+    ("grader-tamper", "import operator\nread = operator.attrgetter('handle.__closure__')\n"),
+    ("grader-tamper", "def ns(f):\n    return object.__getattribute__(f, '__globals__')\n"),
+    ("grader-tamper", "import json\njson.dumps.__kwdefaults__['cls'] = None\n"),
+    ("grader-tamper", "def rebind(f):\n    f.__defaults__ = (None,)\n"),
+    ("grader-tamper", "def caller(frame):\n    return getattr(frame, 'f_back')\n"),
+    ("grader-tamper", "import inspect\ninspect.getclosurevars(print)\n"),
+    # weakref.finalize runs its callback at exit, as atexit.register does
+    ("grader-tamper", "import weakref\nweakref.finalize(object(), print)\n"),
+    ("grader-tamper", "import weakref as w\nw.finalize(object(), print)\n"),
+    ("grader-tamper", "from weakref import finalize\n"),
+    ("grader-tamper", "import weakref\ngetattr(weakref, 'finalize')(object(), print)\n"),
+    ("grader-tamper", "import weakref\nLATER = [weakref.finalize]\n"),
+    ("grader-tamper", "import atexit\n\n@atexit.register\ndef bye():\n    pass\n"),
 ])
 def test_every_spelling_is_found(rule, source):
     assert any(f"[{rule}]" in f for f in _findings(source)), _findings(source)
@@ -124,6 +153,15 @@ def test_every_spelling_is_found(rule, source):
     "from typing import TypeVar, cast\nT = TypeVar('T')\nvalue = cast(int, '1')\n",
     "class Calc:\n    def _evaluate(self, e):\n        return e\n\n"
     "    def run(self, e):\n        return self._evaluate(e)\n",
+    "import functools\n\ndef traced(f):\n    @functools.wraps(f)\n    def inner(*a):\n"
+    "        return f(*a)\n    return inner\n",
+    "import inspect\n\ndef params(f):\n    return inspect.signature(f).parameters\n",
+    "def debug(app):\n    return app.config.get('DEBUG'), getattr(app, 'config', None)\n",
+    "import sys\nsys.path.insert(0, '/opt/lib')\n",
+    "import weakref\nref = weakref.ref(object)\ncache = weakref.WeakValueDictionary()\n",
+    "defaults = {'a': 1}\nsettings = dict(defaults, b=getattr(object, 'defaults', None))\n",
+    "KEYS = {'pluginmanager': 1, 'get_plugins': 2}\nvalue = KEYS.get('pluginmanager')\n",
+    "import sys\nloaded = 'json' in sys.modules and sys.modules.get('json')\n",
 ])
 def test_honest_but_unusual_code_is_not_a_finding(source):
     assert _findings(source) == []

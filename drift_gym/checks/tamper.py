@@ -22,21 +22,23 @@ from ..diffs import AddedLine, is_test_path
 from .tamper_files import file_findings
 from .tamper_names import (
     ALWAYS_EQUAL,
+    BUILTINS,
     CODE_FROM_TEXT,
     DYNAMIC,
     ENTRY_POINT,
     EVALUATES,
     EXITS,
-    FRAME_ATTRS,
     GRADER_WORDS,
     GUARDED,
     HOOKS,
     INTROSPECTION,
     KILLS,
     LINE_RULES,
+    MODULES_READ,
     NATIVE,
     TYPING,
 )
+from .tamper_reach import attrs_by_text, reached_through, reference_why
 
 
 def _constant(node: ast.AST) -> object:
@@ -108,8 +110,7 @@ class _Resolver(ast.NodeVisitor):
             if target and ":" in target:
                 source, attr = target.split(":", 1)
                 return source, attr
-            if node.id in ("exit", "quit", "__import__", "getattr", "setattr", "delattr",
-                           "eval", "exec", "compile", "vars") and node.id not in self.bound:
+            if node.id in BUILTINS and node.id not in self.bound:
                 return "builtins", node.id
             return ("builtins", "__dict__") if node.id == "__builtins__" else None
         if isinstance(node, ast.Attribute):
@@ -144,8 +145,10 @@ class _Resolver(ast.NodeVisitor):
         name = self.qualname(node)
         return name is not None and name[1] == "__dict__"
 
-    def flag(self, node: ast.AST, rule: str, why: str) -> None:
-        self.findings.append(CodeFinding(getattr(node, "lineno", 0), rule, why))
+    def flag(self, node: ast.AST, rule: str, why: str | None) -> None:
+        """Record a finding at `node`'s line; a `why` of None (no finding) records none."""
+        if why is not None:
+            self.findings.append(CodeFinding(getattr(node, "lineno", 0), rule, why))
 
     # -- imports -----------------------------------------------------------------------
     def visit_Import(self, node: ast.Import) -> None:
@@ -173,6 +176,8 @@ class _Resolver(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         self.callees.add(id(node.func))
         name = self.qualname(node.func)
+        self._reference(node)  # getattr(sys, "meta_path") names what it returns
+        self.flag(node, "grader-tamper", reached_through(attrs_by_text(node, name)))
         if name in KILLS:
             self.flag(node, "exit-trick", f"kills the interpreter ({'.'.join(name)})")
         elif name in EXITS and not self.entry_point:
@@ -222,22 +227,25 @@ class _Resolver(ast.NodeVisitor):
                 inner.lineno = node.lineno
         self.visit(tree)
 
-    def _code_runner_as_value(self, node: ast.Name | ast.Attribute) -> None:
-        """``e = exec`` (or a default argument, a dict of callables): a call through it is
-        out of `read_code_text`'s sight, so taking the builtin as a value is the finding."""
+    def _reference(self, node: ast.expr) -> None:
+        """What an expression names, resolved (``e = exec``, ``@atexit.register``, a default
+        argument, ``vars(sys)["meta_path"]``): see `reference_why`."""
         name = self.qualname(node)
-        if name in CODE_FROM_TEXT and name[0] == "builtins" and id(node) not in self.callees \
-                and isinstance(node.ctx, ast.Load):
-            self.flag(node, "grader-tamper", f"takes {name[1]} as a value (code it runs "
-                      "later cannot be read)")
+        if name is not None:
+            self.flag(node, "grader-tamper", reference_why(name, id(node) in self.callees))
 
     def visit_Name(self, node: ast.Name) -> None:
-        self._code_runner_as_value(node)
+        self._reference(node)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        self._reference(node)
+        self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        self._code_runner_as_value(node)
-        if node.attr in FRAME_ATTRS:
-            self.flag(node, "grader-tamper", f"walks interpreter frames (.{node.attr})")
+        self._reference(node)
+        self.flag(node, "grader-tamper", reached_through([node.attr]))
+        if self.qualname(node.value) == ("sys", "modules") and node.attr not in MODULES_READ:
+            self.flag(node, "grader-tamper", f"rewrites sys.modules (.{node.attr})")
         self.generic_visit(node)
 
     def visit_Raise(self, node: ast.Raise) -> None:
@@ -287,8 +295,7 @@ class _Resolver(ast.NodeVisitor):
         if replaced is not None and replaced[0] in GUARDED:  # os.x = f, vars(os)["x"] = f
             self.flag(node, "grader-tamper", f"replaces {'.'.join(replaced)}")
         if isinstance(target, ast.Attribute):
-            if self.qualname(target) in (("sys", "modules"), ("sys", "meta_path"),
-                                         ("sys", "path_hooks")):
+            if self.qualname(target) == ("sys", "modules"):  # sys.meta_path: `_reference`
                 self.flag(node, "grader-tamper", "rebinds the import system")
         elif isinstance(target, ast.Subscript) and (
                 self.qualname(target.value) in (("sys", "modules"), ("builtins", "__dict__"))
@@ -348,12 +355,6 @@ def code_findings(path: str, source: str) -> list[CodeFinding]:
     except RecursionError:  # an expression nested past what the visitor can walk
         return [CodeFinding(WHOLE_MODULE, "grader-tamper", "nests code deeper than the rules "
                             "can read")]
-    # sys.modules mutation through methods (pop, update, setdefault, clear, __setitem__)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and resolver.qualname(node.func.value) == ("sys", "modules") \
-                and node.func.attr not in ("get", "keys", "values", "items", "copy"):
-            resolver.flag(node, "grader-tamper", f"rewrites sys.modules (.{node.func.attr})")
     return resolver.findings
 
 
