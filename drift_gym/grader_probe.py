@@ -37,12 +37,15 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import grader_guard as guard
 from grader_channel import Channel, dumps
 from grader_runs import Runs
 
+T = TypeVar("T")
 RUNTIME = ("grader_channel", "grader_guard", "grader_probe", "grader_runs")
 """The runtime modules the probe job runs on: the code under test shares their interpreter
 (rebinding ``_fingerprints`` or ``_Observer.note`` from a module written at run time hid a
@@ -58,36 +61,30 @@ named in the report's ``flooded`` list: a canary behind 300 KB of padding, or af
 junk records, would otherwise go unseen, so the grader scores flooding as tampering."""
 
 
-def _digest(path: str) -> str | None:
-    """The SHA-1 of file `path`, made readable first where the code took its read permission
-    away (the file is the job's own); None where it still cannot be read."""
+def _regained(path: str, mode: int, read: Callable[[str], T]) -> T | None:
+    """`read(path)`, retried once after giving `path` back `mode` where the code took its
+    permissions away (every file and folder a job can write is the job's own); None where
+    it still fails."""
     for attempt in range(2):
         try:
-            with open(path, "rb") as handle:
-                return hashlib.sha1(handle.read()).hexdigest()
+            return read(path)
         except PermissionError:
             if attempt == 0:
                 with contextlib.suppress(OSError):
-                    os.chmod(path, 0o600)
+                    os.chmod(path, mode)
         except OSError:
             return None
     return None
 
 
-def _listing(folder: str) -> list[os.DirEntry[str]] | None:
-    """The entries of `folder`, made listable first where the code took its permissions
-    away; None where it still cannot be listed."""
-    for attempt in range(2):
-        try:
-            with os.scandir(folder) as entries:
-                return list(entries)
-        except PermissionError:
-            if attempt == 0:
-                with contextlib.suppress(OSError):
-                    os.chmod(folder, 0o700)
-        except OSError:
-            return None
-    return None
+def _sha1(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.sha1(handle.read()).hexdigest()
+
+
+def _entries(folder: str) -> list[os.DirEntry[str]]:
+    with os.scandir(folder) as entries:
+        return list(entries)
 
 
 def _fingerprints(root: Path, skip: Path | None = None,
@@ -105,7 +102,7 @@ def _fingerprints(root: Path, skip: Path | None = None,
     todo = [str(root)]
     while todo:
         folder = todo.pop()
-        entries = _listing(folder)
+        entries = _regained(folder, 0o700, _entries)
         if entries is None:
             if unreadable is not None:
                 unreadable.add(folder)
@@ -119,7 +116,7 @@ def _fingerprints(root: Path, skip: Path | None = None,
                 if entry.is_dir():
                     todo.append(entry.path)
                 elif entry.is_file():
-                    digest = _digest(entry.path)
+                    digest = _regained(entry.path, 0o600, _sha1)
                     if digest is not None:
                         result[entry.path] = digest
                     elif unreadable is not None:
