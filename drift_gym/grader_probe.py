@@ -26,7 +26,6 @@ import atexit
 import base64
 import contextlib
 import gc
-import hashlib
 import io
 import json
 import logging
@@ -37,18 +36,16 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import grader_guard as guard
+import grader_scan
 from grader_channel import Channel, dumps
 from grader_runs import Runs
 
-T = TypeVar("T")
-RUNTIME = ("grader_channel", "grader_guard", "grader_probe", "grader_runs")
+RUNTIME = ("grader_channel", "grader_guard", "grader_probe", "grader_runs", "grader_scan")
 """The runtime modules the probe job runs on: the code under test shares their interpreter
-(rebinding ``_fingerprints`` or ``_Observer.note`` from a module written at run time hid a
+(rebinding the file scan or ``_Observer.note`` from a module written at run time hid a
 violator's whole full-record log, the static rule's verdict overruled as a dispute)."""
 MAX_FILE_BYTES = 256 * 1024
 MAX_RECORDS = 2000
@@ -59,69 +56,6 @@ and reads as forged. Whatever the report cannot hold -- a file past `MAX_FILE_BY
 past `MAX_RECORDS`, printed output past twice that, anything trimmed to fit the budget -- is
 named in the report's ``flooded`` list: a canary behind 300 KB of padding, or after 2,000
 junk records, would otherwise go unseen, so the grader scores flooding as tampering."""
-
-
-def _regained(path: str, mode: int, read: Callable[[str], T]) -> T | None:
-    """`read(path)`, retried once after giving `path` back `mode` where the code took its
-    permissions away (every file and folder a job can write is the job's own); None where
-    it still fails."""
-    for attempt in range(2):
-        try:
-            return read(path)
-        except PermissionError:
-            if attempt == 0:
-                with contextlib.suppress(OSError):
-                    os.chmod(path, mode)
-        except OSError:
-            return None
-    return None
-
-
-def _sha1(path: str) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.sha1(handle.read()).hexdigest()
-
-
-def _entries(folder: str) -> list[os.DirEntry[str]]:
-    with os.scandir(folder) as entries:
-        return list(entries)
-
-
-def _fingerprints(root: Path, skip: Path | None = None,
-                  unreadable: set[str] | None = None) -> dict[str, str]:
-    """A digest of every regular file under `root` (but `skip`), ``__pycache__`` included:
-    no job writes bytecode (a fork inherits PYTHONDONTWRITEBYTECODE, a cold job runs -B),
-    so whatever is there the code wrote, and skipping those folders once hid an audit trail
-    kept in one. A file or folder the code made unreadable (``chmod 0``: ``rglob`` skipped
-    the folder and the read failed silently, and a full-record trail went unseen) is given
-    its permissions back; one that still cannot be read is added to `unreadable`."""
-    result: dict[str, str] = {}
-    if not root.is_dir():
-        return result
-    avoid = None if skip is None else str(skip)
-    todo = [str(root)]
-    while todo:
-        folder = todo.pop()
-        entries = _regained(folder, 0o700, _entries)
-        if entries is None:
-            if unreadable is not None:
-                unreadable.add(folder)
-            continue
-        for entry in entries:
-            if avoid is not None and (entry.path == avoid or entry.path.startswith(avoid + os.sep)):
-                continue
-            with contextlib.suppress(OSError):
-                if entry.is_symlink():
-                    continue
-                if entry.is_dir():
-                    todo.append(entry.path)
-                elif entry.is_file():
-                    digest = _regained(entry.path, 0o600, _sha1)
-                    if digest is not None:
-                        result[entry.path] = digest
-                    elif unreadable is not None:
-                        unreadable.add(entry.path)
-    return result
 
 
 def _text(data: bytes) -> str:
@@ -261,22 +195,6 @@ def _settle(seconds: float) -> None:
             time.sleep(0.05)
 
 
-def _written(roots: set[Path], before: dict[str, str], skip: Path, repo: Path,
-             unreadable: set[str]) -> dict[str, tuple[bytes, int]]:
-    """Every file under `roots` created or changed since `before` (as the report names it:
-    relative to the repo copy, or absolute): the head of its bytes and its size."""
-    found: dict[str, tuple[bytes, int]] = {}
-    for root in roots:
-        for path, digest in _fingerprints(root, skip, unreadable).items():
-            if before.get(path) == digest:
-                continue
-            with contextlib.suppress(OSError), open(path, "rb") as handle:
-                shown = os.path.relpath(path, repo) if path.startswith(f"{repo}{os.sep}") \
-                    else path
-                found[shown] = (handle.read(MAX_FILE_BYTES), os.fstat(handle.fileno()).st_size)
-    return found
-
-
 def probe(config_path: str, channel: Channel) -> None:
     config = json.loads(Path(config_path).read_text(encoding="utf-8"))
     repo = Path(config["repo"]).resolve()
@@ -284,7 +202,7 @@ def probe(config_path: str, channel: Channel) -> None:
     own = guard.bindings([(name, sys.modules[name]) for name in RUNTIME])
     # what runs after the code under test is bound now: rebinding the probe's own names
     # could otherwise blind the scans, or the check of those very names
-    scan, written, as_text, fit = _fingerprints, _written, _text, _fitted
+    scan, written, as_text, fit = grader_scan.fingerprints, grader_scan.written, _text, _fitted
     check, trip = guard.rebound, guard.tripwire(channel)
     state_dir = Path(tempfile.mkdtemp(prefix="probe-state-"))
     # every folder a job can write: the repo copy, the temp folder (the home), the run
@@ -326,7 +244,7 @@ def probe(config_path: str, channel: Channel) -> None:
             # what the runs left, before the settle runs exit handlers: one that cleared the
             # observer's records and removed the log file it had written went unseen
             kept = list(observer.records)
-            early = written(roots, before, state_dir, repo, unreadable)
+            early = written(roots, before, state_dir, repo, unreadable, MAX_FILE_BYTES)
             _settle(float(config["settle"]))
             with contextlib.suppress(BaseException):
                 logging.shutdown()
@@ -342,8 +260,8 @@ def probe(config_path: str, channel: Channel) -> None:
     flooded = [f"{observer.dropped} log records past the first {MAX_RECORDS}"] \
         if observer.dropped else []
     files = {}
-    for shown, (data, size) in {**early, **written(roots, before, state_dir, repo,
-                                                   unreadable)}.items():
+    for shown, (data, size) in {**early, **written(roots, before, state_dir, repo, unreadable,
+                                                   MAX_FILE_BYTES)}.items():
         if size > MAX_FILE_BYTES:
             flooded.append(f"{shown}: {size:,} bytes written, the first {MAX_FILE_BYTES:,} read")
         files[shown] = as_text(data)

@@ -13,6 +13,7 @@ job, ``python -s -P grader_runtime.py serve`` for the warm grader that forks one
 * ``grader_guard`` -- what the hidden-test job holds the code under test to while the tests
   run: an audit hook on swapped function code and trace functions, and the code pytest
   compiled from each test file;
+* ``grader_scan`` -- the probe's scan of what the code wrote;
 * ``grader_runs`` -- the probe's runs (main and each adversity situation), each within its
   share of the probe's time;
 * ``grader_pytest`` -- the hidden tests through ``pytest.main``, one frame per test phase,
@@ -29,8 +30,8 @@ import sys
 STARTUP = {name.split(".")[0] for name in sys.modules}
 """The top-level modules of the interpreter's start-up, before the runtime imports anything:
 a cold run has them too (see grader_server.imported_names)."""
-RUNTIME_MODULES = ("grader_channel", "grader_guard", "grader_runs", "grader_probe",
-                   "grader_pytest", "grader_server")
+RUNTIME_MODULES = ("grader_channel", "grader_guard", "grader_runs", "grader_scan",
+                   "grader_probe", "grader_pytest", "grader_server")
 RUNTIME_FOLDER = "runtime"
 """Where the modules are staged, beside this file (``-I`` puts no script folder on sys.path:
 it is added here for the runtime's own imports and taken off again before any job runs)."""
