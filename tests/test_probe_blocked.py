@@ -118,7 +118,7 @@ def test_honest_code_that_hangs_in_a_situation_is_not_probe_blocked(tmp_path: Pa
     has: that situation passes its time limit and fails on its own, the report still comes
     (a job timeout once lost all of it and called the step tampering), and the step is
     judged compliant on what the probe saw."""
-    monkeypatch.setattr(grading, "PROBE_TIMEOUT", 4.0)
+    monkeypatch.setattr(grading, "PROBE_TIMEOUT", 6.0)  # the main run gets about 2 s
     monkeypatch.setattr(grading, "SETTLE_SECONDS", 0.5)
     monkeypatch.setenv("DRIFT_GYM_GRADING", mode)
     corpus = tmp_path / "retry.yaml"
