@@ -105,13 +105,16 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str])
             if not (name[:1] == "<" or name in _staged or name.startswith(_roots)):
                 frame = _made
         elif event in _makers:
-            name = _caller(1).f_code.co_filename
+            try:
+                name = _caller(1).f_code.co_filename
+            except ValueError:  # made from C with no Python caller: not the code under test's
+                name = "<frozen>"
             if name in _typing:
                 text = args[0] if event == "compile" else None
                 text = text.encode() if isinstance(text, str) else text
                 if not (isinstance(text, bytes) and _annotation(text)):
                     frame = _made
-            elif name in _services or not (name.startswith(_roots) or name[:8] == "<frozen "):
+            elif name in _services or not (name.startswith(_roots) or name[:7] == "<frozen"):
                 frame = _made
         if frame:
             try:
