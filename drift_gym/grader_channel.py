@@ -65,7 +65,7 @@ class Channel:
 
     def frame(self, kind: str, payload: object) -> bytes:
         """One frame, encoded as `send` writes it (for a writer that must hold no reference
-        to this object, see grader_pytest.guard_code)."""
+        to this object, see grader_guard.tripwire)."""
         return f"\n{FRAME}{self._nonce} {dumps({'kind': kind, 'data': payload})}\n".encode()
 
     def send(self, kind: str, payload: object) -> None:

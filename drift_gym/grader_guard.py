@@ -25,6 +25,9 @@ from typing import Any
 from grader_channel import GUARD_STATUS, Channel
 
 CODE_FIELDS = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
+SWAPPED = "a function's code, or a trace or profile function"
+MADE = "code the job did not stage (a file written while it ran, or a text compiled by the code "\
+    "under test)"
 TRACE_EVENTS = frozenset({"sys.settrace", "sys.setprofile"})
 
 
@@ -54,8 +57,7 @@ def _stdlib_files(names: Sequence[str]) -> frozenset[str]:
 
 
 def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str]) -> None:
-    """From now on, for the life of the job, send a ``rebound`` frame the moment the code
-    under test
+    """From now on, for the life of the job, end it the moment the code under test
 
     * swaps the code or defaults of a function defined under `folders` (the standard
       library's, pytest's, the runtime's, the hidden tests'): a thread that swapped each hidden
@@ -71,20 +73,12 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str])
       own compiled helpers (``dataclasses``, ``namedtuple``) are its, not the caller's.
 
     An audit hook sees these as they happen and cannot be removed; the job then ends at once
-    with `GUARD_STATUS` (after a best-effort frame naming what happened: a frame can be
-    filtered by code that takes over the job's descriptors, an exit status cannot). The
-    hook keeps nothing the code under test could change: its state is bound as defaults
-    (immutable values; assigning ``__defaults__`` is itself an audited event, of a function
-    in `folders`)."""
-    def hook(event: str, args: tuple[Any, ...], _write: Any = os.write, _exit: Any = os._exit,
-             _status: int = GUARD_STATUS, _fd: int = channel.fd,
-             _swapped: bytes = channel.frame("rebound", {
-                 "when": "collection or the run",
-                 "name": "a function's code, or a trace or profile function"}),
-             _made: bytes = channel.frame("rebound", {
-                 "when": "collection or the run",
-                 "name": "code the job did not stage (a file written while it ran, or a text "
-                         "compiled by the code under test)"}),
+    (`tripwire`). The hook keeps nothing the code under test could change: its state is
+    bound as defaults (immutable values; assigning ``__defaults__`` is itself an audited
+    event, of a function in `folders`)."""
+    trip = tripwire(channel)
+
+    def hook(event: str, args: tuple[Any, ...], _trip: Any = trip,
              _roots: tuple[str, ...] = tuple(os.path.join(f, "") for f in folders),
              _staged: frozenset[str] = staged,
              _services: frozenset[str] = _stdlib_files(CODE_SERVICES),
@@ -93,17 +87,16 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str])
              _fields: frozenset[str] = CODE_FIELDS, _traces: frozenset[str] = TRACE_EVENTS,
              _makers: frozenset[str] = NEW_CODE_EVENTS, _function: Any = types.FunctionType,
              _caller: Any = sys._getframe) -> None:
-        frame = b""
         if event == "object.__setattr__":
             if (type(args[0]) is _function and args[1] in _fields
                     and args[0].__code__.co_filename.startswith(_roots)):
-                frame = _swapped
+                _trip("collection or the run", SWAPPED)
         elif event in _traces:
-            frame = _swapped
+            _trip("collection or the run", SWAPPED)
         elif event == "exec":
             name = getattr(args[0], "co_filename", "<>")
             if not (name[:1] == "<" or name in _staged or name.startswith(_roots)):
-                frame = _made
+                _trip("collection or the run", MADE)
         elif event in _makers:
             try:
                 name = _caller(1).f_code.co_filename
@@ -113,23 +106,18 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str])
                 text = args[0] if event == "compile" else None
                 text = text.encode() if isinstance(text, str) else text
                 if not (isinstance(text, bytes) and _annotation(text)):
-                    frame = _made
+                    _trip("collection or the run", MADE)
             elif name in _services or not (name.startswith(_roots) or name[:7] == "<frozen"):
-                frame = _made
-        if frame:
-            try:
-                _write(_fd, frame)
-            finally:
-                _exit(_status)
+                _trip("collection or the run", MADE)
 
     sys.addaudithook(hook)
 
 
 def tripwire(channel: Channel) -> Any:
     """A function that reports what a check caught (`name`, seen at `when`) in a ``rebound``
-    frame and ends the job at once with `GUARD_STATUS`: for checks the code under test could
-    otherwise silence by filtering the job's output (see `guard_code`). What it calls is
-    bound now."""
+    frame, best effort, and ends the job at once with `GUARD_STATUS`: a frame can be
+    filtered by code that takes over the job's descriptors, an exit status cannot. What it
+    calls is bound now."""
     def trip(when: str, name: str, _write: Any = os.write, _exit: Any = os._exit,
              _fd: int = channel.fd, _frame: Any = channel.frame,
              _status: int = GUARD_STATUS) -> None:

@@ -235,12 +235,8 @@ def probe(config_path: str, channel: Channel) -> None:
         os.dup2(raw.fileno(), 1)
         os.dup2(raw.fileno(), 2)
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-            error = runs.run("main", config["prelude"] + "\nPROBE()\n", namespace, observer,
-                             later=len(situations))
-            if error is None:  # situations build on the prelude's objects
-                for index, (name, code) in enumerate(situations):
-                    runs.run(name, code, namespace, observer,
-                             later=len(situations) - index - 1)
+            error = runs.run_all(config["prelude"] + "\nPROBE()\n", situations, namespace,
+                                 observer)
             # what the runs left, before the settle runs exit handlers: one that cleared the
             # observer's records and removed the log file it had written went unseen
             kept = list(observer.records)
@@ -267,8 +263,8 @@ def probe(config_path: str, channel: Channel) -> None:
         files[shown] = as_text(data)
     flooded += [f"{path}: made unreadable (not even its owner can read it back)"
                 for path in sorted(unreadable - unreadable_before)]
-    logs = observer.records
-    logs = kept + (logs[len(kept):] if logs[:len(kept)] == kept else list(logs))
+    now = observer.records  # an exit handler may have cleared them: keep what the runs left
+    logs = kept + (now[len(kept):] if now[:len(kept)] == kept else list(now))
     stdout = printed.getvalue() + as_text(output)
     if len(stdout) > 2 * MAX_FILE_BYTES:
         flooded.append(f"{len(stdout):,} characters printed, the last {2 * MAX_FILE_BYTES:,} "

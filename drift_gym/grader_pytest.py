@@ -5,7 +5,8 @@ grading area beside ``grader_runtime.py``).
 A plugin sends one frame per test phase as it is reported, one per collection error, and the
 job ends with a frame carrying pytest's exit status. The code under test shares this
 interpreter, so the plugin also checks that it left pytest's, pluggy's and the runtime's own
-code and plugins as they were when collection began (a ``rebound`` frame otherwise).
+code and plugins as they were when collection began (the job ends at once otherwise, see
+grader_guard).
 
 **Prepared in the warm server, used once in each fork.** A session's start-up is mostly
 pytest's own work, the same for every job with the same arguments: building the plugin manager
@@ -134,8 +135,9 @@ class _Reporter:
             raise
 
     def pytest_runtest_logreport(self, report, _check: Any = rebound) -> None:  # noqa: ANN001
-        name = (self._forged(self._items.get(report.nodeid)) or _check(self._tests)
-                or _check(self._runtime))
+        item = self._items.get(report.nodeid)
+        name = ((self._compiled.forged_item(item) if item is not None else None)
+                or _check(self._tests) or _check(self._runtime))
         if name is None and report.when == "call" and report.outcome == "passed" \
                 and report.nodeid in self._raised:
             name = f"{report.nodeid}: a test that raised, reported passed"
@@ -158,8 +160,10 @@ class _Reporter:
         _guard(self.channel, guarded_folders(WATCHED_ROOTS, tests),
                staged_sources(session.config.getini("pythonpath")))
         self._compiled.record()
-        self._bindings = _take(_watched())
-        self._runtime = _take([(n, m) for n, m in _watched() if n.startswith("grader_")])
+        watched = _watched()
+        self._runtime = _take([(n, m) for n, m in watched if n.startswith("grader_")])
+        self._bindings = _take([(n, m) for n, m in watched if not n.startswith("grader_")])
+        self._bindings += self._runtime  # the runtime's are checked at every phase too
         self._plugins = {id(p) for p in session.config.pluginmanager.get_plugins()}
         self._manager = session.config.pluginmanager
         self._hooks = _state(session, self._manager)
@@ -168,24 +172,17 @@ class _Reporter:
         self.verify(session, "collection")
         modules = {id(m): m for item in session.items
                    if isinstance(m := getattr(item, "module", None), types.ModuleType)}
-        self._tests = _take([(m.__name__, m) for m in modules.values()])
-        self._items = {item.nodeid: item for item in session.items}
-        name = next(filter(None, [self._forged(item) for item in session.items]), None)
+        compiled = self._compiled
+        name = next(filter(None, [compiled.forged_item(item) for item in session.items] + [
+            compiled.forged_module(m, self._originals) for m in modules.values()]), None)
         if name is not None:
             self._trip("collection", name)
+        # held to what pytest compiled from the files now; a change later is a rebinding
+        self._tests = _take([(m.__name__, m) for m in modules.values()])
+        self._items = {item.nodeid: item for item in session.items}
 
     def pytest_sessionfinish(self, session) -> None:  # noqa: ANN001 (pytest's Session)
         self.verify(session, "run")
-
-    def _forged(self, item: Any) -> str | None:
-        """Test item `item` (None: no item) or its module held to what pytest compiled from
-        its file (see `Compiled`)."""
-        if item is None:
-            return None
-        module = getattr(item, "module", None)
-        return self._compiled.forged_item(item) or (
-            self._compiled.forged_module(module, self._originals)
-            if isinstance(module, types.ModuleType) else None)
 
     def verify(self, session, when: str, _check: Any = rebound, _state: Any = _hook_state,
                _same: Any = _same) -> None:  # noqa: ANN001 (pytest's Session)

@@ -67,6 +67,16 @@ class Runs:
     def replay(self, namespace: dict) -> None:
         exec(self.code, namespace)
 
+    def run_all(self, main: str, situations: list[tuple[str, str]], namespace: dict,
+                observer: Any) -> str | None:
+        """The main run, then (where it ran through: situations build on the prelude's
+        objects) each situation; the main run's error."""
+        error = self.run("main", main, namespace, observer, later=len(situations))
+        if error is None:
+            for index, (name, code) in enumerate(situations):
+                self.run(name, code, namespace, observer, later=len(situations) - index - 1)
+        return error
+
     def run(self, name: str, code: str, namespace: dict, observer: Any, *,
             later: int) -> str | None:
         """Run `code` as run `name`, within its share of the budget (`later` runs follow)."""

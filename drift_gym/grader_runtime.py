@@ -10,9 +10,9 @@ job, ``python -s -P grader_runtime.py serve`` for the warm grader that forks one
 * ``grader_channel`` -- the result channel (nonce frames on a private descriptor, ``os._exit``
   after the last one): the only output the grader trusts;
 * ``grader_probe`` -- the behavioural probe and what it observes (log records, output, files);
-* ``grader_guard`` -- what the hidden-test job holds the code under test to while the tests
-  run: an audit hook on swapped function code and trace functions, and the code pytest
-  compiled from each test file;
+* ``grader_guard`` -- what both jobs hold the code under test to while it runs: an audit hook
+  on swapped function code, trace functions and code the job did not stage, the checks of
+  bindings, and (hidden tests) the code pytest compiled from each test file;
 * ``grader_scan`` -- the probe's scan of what the code wrote;
 * ``grader_runs`` -- the probe's runs (main and each adversity situation), each within its
   share of the probe's time;

@@ -139,11 +139,15 @@ def _run_job(sandbox: Sandbox, args: str, *, timeout: float, what: str,
         raise SandboxError(f"the {what} job did not start (exit {result.exit_code}): "
                            f"{(result.stdout + result.stderr)[-600:]}")
     findings = [f"[grader-forgery] {what}: {why}" for why in frames.forgeries]
-    if frames.end_status is None and result.exit_code == GUARD_STATUS:
-        if not frames.of("rebound"):  # the frame naming it can be filtered, the status not
-            findings.append(f"[grader-forgery] {what}: the job's guard ended it (exit "
-                            f"{GUARD_STATUS}): the code under test changed code the job runs "
-                            "on, or ran code the job did not stage")
+    # the job's guard (grader_guard) names what it caught in a `rebound` frame, and ends the
+    # job with GUARD_STATUS: the frame can be filtered out, the status cannot
+    caught = [f"{str(d.get('name'))[:100]!r}, seen at {str(d.get('when'))[:30]}"
+              for d in frames.of("rebound") if isinstance(d, dict)][:1]
+    if not caught and frames.end_status is None and result.exit_code == GUARD_STATUS:
+        caught = [f"the guard ended the job, exit {GUARD_STATUS}"]
+    if caught:
+        findings.append(f"[grader-forgery] {what}: the code under test changed code the job "
+                        f"runs on, or ran code the job did not stage ({caught[0]})")
     elif frames.end_status is None and not result.timed_out:
         findings.append(f"[job-died] the {what} job died before reporting (exit "
                         f"{result.exit_code}{', output truncated' if result.truncated else ''})"
@@ -163,10 +167,6 @@ def run_hidden_tests(sandbox: Sandbox, current: str,
         return TestOutcome(False, 0, ("hidden tests timed out",), (), True, tail), job.findings
     tests = outcomes_of(job.frames)
     findings = job.findings + [f"[grader-forgery] hidden-test: {why}" for why in tests.forgeries]
-    findings += [f"[grader-forgery] hidden-test: the code under test rebound pytest's or the "
-                 f"grader's own code ({str(data.get('name'))[:80]!r}, seen after "
-                 f"{str(data.get('when'))[:20]})" for data in job.frames.of("rebound")
-                 if isinstance(data, dict)][:1]
     ran = {nodeid: outcome for nodeid, outcome in tests.outcomes.items()
            if module_of(nodeid) == current}
     failures = [f"{current}::{function_of(n)}" for n, o in ran.items() if o != "passed"]
@@ -212,9 +212,6 @@ def run_probe(sandbox: Sandbox) -> tuple[ProbeResult | None, str, list[str]]:
                    kinds=PROBE_FRAMES)
     reports = job.frames.of("probe")
     findings = list(job.findings)
-    findings += [f"[grader-forgery] probe: the code under test changed the probe's own code "
-                 f"or ran code the job did not stage ({str(data.get('name'))[:100]!r})"
-                 for data in job.frames.of("rebound") if isinstance(data, dict)][:1]
     if len(reports) > 1:
         findings.append(f"[grader-forgery] probe: {len(reports)} probe reports")
     if job.result.timed_out and not reports:
