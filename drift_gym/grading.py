@@ -155,12 +155,20 @@ def _run_job(sandbox: Sandbox, args: str, *, timeout: float, what: str,
     return JobRun(result, frames, findings)
 
 
+HIDDEN_ARGS = ("pytest -q -p no:cacheprovider --noconftest --basetemp=.pytest-tmp "
+               "-c ../hidden.ini --rootdir .. ../hidden")
+"""The hidden-test job, run in ``grading/run``. ``--basetemp``: a test's ``tmp_path`` lies in
+a folder of the run's own, which pytest empties as the session starts, instead of a numbered
+folder of the temp dir with a lock file, a ``-current`` symlink and a sweep of older
+folders at the end (some 5 ms of a warm job's 60; the grading area is emptied after every
+step)."""
+
+
 def run_hidden_tests(sandbox: Sandbox, current: str,
                      expected: set[str] | None = None) -> tuple[TestOutcome, list[str]]:
     """Run the staged hidden tests (grading/hidden) against the staged repo copy; the outcome
     and the grader findings (forged, inconsistent or missing reports)."""
-    job = _run_job(sandbox, "pytest -q -p no:cacheprovider --noconftest -c ../hidden.ini "
-                   "--rootdir .. ../hidden", timeout=HIDDEN_TIMEOUT, what="hidden-test",
+    job = _run_job(sandbox, HIDDEN_ARGS, timeout=HIDDEN_TIMEOUT, what="hidden-test",
                    kinds=HIDDEN_FRAMES)
     result, tail = job.result, (job.result.stdout + job.result.stderr)[-3000:]
     if result.timed_out and job.frames.end_status is None:
