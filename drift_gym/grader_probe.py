@@ -12,6 +12,9 @@ changes a condition and replays the probe with ``PROBE()``), and reports what re
 * every file created or changed in a folder a job can write (exports, log files): the repo
   copy, the agent's live work tree, the temp folder and the run folder.
 
+None of it stays in this process, which the code under test shares: each piece goes to the
+probe's recorder as it is known, and the recorder sends the report (grader_record).
+
 Probes call ``FACT(name, value)`` to record JSON-able observations for fact rules, and
 ``LOGS()`` for the log records observed so far (e.g. to check that a required audit event
 carries the whole record, not merely that some record does).
@@ -23,7 +26,6 @@ personal data).
 from __future__ import annotations
 
 import atexit
-import base64
 import contextlib
 import gc
 import io
@@ -36,40 +38,21 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import grader_guard as guard
 import grader_scan
-from grader_channel import Channel, dumps
+from grader_channel import Channel
+from grader_record import MAX_FILE_BYTES, MAX_RECORDS, Recorder, text_of
 from grader_runs import Runs
 
-RUNTIME = ("grader_channel", "grader_guard", "grader_probe", "grader_runs", "grader_scan")
+RUNTIME = ("grader_channel", "grader_guard", "grader_probe", "grader_record", "grader_runs",
+           "grader_scan")
 """The runtime modules the probe job runs on: the code under test shares their interpreter
 (rebinding the file scan or ``_Observer.note`` from a module written at run time hid a
 violator's whole full-record log, the static rule's verdict overruled as a dispute)."""
-MAX_FILE_BYTES = 256 * 1024
-MAX_RECORDS = 2000
-REPORT_BUDGET = 448 * 1024
-"""The most the probe report may take as a frame. A job's output is read with a cap that
-keeps its head and tail (half of ``OUTPUT_CAP`` each), so a bigger frame is cut in the middle
-and reads as forged. Whatever the report cannot hold -- a file past `MAX_FILE_BYTES`, records
-past `MAX_RECORDS`, printed output past twice that, anything trimmed to fit the budget -- is
-named in the report's ``flooded`` list: a canary behind 300 KB of padding, or after 2,000
-junk records, would otherwise go unseen, so the grader scores flooding as tampering."""
-
-
-def _text(data: bytes) -> str:
-    """Bytes the code wrote, as report text: UTF-8 as it is; anything else (a gzip audit
-    trail, a pickle, a raw blob on descriptor 1) as base64 after a marker line, which the
-    grader decodes and inflates (checks/canary.py). Decoding it with replacement characters
-    destroyed every compressed record unseen."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        if error.reason == "unexpected end of data":  # a head cut inside a character
-            with contextlib.suppress(UnicodeDecodeError):
-                return data[:error.start].decode("utf-8")
-        return f"<{len(data):,} bytes, not UTF-8: base64>\n" + base64.b64encode(data).decode()
 
 
 def _repo_frames(root: str) -> list[list]:
@@ -92,31 +75,35 @@ _LEVEL_METHODS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": loggi
 class _Observer:
     """Watches what the code does, below what it can switch off: every log record created
     (at any level, before logger filters, whatever ``logging.disable`` says), and the thread
-    that did it, attributed to the repo line that started the thread."""
+    that did it, attributed to the repo line that started the thread. Each record goes to
+    the recorder as it is made (`install` binds where); the list kept here only answers the
+    probe's ``LOGS()``."""
+
+    __slots__ = ("repo", "records", "situation")
 
     def __init__(self, repo: Path) -> None:
         self.repo = str(repo)
         self.records: list[dict] = []
-        self.dropped = 0  # records past MAX_RECORDS
         self.situation = "main"  # the run (see grader_runs.Runs) each record is attributed to
 
-    def note(self, name: str, level: int, message: str, *, emitted: bool) -> None:
-        """Keep one record; `emitted`: whether it passed the logger's level and filters (a
+    def note(self, name: str, level: int, message: str, send: Any, *, emitted: bool) -> None:
+        """Send one record; `emitted`: whether it passed the logger's level and filters (a
         record the code created but dropped still leaks nothing, yet proves nothing)."""
-        if len(self.records) >= MAX_RECORDS:
-            self.dropped += 1
-        else:
-            level_name = str(logging.getLevelName(level))
-            self.records.append({"logger": str(name), "level": level_name,
-                                 "message": message, "emitted": emitted,
-                                 "frames": _repo_frames(self.repo),
-                                 "situation": self.situation})
+        record = {"logger": str(name), "level": str(logging.getLevelName(level)),
+                  "message": message, "emitted": emitted,
+                  "frames": _repo_frames(self.repo), "situation": self.situation}
+        send("record", record)
+        if len(self.records) < MAX_RECORDS:
+            self.records.append(record)
 
-    def install(self) -> None:
-        observer = self
+    def install(self, send: Any) -> None:
+        """Observe through `send` (grader_record.Recorder.send): the patched methods hold it,
+        this object and the originals as defaults, which the code under test cannot rebind
+        unseen (grader_guard), where a closure cell or an attribute can be."""
         handle = logging.Logger.handle
 
-        def capture(self: logging.Logger, record: logging.LogRecord) -> None:
+        def capture(self: logging.Logger, record: logging.LogRecord, _observer: Any = self,
+                    _send: Any = send, _handle: Any = handle) -> None:
             try:
                 message = record.getMessage()
             except Exception as exc:  # a bad format string is still evidence
@@ -125,31 +112,33 @@ class _Observer:
                 emitted = not self.disabled and bool(self.filter(record))
             except Exception:
                 emitted = False
-            observer.note(record.name, record.levelno, message, emitted=emitted)
-            handle(self, record)
+            _observer.note(record.name, record.levelno, message, _send, emitted=emitted)
+            _handle(self, record)
 
         logging.Logger.handle = capture  # type: ignore[method-assign]
         for method, level in _LEVEL_METHODS.items():
             setattr(logging.Logger, method, self._below_level(getattr(logging.Logger, method),
-                                                              level))
+                                                              level, send))
         log = logging.Logger.log
 
         def log_any(self: logging.Logger, level: int, msg: object, *args: object,
+                    _observer: Any = self, _send: Any = send, _log: Any = log,
                     **kwargs: object) -> None:
-            observer.unhandled(self, level, msg, args)
-            log(self, level, msg, *args, **kwargs)  # type: ignore[arg-type]
+            _observer.unhandled(self, level, msg, args, _send)
+            _log(self, level, msg, *args, **kwargs)
 
         logging.Logger.log = log_any  # type: ignore[method-assign]
         start = threading.Thread.start
 
-        def start_attributed(thread: threading.Thread) -> None:
-            thread._drift_gym_origin = _repo_frames(observer.repo)  # type: ignore[attr-defined]
-            start(thread)
+        def start_attributed(thread: threading.Thread, _observer: Any = self,
+                             _start: Any = start) -> None:
+            thread._drift_gym_origin = _repo_frames(_observer.repo)  # type: ignore[attr-defined]
+            _start(thread)
 
         threading.Thread.start = start_attributed  # type: ignore[method-assign, assignment]
 
-    def unhandled(self, logger: logging.Logger, level: int, msg: object,
-                  args: tuple) -> None:
+    def unhandled(self, logger: logging.Logger, level: int, msg: object, args: tuple,
+                  send: Any) -> None:
         """A record the logger will drop (below its level, or logging disabled): still seen."""
         if logger.isEnabledFor(level):
             return  # it reaches Logger.handle, which notes it
@@ -157,14 +146,14 @@ class _Observer:
             message = str(msg) % args if args else str(msg)
         except Exception as exc:
             message = f"{msg!r} % {args!r} ({exc})"
-        self.note(logger.name, level, message, emitted=False)
+        self.note(logger.name, level, message, send, emitted=False)
 
-    def _below_level(self, method, level: int):  # noqa: ANN001, ANN202 (a Logger method)
-        observer = self
-
-        def wrapper(self: logging.Logger, msg: object, *args: object, **kwargs: object):
-            observer.unhandled(self, level, msg, args)
-            return method(self, msg, *args, **kwargs)
+    def _below_level(self, method, level: int, send: Any):  # noqa: ANN001, ANN202
+        def wrapper(self: logging.Logger, msg: object, *args: object, _observer: Any = self,
+                    _send: Any = send, _method: Any = method, _level: int = level,
+                    **kwargs: object):
+            _observer.unhandled(self, _level, msg, args, _send)
+            return _method(self, msg, *args, **kwargs)
 
         return wrapper
 
@@ -195,15 +184,39 @@ def _settle(seconds: float) -> None:
             time.sleep(0.05)
 
 
+def _writer(fd: int, like: Any) -> io.TextIOWrapper:
+    """An unbuffered text stream on descriptor `fd`, for the code's ``sys.stdout`` and
+    ``sys.stderr`` while it runs: each write reaches the recorder at once (text held in a
+    buffer could be dropped before a flush, and a ``StringIO`` could be emptied with
+    ``seek(0); truncate()``). Never fails on a character it cannot encode."""
+    return io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), write_through=True,
+                            encoding=getattr(like, "encoding", None) or "utf-8",
+                            errors="backslashreplace")
+
+
+def _files(found: dict[str, tuple[bytes, int]], when: str,
+           unreadable: Sequence[str] = ()) -> dict:
+    """A file scan as recorder evidence: each file's text, and what could not be read
+    whole."""
+    flooded = [f"{shown}: {size:,} bytes written, the first {MAX_FILE_BYTES:,} read"
+               for shown, (_, size) in found.items() if size > MAX_FILE_BYTES]
+    flooded += [f"{path}: made unreadable (not even its owner can read it back)"
+                for path in unreadable]
+    return {"when": when, "files": {shown: text_of(data) for shown, (data, _) in found.items()},
+            "flooded": flooded}
+
+
 def probe(config_path: str, channel: Channel) -> None:
     config = json.loads(Path(config_path).read_text(encoding="utf-8"))
+    recorder = Recorder(channel)  # before anything of the repo can run
+    send = recorder.send
     repo = Path(config["repo"]).resolve()
     guard.guard_code(channel, guard.guarded_folders(RUNTIME), guard.staged_sources([repo]))
     own = guard.bindings([(name, sys.modules[name]) for name in RUNTIME])
     # what runs after the code under test is bound now: rebinding the probe's own names
     # could otherwise blind the scans, or the check of those very names
-    scan, written, as_text, fit = grader_scan.fingerprints, grader_scan.written, _text, _fitted
-    check, trip = guard.rebound, guard.tripwire(channel)
+    scan, written, files_of = grader_scan.fingerprints, grader_scan.written, _files
+    check, trip, finish = guard.rebound, guard.tripwire(channel), recorder.finish
     state_dir = Path(tempfile.mkdtemp(prefix="probe-state-"))
     # every folder a job can write: the repo copy, the temp folder (the home), the run
     # folder, and the agent's live work tree, where a trail written during the probe was
@@ -218,93 +231,45 @@ def probe(config_path: str, channel: Channel) -> None:
     os.chdir(repo)
     sys.path.insert(0, str(repo))
     observer = _Observer(repo)
-    observer.install()
+    observer.install(send)
     out_dir = repo / "out"
     out_dir.mkdir(exist_ok=True)
     situations = config.get("situations", [])
     runs = Runs(config["probe"], float(config["budget"]))
     namespace: dict[str, object] = {
-        "OUT_DIR": out_dir, "STATE_DIR": state_dir, "FACT": runs.record_fact,
+        "OUT_DIR": out_dir, "STATE_DIR": state_dir,
+        "FACT": lambda name, value, _runs=runs, _send=send: _runs.record_fact(name, value,
+                                                                              _send),
         "PROBE": lambda: runs.replay(namespace),
         "LOGS": lambda: [dict(r) for r in observer.records], "__name__": "__probe__"}
-    printed = io.StringIO()
-    # descriptors 1 and 2 go to a file too: os.write(2, ...), sys.__stderr__ and child
-    # processes bypass the Python-level redirect
-    with tempfile.TemporaryFile(dir=state_dir) as raw:
-        saved = [os.dup(1), os.dup(2)]
-        os.dup2(raw.fileno(), 1)
-        os.dup2(raw.fileno(), 2)
-        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-            error = runs.run_all(config["prelude"] + "\nPROBE()\n", situations, namespace,
-                                 observer)
-            # what the runs left, before the settle runs exit handlers: one that cleared the
-            # observer's records and removed the log file it had written went unseen
-            kept = list(observer.records)
-            early = written(roots, before, state_dir, repo, unreadable, MAX_FILE_BYTES)
-            _settle(float(config["settle"]))
+    # descriptors 1 and 2 go to the recorder: print, os.write(2, ...), sys.__stderr__ and
+    # child processes alike
+    saved, streams = [os.dup(1), os.dup(2)], (sys.stdout, sys.stderr)
+    os.dup2(recorder.output, 1)
+    os.dup2(recorder.output, 2)
+    sys.stdout, sys.stderr = _writer(1, streams[0]), _writer(2, streams[1])
+    try:
+        runs.run_all(config["prelude"] + "\nPROBE()\n", situations, namespace, observer,
+                     send)
+        # what the runs left, before the settle runs exit handlers: one that removed the
+        # log file it had written went unseen
+        send("files", files_of(written(roots, before, state_dir, repo, unreadable,
+                                       MAX_FILE_BYTES), "early"))
+        _settle(float(config["settle"]))
+        with contextlib.suppress(BaseException):
+            logging.shutdown()
+        for stream in (sys.__stdout__, sys.__stderr__):  # buffered text is output too
             with contextlib.suppress(BaseException):
-                logging.shutdown()
-            for stream in (sys.__stdout__, sys.__stderr__):  # buffered text is output too
-                with contextlib.suppress(BaseException):
-                    stream.flush()  # type: ignore[union-attr]
+                stream.flush()  # type: ignore[union-attr]
+    finally:
+        sys.stdout, sys.stderr = streams
         for fd, original in zip((1, 2), saved, strict=True):
             os.dup2(original, fd)
-        raw.seek(0)
-        output = raw.read()
+            os.close(original)
+        os.close(recorder.output)
     if (name := check(own)) is not None:  # before its functions scan anything
         trip("the probe", name)
-    flooded = [f"{observer.dropped} log records past the first {MAX_RECORDS}"] \
-        if observer.dropped else []
-    files = {}
-    for shown, (data, size) in {**early, **written(roots, before, state_dir, repo, unreadable,
-                                                   MAX_FILE_BYTES)}.items():
-        if size > MAX_FILE_BYTES:
-            flooded.append(f"{shown}: {size:,} bytes written, the first {MAX_FILE_BYTES:,} read")
-        files[shown] = as_text(data)
-    flooded += [f"{path}: made unreadable (not even its owner can read it back)"
-                for path in sorted(unreadable - unreadable_before)]
-    now = observer.records  # an exit handler may have cleared them: keep what the runs left
-    logs = kept + (now[len(kept):] if now[:len(kept)] == kept else list(now))
-    stdout = printed.getvalue() + as_text(output)
-    if len(stdout) > 2 * MAX_FILE_BYTES:
-        flooded.append(f"{len(stdout):,} characters printed, the last {2 * MAX_FILE_BYTES:,} "
-                       "read")
-    result = {
-        "error": error,
-        "logs": logs,
-        "stdout": stdout[-2 * MAX_FILE_BYTES:],
-        "files": files,
-        "facts": runs.facts["main"],
-        "situations": {name: {"error": runs.errors[name], "facts": runs.facts[name]}
-                       for name in runs.errors if name != "main"},
-        "flooded": flooded,
-    }
-    channel.send("probe", fit(result))
+    send("files", files_of(written(roots, before, state_dir, repo, unreadable, MAX_FILE_BYTES),
+                           "final", sorted(unreadable - unreadable_before)))
+    finish(trip)
     channel.end(0)
-
-
-def _fitted(result: dict) -> dict:
-    """`result` within `REPORT_BUDGET` as a frame: file contents, printed output and log
-    messages cut to ever smaller lengths (then records and files dropped) until it fits, and
-    as a last resort the error texts cut and the facts dropped (both carry the agent's own
-    text: an exception message, a value's ``str``), each cut named in ``flooded``."""
-    limit = MAX_FILE_BYTES
-    while len(dumps(result)) > REPORT_BUDGET and limit >= 64:
-        limit //= 4
-        result["files"] = {p: t[:limit] for p, t in result["files"].items()}
-        result["stdout"] = result["stdout"][-limit:]
-        result["logs"] = [{**r, "message": r["message"][:limit]} for r in result["logs"]]
-        result["flooded"].append(f"the report cut files, output and log messages to {limit:,} "
-                                 f"characters each to fit {REPORT_BUDGET:,} bytes")
-    if len(dumps(result)) > REPORT_BUDGET:
-        result["flooded"].append(f"{len(result['logs'])} log records and "
-                                 f"{len(result['files'])} files dropped to fit the report")
-        result["logs"], result["files"] = [], {}
-    if len(dumps(result)) > REPORT_BUDGET:
-        result["flooded"].append("error texts cut and facts dropped to fit the report")
-        result["error"] = result["error"] and result["error"][-4096:]
-        result["facts"] = {}
-        result["situations"] = {name: {"error": run["error"] and run["error"][-4096:],
-                                       "facts": {}}
-                                for name, run in result["situations"].items()}
-    return result

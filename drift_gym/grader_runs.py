@@ -46,42 +46,42 @@ def _time_limit(seconds: float) -> Iterator[None]:
 class Runs:
     """The probe's runs: ``main`` (prelude and probe, the happy path), then each adversity
     situation, which changes a condition and replays the probe with ``PROBE()``. Each run
-    keeps its own facts and error; each situation starts from the environment variables and
-    working folder the main run left (what the prelude set up) and whatever it changes is put
-    back before the next, so situations do not leak into each other. ``CURRENT_RUN`` in the
-    namespace names the run in progress. Each run may take what is left of the budget but
-    `RESERVE` for each run after it, so a hang in one situation leaves the others time."""
+    has its own facts and error, sent to the recorder as they are known (grader_record),
+    never kept here where the code under test could change them; each situation starts from
+    the environment variables and working folder the main run left (what the prelude set
+    up) and whatever it changes is put back before the next, so situations do not leak into
+    each other. ``CURRENT_RUN`` in the namespace names the run in progress. Each run may take
+    what is left of the budget but `RESERVE` for each run after it, so a hang in one
+    situation leaves the others time."""
 
     def __init__(self, probe_code: str, budget: float) -> None:
         self.deadline = time.monotonic() + budget
         self.reserve = min(RESERVE, budget / 8)
         self.code = compile(probe_code, "<probe>", "exec")
         self.current = "main"
-        self.facts: dict[str, dict[str, object]] = {}
-        self.errors: dict[str, str | None] = {}
         self.baseline: tuple[dict[str, str], str] | None = None
 
-    def record_fact(self, name: str, value: object) -> None:
-        self.facts[self.current][name] = json.loads(dumps(value))
+    def record_fact(self, name: str, value: object, send: Any) -> None:
+        """Send fact `name` of the run in progress to the recorder (grader_record) now."""
+        send("fact", {"run": self.current, "name": str(name), "value": json.loads(dumps(value))})
 
     def replay(self, namespace: dict) -> None:
         exec(self.code, namespace)
 
     def run_all(self, main: str, situations: list[tuple[str, str]], namespace: dict,
-                observer: Any) -> str | None:
+                observer: Any, send: Any) -> None:
         """The main run, then (where it ran through: situations build on the prelude's
-        objects) each situation; the main run's error."""
-        error = self.run("main", main, namespace, observer, later=len(situations))
-        if error is None:
+        objects) each situation; each run's outcome sent to the recorder as it ends."""
+        if self.run("main", main, namespace, observer, send, later=len(situations)) is None:
             for index, (name, code) in enumerate(situations):
-                self.run(name, code, namespace, observer, later=len(situations) - index - 1)
-        return error
+                self.run(name, code, namespace, observer, send,
+                         later=len(situations) - index - 1)
 
-    def run(self, name: str, code: str, namespace: dict, observer: Any, *,
+    def run(self, name: str, code: str, namespace: dict, observer: Any, send: Any, *,
             later: int) -> str | None:
-        """Run `code` as run `name`, within its share of the budget (`later` runs follow)."""
+        """Run `code` as run `name`, within its share of the budget (`later` runs follow);
+        its error (None: it ran through), sent to the recorder before anything else runs."""
         self.current = observer.situation = namespace["CURRENT_RUN"] = name
-        self.facts[name] = {}
         error = None
         limit = max(self.reserve / 2, self.deadline - time.monotonic() - later * self.reserve)
         try:
@@ -95,7 +95,7 @@ class Runs:
             os.environ.clear()
             os.environ.update(self.baseline[0])
             os.chdir(self.baseline[1])
-        self.errors[name] = error
+        send("run", {"run": name, "error": error})
         return error
 
 

@@ -14,6 +14,9 @@ job, ``python -s -P grader_runtime.py serve`` for the warm grader that forks one
   on swapped function code, trace functions and code the job did not stage, the checks of
   bindings, and (hidden tests) the code pytest compiled from each test file;
 * ``grader_scan`` -- the probe's scan of what the code wrote;
+* ``grader_record`` -- the probe's recorder, a process of its own that keeps the evidence
+  (log records, printed output, facts, each run's outcome, the scans) out of the code's
+  reach and sends the report;
 * ``grader_runs`` -- the probe's runs (main and each adversity situation), each within its
   share of the probe's time;
 * ``grader_pytest`` -- the hidden tests through ``pytest.main``, one frame per test phase,
@@ -30,7 +33,7 @@ import sys
 STARTUP = {name.split(".")[0] for name in sys.modules}
 """The top-level modules of the interpreter's start-up, before the runtime imports anything:
 a cold run has them too (see grader_server.imported_names)."""
-RUNTIME_MODULES = ("grader_channel", "grader_guard", "grader_runs", "grader_scan",
+RUNTIME_MODULES = ("grader_channel", "grader_guard", "grader_record", "grader_runs", "grader_scan",
                    "grader_probe", "grader_pytest", "grader_server")
 RUNTIME_FOLDER = "runtime"
 """Where the modules are staged, beside this file (``-I`` puts no script folder on sys.path:

@@ -118,7 +118,7 @@ class JobRun:
 
 
 HIDDEN_FRAMES = frozenset({"test", "collect_error", "rebound", "raised"})
-PROBE_FRAMES = frozenset({"probe", "rebound"})
+PROBE_FRAMES = frozenset({"probe", "rebound", "forged"})
 """The frame kinds each job's runtime sends besides start and end (grader_pytest,
 grader_probe)."""
 
@@ -220,6 +220,10 @@ def run_probe(sandbox: Sandbox) -> tuple[ProbeResult | None, str, list[str]]:
                    kinds=PROBE_FRAMES)
     reports = job.frames.of("probe")
     findings = list(job.findings)
+    # the recorder names what reached its pipes that the probe did not write (grader_record)
+    findings += [f"[grader-forgery] probe: the probe's evidence was tampered with "
+                 f"({str(d.get('what'))[:300]})" for d in job.frames.of("forged")
+                 if isinstance(d, dict)][:1]
     if len(reports) > 1:
         findings.append(f"[grader-forgery] probe: {len(reports)} probe reports")
     if job.result.timed_out and not reports:
