@@ -158,10 +158,21 @@ class _Observer:
         return wrapper
 
 
-def _settle(seconds: float) -> None:
+def _children(keep: int) -> list[int]:
+    """This process's children but `keep` (the recorder), living or not yet reaped."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError, ValueError):
+                found += [int(pid) for pid in
+                          Path(f"/proc/self/task/{task}/children").read_text().split()]
+    return [pid for pid in found if pid != keep]
+
+
+def _settle(seconds: float, keep: int) -> None:
     """Let the code finish what it started, before anything is scanned: exit handlers run,
     files it left open flushed (as interpreter shutdown would), threads joined, child
-    processes reaped (each with a short bound)."""
+    processes reaped (each with a short bound); the recorder (`keep`) is the probe's."""
     with contextlib.suppress(BaseException):
         atexit._run_exitfuncs()
     for obj in gc.get_objects():
@@ -175,12 +186,11 @@ def _settle(seconds: float) -> None:
         if thread is not threading.current_thread():
             with contextlib.suppress(BaseException):
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    while time.monotonic() < deadline:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            break
-        if pid == 0:
+    while time.monotonic() < deadline and (children := _children(keep)):
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+        if _children(keep):
             time.sleep(0.05)
 
 
@@ -255,7 +265,7 @@ def probe(config_path: str, channel: Channel) -> None:
         # log file it had written went unseen
         send("files", files_of(written(roots, before, state_dir, repo, unreadable,
                                        MAX_FILE_BYTES), "early"))
-        _settle(float(config["settle"]))
+        _settle(float(config["settle"]), recorder.pid)
         with contextlib.suppress(BaseException):
             logging.shutdown()
         for stream in (sys.__stdout__, sys.__stderr__):  # buffered text is output too

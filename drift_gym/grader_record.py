@@ -28,6 +28,7 @@ import os
 import select
 import signal
 import threading
+import time
 from typing import Any
 
 from grader_channel import Channel, dumps
@@ -100,21 +101,26 @@ class Recorder:
         """Ask for the report and wait until the recorder has sent it; `trip` (see
         grader_guard.tripwire) where the recorder had already ended (the code forged the
         request or killed it) or does not end well in time."""
-        pid = self.pid
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done:
+        if self._ended():
             trip("the probe", "its recorder ended before the probe asked for the report")
         self.send("done", {})
-        deadline = WAIT_SECONDS
-        while deadline > 0:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                if os.waitstatus_to_exitcode(status) != 0:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            status = self._ended()
+            if status is not None:
+                if status != 0:
                     trip("the probe", "its recorder failed")
                 return
             select.select([], [], [], 0.002)
-            deadline -= 0.002
         trip("the probe", "its recorder did not answer in time")
+
+    def _ended(self) -> int | None:
+        """The recorder's exit status once it has ended (-1: reaped by someone else)."""
+        try:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            return -1
+        return os.waitstatus_to_exitcode(status) if done else None
 
 
 def _sender(fd: int) -> Any:
