@@ -14,9 +14,13 @@ and points the code's descriptors 1 and 2 at a second such pipe. The recorder as
 report and sends it on the channel; nothing sent can be taken back, and the recorder's memory
 is not the code's (its own process, not dumpable, so not ptrace-able by the code either).
 
-What the code can still do to the pipes is visible: a line that is not the probe's (a partial
-or malformed line, a second outcome for a run, a fact given two values, a second scan) and a
-recorder that ended before the probe asked (a forged ``done``, a kill) are each a finding.
+What the code can still do to the pipes is visible where the probe's own lines leave a trace
+of it: a line that is not the probe's (a partial or malformed line, a second outcome for a
+run, a fact for a run that has ended, a second scan) and a recorder that ended before the
+probe asked (a forged ``done``, a kill) are each a finding. A well-formed fact line written
+while its run is still going is not told from the probe's (the last value of a run wins): a
+thread of the code that found the pipe among its descriptors and knew the recorder's lines
+could still set a fact after the probe did. That is open.
 """
 
 from __future__ import annotations
@@ -103,15 +107,22 @@ class Recorder:
         request or killed it) or does not end well in time."""
         if self._ended():
             trip("the probe", "its recorder ended before the probe asked for the report")
+        exited = pidfd(self.pid)  # readable once the recorder has exited
         self.send("done", {})
         deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            status = self._ended()
-            if status is not None:
-                if status != 0:
-                    trip("the probe", "its recorder failed")
-                return
-            select.select([], [], [], 0.002)
+        try:
+            while time.monotonic() < deadline:
+                status = self._ended()
+                if status is not None:
+                    if status != 0:
+                        trip("the probe", "its recorder failed")
+                    return
+                select.select([exited] if exited is not None else [], [], [],
+                              max(0.0, min(0.05 if exited is not None else 0.002,
+                                           deadline - time.monotonic())))
+        finally:
+            if exited is not None:
+                os.close(exited)
         trip("the probe", "its recorder did not answer in time")
 
     def _ended(self) -> int | None:
@@ -121,6 +132,16 @@ class Recorder:
         except ChildProcessError:
             return -1
         return os.waitstatus_to_exitcode(status) if done else None
+
+
+def pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when `pid` exits (None where the kernel has none:
+    the caller then polls). The probe waits on its recorder with it, the warm server on
+    each job."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _sender(fd: int) -> Any:
@@ -182,12 +203,12 @@ class _Evidence:
                 self.dropped += 1
             else:
                 self.logs.append(dict(data))
-        elif kind == "fact":
-            run, name, value = str(data["run"]), str(data["name"]), data["value"]
-            facts = self.facts.setdefault(run, {})
-            if name in facts and facts[name] != value:
-                self.forged.append(f"fact {name!r} of run {run!r} given two values")
-            facts.setdefault(name, value)
+        elif kind == "fact":  # the last value of a run wins, as a probe that replays may
+            run, name = str(data["run"]), str(data["name"])  # record a fact again
+            if run in self.errors:
+                self.forged.append(f"fact {name!r} of run {run!r} after the run ended")
+            else:
+                self.facts.setdefault(run, {})[name] = data["value"]
         elif kind == "run":
             run = str(data["run"])
             if run in self.errors:

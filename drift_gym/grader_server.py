@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from grader_channel import Capped, Channel
+from grader_record import pidfd
 
 # Modules every job needs and no repo can change: imported once by the server, inherited by
 # each forked job. The repo under test is never imported here.
@@ -232,15 +233,6 @@ def _child(job: dict[str, Any], out: int, err: int) -> None:
     os._exit(70)
 
 
-def _pidfd(pid: int) -> int | None:
-    """A descriptor that becomes readable when `pid` exits (None where the kernel has none:
-    the server then polls)."""
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
-
-
 def _drain(streams: dict[int, Capped]) -> None:
     """Read what the job's pipes hold now, without waiting."""
     for fd, capped in streams.items():
@@ -259,7 +251,7 @@ def _collect(pid: int, streams: dict[int, Capped], deadline: float) -> tuple[int
     ``DRAIN_EVERY`` while it runs (a job's output wakes the server a few times, not once per
     write: the pipes hold ``PIPE_SIZE``), the rest once it and all it left are dead.
     (status, timed out)"""
-    exited = _pidfd(pid)
+    exited = pidfd(pid)
     for fd in streams:
         os.set_blocking(fd, False)
     try:
