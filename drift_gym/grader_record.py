@@ -14,19 +14,19 @@ and points the code's descriptors 1 and 2 at a second such pipe. The recorder as
 report and sends it on the channel; nothing sent can be taken back, and the recorder's memory
 is not the code's (its own process, not dumpable, so not ptrace-able by the code either).
 
-What the code can still do to the pipes is visible where the probe's own lines leave a trace
-of it: a line that is not the probe's (a partial or malformed line, a second outcome for a
-run, a fact for a run that has ended, a second scan) and a recorder that ended before the
-probe asked (a forged ``done``, a kill) are each a finding. A well-formed fact line written
-while its run is still going is not told from the probe's (the last value of a run wins): a
-thread of the code that found the pipe among its descriptors and knew the recorder's lines
-could still set a fact after the probe did. That is open.
+What the code can do to the pipes is visible: every line the probe writes is signed with a
+key made before the fork, so a line the code wrote (a forged fact, a forged ``done``, a
+stray byte that spoils the next line) reads as forged, as do a second outcome for a run, a
+fact for a run that has ended, a second scan, and a recorder that ended before the probe
+asked (a kill). Open: code that read the key out of the probe's own objects (the defaults
+of the function that sends) could still sign a line of its own.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import hmac
 import json
 import os
 import select
@@ -82,6 +82,7 @@ class Recorder:
     __slots__ = ("pid", "output", "send")
 
     def __init__(self, channel: Channel) -> None:
+        key = os.urandom(16)  # signs the probe's lines (see `_sender`)
         evidence_r, evidence_w = os.pipe()
         output_r, output_w = os.pipe()
         pid = os.fork()
@@ -90,7 +91,7 @@ class Recorder:
             try:
                 os.close(evidence_w)
                 os.close(output_w)
-                _record(channel, evidence_r, output_r)
+                _record(channel, evidence_r, output_r, key)
             except BaseException:
                 status = 1
             os._exit(status)
@@ -99,7 +100,7 @@ class Recorder:
         self.pid = pid
         self.output = output_w
         """The descriptor the code's 1 and 2 point to while it runs."""
-        self.send = _sender(evidence_w)
+        self.send = _sender(evidence_w, key)
 
     def finish(self, trip: Any) -> None:
         """Ask for the report and wait until the recorder has sent it; `trip` (see
@@ -144,22 +145,31 @@ def pidfd(pid: int) -> int | None:
         return None
 
 
-def _sender(fd: int) -> Any:
+def _sign(key: bytes, payload: bytes, _digest: Any = hmac.digest) -> bytes:
+    """The signature an evidence line starts with (HMAC-SHA256, 128 bits, in hex)."""
+    return _digest(key, payload, "sha256")[:16].hex().encode()
+
+
+def _sender(fd: int, key: bytes) -> Any:
     """A function that writes one evidence line to `fd` whole: under a lock (threads of the
     code log too, and a line past the pipe's atomic size could interleave), with the probe's
     own time-limit signal held off (a run's time limit raised between two parts of a line
     would leave a partial line, which reads as forged). A process the code forked sends
     nothing: its lines could interleave with the probe's, which no lock of this process
-    orders (a fork's log records were never the probe's to see)."""
+    orders (a fork's log records were never the probe's to see). Each line is signed with
+    `key`, which only the recorder and this function's defaults hold: a line the code wrote
+    to the pipe it found among its descriptors reads as forged, unless it read the key out of
+    the probe's own objects first."""
     lock = threading.Lock()
 
     def send(kind: str, data: object, _fd: int = fd, _lock: Any = lock,
              _write: Any = os.write, _dumps: Any = dumps, _mask: Any = signal.pthread_sigmask,
              _held: frozenset = frozenset({signal.SIGALRM}), _pid: int = os.getpid(),
-             _getpid: Any = os.getpid) -> None:
+             _getpid: Any = os.getpid, _key: bytes = key, _sign: Any = _sign) -> None:
         if _getpid() != _pid:
             return
-        line = memoryview((_dumps({"kind": kind, "data": data}) + "\n").encode())
+        payload = _dumps({"kind": kind, "data": data}).encode()
+        line = memoryview(_sign(_key, payload) + b" " + payload + b"\n")
         with _lock:
             previous = _mask(signal.SIG_BLOCK, _held)
             try:
@@ -174,7 +184,8 @@ def _sender(fd: int) -> Any:
 class _Evidence:
     """What the recorder has been told, and what in it was not the probe's."""
 
-    def __init__(self) -> None:
+    def __init__(self, key: bytes) -> None:
+        self.key = key
         self.logs: list[dict] = []
         self.dropped = 0
         self.facts: dict[str, dict[str, Any]] = {}
@@ -187,8 +198,12 @@ class _Evidence:
 
     def take(self, line: bytes) -> bool:
         """Take one line; whether it was the probe's ``done``."""
+        mac, _, payload = line.partition(b" ")
+        if not hmac.compare_digest(mac, _sign(self.key, payload)):
+            self.forged.append(f"a line the probe did not write: {line[:80]!r}")
+            return False
         try:
-            item = json.loads(line)
+            item = json.loads(payload)
             kind, data = item["kind"], item["data"]
             return self._take(kind, data)
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
@@ -257,7 +272,7 @@ class _Evidence:
         })
 
 
-def _record(channel: Channel, evidence: int, output: int) -> None:
+def _record(channel: Channel, evidence: int, output: int, key: bytes) -> None:
     """The recorder: read both pipes until the probe's ``done``, then send the report (and
     a ``forged`` frame naming what on the pipes was not the probe's)."""
     with contextlib.suppress(Exception):
@@ -265,7 +280,7 @@ def _record(channel: Channel, evidence: int, output: int) -> None:
 
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
     signal.signal(signal.SIGALRM, signal.SIG_IGN)
-    kept = _Evidence()
+    kept = _Evidence(key)
     pending = bytearray()
     finished = False
     open_fds = [evidence, output]
