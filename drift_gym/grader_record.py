@@ -17,9 +17,9 @@ is not the code's (its own process, not dumpable, so not ptrace-able by the code
 What the code can do to the pipes is visible: every line the probe writes is signed with a
 key made before the fork, so a line the code wrote (a forged fact, a forged ``done``, a
 stray byte that spoils the next line) reads as forged, as do a second outcome for a run, a
-fact for a run that has ended, a second scan, and a recorder that ended before the probe
-asked (a kill). Open: code that read the key out of the probe's own objects (the defaults
-of the function that sends) could still sign a line of its own.
+fact filed under another run than the one in progress, a second scan, and a recorder that
+ended before the probe asked (a kill). Open: code that read the key out of the probe's own
+objects (the defaults of the function that sends) could still sign a line of its own.
 """
 
 from __future__ import annotations
@@ -189,6 +189,8 @@ class _Evidence:
         self.logs: list[dict] = []
         self.dropped = 0
         self.facts: dict[str, dict[str, Any]] = {}
+        self.pending: list[tuple[str, str, Any]] = []
+        """(run named, fact, value) of the facts of the run in progress."""
         self.errors: dict[str, str | None] = {}
         self.files: dict[str, dict[str, str]] = {}
         self.flooded: list[str] = []
@@ -218,19 +220,10 @@ class _Evidence:
                 self.dropped += 1
             else:
                 self.logs.append(dict(data))
-        elif kind == "fact":  # the last value of a run wins, as a probe that replays may
-            run, name = str(data["run"]), str(data["name"])  # record a fact again
-            if run in self.errors:
-                self.forged.append(f"fact {name!r} of run {run!r} after the run ended")
-            else:
-                self.facts.setdefault(run, {})[name] = data["value"]
+        elif kind == "fact":
+            self.pending.append((str(data["run"]), str(data["name"]), data["value"]))
         elif kind == "run":
-            run = str(data["run"])
-            if run in self.errors:
-                self.forged.append(f"a second outcome of run {run!r}")
-            else:
-                self.errors[run] = data["error"]
-                self.facts.setdefault(run, {})
+            self._ended(str(data["run"]), data["error"])
         elif kind == "files":
             when = str(data["when"])
             if when in self.files:
@@ -244,6 +237,23 @@ class _Evidence:
             self.forged.append(f"a line of an unknown kind {str(kind)[:40]!r}")
         return False
 
+    def _ended(self, run: str, error: Any) -> None:
+        """Run `run` ended: the facts since the last run ended are its own, whatever run the
+        probe's lines name (the code under test could rename the run in progress, and a
+        fact filed under another run leaves the rule that judges it without a value, which
+        is unscored), and a name that differs is forged. The last value of a fact wins, as
+        a probe that replays ``PROBE()`` records a fact again."""
+        if run in self.errors:
+            self.forged.append(f"a second outcome of run {run!r}")
+            return
+        self.errors[run] = error
+        facts = self.facts.setdefault(run, {})
+        for named, name, value in self.pending:
+            if named != run:
+                self.forged.append(f"fact {name!r} of run {run!r} filed under run {named!r}")
+            facts[name] = value
+        self.pending.clear()
+
     def printed_text(self) -> str:
         return _tail_text(bytes(self.printed))
 
@@ -255,6 +265,8 @@ class _Evidence:
     def report(self) -> dict:
         """The probe report, as the grader reads it (checks/verdict.ProbeResult)."""
         flooded = list(self.flooded)
+        if self.pending:
+            self.forged.append(f"{len(self.pending)} facts recorded outside any run")
         if self.dropped:
             flooded.insert(0, f"{self.dropped} log records past the first {MAX_RECORDS}")
         if self.printed_total > MAX_PRINTED:
@@ -305,9 +317,10 @@ def _record(channel: Channel, evidence: int, output: int, key: bytes) -> None:
     with contextlib.suppress(OSError):
         while chunk := os.read(output, 1 << 16):
             kept.add_printed(chunk)
+    report = kept.report()
     if kept.forged:
         channel.send("forged", {"what": "; ".join(kept.forged)[:600]})
-    channel.send("probe", kept.report())
+    channel.send("probe", report)
 
 
 def fitted(result: dict) -> dict:
