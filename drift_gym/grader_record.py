@@ -106,7 +106,7 @@ class Recorder:
         """Ask for the report and wait until the recorder has sent it; `trip` (see
         grader_guard.tripwire) where the recorder had already ended (the code forged the
         request or killed it) or does not end well in time."""
-        if self._ended():
+        if self._ended() is not None:
             trip("the probe", "its recorder ended before the probe asked for the report")
         exited = pidfd(self.pid)  # readable once the recorder has exited
         self.send("done", {})
