@@ -104,8 +104,8 @@ class Recorder:
 
     def finish(self, trip: Any) -> None:
         """Ask for the report and wait until the recorder has sent it; `trip` (see
-        grader_guard.tripwire) where the recorder had already ended (the code forged the
-        request or killed it) or does not end well in time."""
+        grader_guard.tripwire) where the recorder had already ended (the code killed it) or
+        does not end well in time."""
         if self._ended() is not None:
             trip("the probe", "its recorder ended before the probe asked for the report")
         exited = pidfd(self.pid)  # readable once the recorder has exited
