@@ -169,6 +169,14 @@ def _children(keep: int) -> list[int]:
     return [pid for pid in found if pid != keep]
 
 
+def _reaped(pid: int) -> bool:
+    """Reap child `pid` if it has ended; whether it had (or was reaped already)."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] != 0
+    except ChildProcessError:
+        return True
+
+
 def _settle(seconds: float, keep: int) -> None:
     """Let the code finish what it started, before anything is scanned: exit handlers run,
     files it left open flushed (as interpreter shutdown would), threads joined, child
@@ -186,11 +194,8 @@ def _settle(seconds: float, keep: int) -> None:
         if thread is not threading.current_thread():
             with contextlib.suppress(BaseException):
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    while time.monotonic() < deadline and (children := _children(keep)):
-        for pid in children:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-        if _children(keep):
+    while (children := _children(keep)) and time.monotonic() < deadline:
+        if not any(_reaped(pid) for pid in children):  # none ended since the last look
             time.sleep(0.05)
 
 

@@ -49,7 +49,8 @@ named in the report's ``flooded`` list: a canary behind 300 KB of padding, or af
 junk records, would otherwise go unseen, so the grader scores flooding as tampering."""
 WAIT_SECONDS = 10.0
 """How long the probe waits for the recorder's report once it has asked for it."""
-_PR_SET_DUMPABLE = 4
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def text_of(data: bytes) -> str:
@@ -145,6 +146,16 @@ def pidfd(pid: int) -> int | None:
         return None
 
 
+def prctl(option: int, value: int) -> None:
+    """``prctl(2)`` through libc, best effort: the recorder and the warm server each make
+    themselves not dumpable (no ptrace, no ``/proc/PID/mem``, for processes of the same uid
+    such as the code under test)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
 def _sign(key: bytes, payload: bytes, _digest: Any = hmac.digest) -> bytes:
     """The signature an evidence line starts with (HMAC-SHA256, 128 bits, in hex)."""
     return _digest(key, payload, "sha256")[:16].hex().encode()
@@ -201,25 +212,20 @@ class _Evidence:
     def take(self, line: bytes) -> bool:
         """Take one line; whether it was the probe's ``done``."""
         mac, _, payload = line.partition(b" ")
-        if not hmac.compare_digest(mac, _sign(self.key, payload)):
-            self.forged.append(f"a line the probe did not write: {line[:80]!r}")
-            return False
-        try:
-            item = json.loads(payload)
-            kind, data = item["kind"], item["data"]
-            return self._take(kind, data)
-        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
-            self.forged.append(f"a line the probe did not write: {line[:80]!r}")
-            return False
+        if hmac.compare_digest(mac, _sign(self.key, payload)):
+            with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError,
+                                     RecursionError):
+                item = json.loads(payload)
+                return self._take(item["kind"], item["data"])
+        self.forged.append(f"a line the probe did not write: {line[:80]!r}")
+        return False
 
     def _take(self, kind: str, data: Any) -> bool:
         if kind == "record":
-            if not (isinstance(data, dict) and isinstance(data.get("message"), str)):
-                self.forged.append(f"a log record of the wrong shape: {str(data)[:80]}")
-            elif len(self.logs) >= MAX_RECORDS:
+            if len(self.logs) >= MAX_RECORDS:
                 self.dropped += 1
             else:
-                self.logs.append(dict(data))
+                self.logs.append(data)
         elif kind == "fact":
             self.pending.append((str(data["run"]), str(data["name"]), data["value"]))
         elif kind == "run":
@@ -232,6 +238,8 @@ class _Evidence:
                 self.files[when] = {str(k): str(v) for k, v in data["files"].items()}
                 self.flooded += [str(note) for note in data["flooded"]]
         elif kind == "done":
+            if self.pending:
+                self.forged.append(f"{len(self.pending)} facts recorded outside any run")
             return True
         else:
             self.forged.append(f"a line of an unknown kind {str(kind)[:40]!r}")
@@ -254,9 +262,6 @@ class _Evidence:
             facts[name] = value
         self.pending.clear()
 
-    def printed_text(self) -> str:
-        return _tail_text(bytes(self.printed))
-
     def add_printed(self, chunk: bytes) -> None:
         self.printed_total += len(chunk)
         self.printed += chunk
@@ -265,8 +270,6 @@ class _Evidence:
     def report(self) -> dict:
         """The probe report, as the grader reads it (checks/verdict.ProbeResult)."""
         flooded = list(self.flooded)
-        if self.pending:
-            self.forged.append(f"{len(self.pending)} facts recorded outside any run")
         if self.dropped:
             flooded.insert(0, f"{self.dropped} log records past the first {MAX_RECORDS}")
         if self.printed_total > MAX_PRINTED:
@@ -275,7 +278,7 @@ class _Evidence:
         return fitted({
             "error": self.errors.get("main"),
             "logs": self.logs,
-            "stdout": self.printed_text(),
+            "stdout": _tail_text(bytes(self.printed)),
             "files": {**self.files.get("early", {}), **self.files.get("final", {})},
             "facts": self.facts.get("main", {}),
             "situations": {name: {"error": error, "facts": self.facts.get(name, {})}
@@ -287,10 +290,7 @@ class _Evidence:
 def _record(channel: Channel, evidence: int, output: int, key: bytes) -> None:
     """The recorder: read both pipes until the probe's ``done``, then send the report (and
     a ``forged`` frame naming what on the pipes was not the probe's)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    prctl(PR_SET_DUMPABLE, 0)
     signal.signal(signal.SIGALRM, signal.SIG_IGN)
     kept = _Evidence(key)
     pending = bytearray()
@@ -317,10 +317,9 @@ def _record(channel: Channel, evidence: int, output: int, key: bytes) -> None:
     with contextlib.suppress(OSError):
         while chunk := os.read(output, 1 << 16):
             kept.add_printed(chunk)
-    report = kept.report()
     if kept.forged:
         channel.send("forged", {"what": "; ".join(kept.forged)[:600]})
-    channel.send("probe", report)
+    channel.send("probe", kept.report())
 
 
 def fitted(result: dict) -> dict:

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from grader_channel import Capped, Channel
-from grader_record import pidfd
+from grader_record import PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, pidfd, prctl
 
 # Modules every job needs and no repo can change: imported once by the server, inherited by
 # each forked job. The repo under test is never imported here.
@@ -85,19 +85,12 @@ def run_job(argv: list[str]) -> None:
     run_pytest(argv[1:], channel)
 
 
-def _prctl(option: int, value: int) -> None:
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
-
-
 def _harden_server() -> None:
     """Deny ptrace and /proc/PID/mem on the server to its own jobs (same uid:
     PR_SET_DUMPABLE 0), and adopt every orphan a job leaves (PR_SET_CHILD_SUBREAPER), so
     that a daemonised leftover is still the server's child and is killed after the job."""
-    _prctl(4, 0)
-    _prctl(36, 1)
+    prctl(PR_SET_DUMPABLE, 0)
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
 REAP_ROUNDS = 200
