@@ -9,7 +9,12 @@ Each worker count grades two GRPO-like steps of N completions, each step over ro
 (4 rows, N/4 completions per row, each row's two patches alternating): ``first_step`` starts
 from no kept env (sandboxes and warm graders start, every row is built), ``steady_step`` is the next
 step, as every later step of a training run is: kept envs, new rows. ``completions_per_s`` is
-the steady step with 2 workers. The naive figure grades the steady step's completions each
+the steady step with 2 workers, where completions that chose the same patch for the same row
+share one grading (``grade_choices(distinct=True)``, as training grades: here each of the
+``distinct_pairs`` is chosen twice; a GRPO group of 8 completions over two patches needs at
+most 2 gradings);
+``steady_step_each_graded`` grades every completion, and ``speedup_vs_naive_each_graded``
+compares that. The naive figure grades the steady step's completions each
 with a fresh render (``render_repo``), the row's start-state tree written to a new folder,
 the chosen patch applied, and one plain ``python -I -m pytest`` of the hidden tests (plugin
 autoload off, as in the sandbox) -- no sandbox, no probe, no checks: a floor for grading
@@ -107,6 +112,12 @@ def main() -> None:
             figures[label] = {"seconds": round(seconds, 2),
                               "completions_per_s": round(len(batch) / seconds, 2)}
         result[f"workers_{workers}"] = figures
+    # the same steady step with every completion graded, none sharing its pair's grading
+    started = time.perf_counter()
+    grade_choices(steps[1], names, sandbox=args.sandbox, workers=2, distinct=False)
+    seconds = time.perf_counter() - started
+    result["workers_2"]["steady_step_each_graded"] = {
+        "seconds": round(seconds, 2), "completions_per_s": round(len(steps[1]) / seconds, 2)}
     close_grading_envs()
     batch = steps[1]
     cases = [naive_case(row, name, args.sandbox) for row, name in zip(batch, names, strict=True)]
@@ -117,8 +128,11 @@ def main() -> None:
     result["naive_workers_2"] = {"seconds": round(seconds, 2),
                                  "completions_per_s": round(len(batch) / seconds, 2)}
     result["completions_per_s"] = result["workers_2"]["steady_step"]["completions_per_s"]
-    result["speedup_vs_naive"] = round(
-        result["completions_per_s"] / result["naive_workers_2"]["completions_per_s"], 2)
+    naive = result["naive_workers_2"]["completions_per_s"]
+    result["speedup_vs_naive"] = round(result["completions_per_s"] / naive, 2)
+    result["distinct_pairs"] = len(set(zip(map(id, batch), names, strict=True)))
+    result["speedup_vs_naive_each_graded"] = round(
+        result["workers_2"]["steady_step_each_graded"]["completions_per_s"] / naive, 2)
     result["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result))
 

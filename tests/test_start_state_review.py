@@ -379,7 +379,8 @@ def test_decision_grading_across_threads_matches_fresh_builds():
         items = [(i, c) for c in reversed(names) for i in (0, 1, 1, 0)]
         for _ in range(2):
             graded = grade_choices([copy.deepcopy(rows[i]) for i, _ in items],
-                                   [c for _, c in items], sandbox="bwrap", workers=2)
+                                   [c for _, c in items], sandbox="bwrap", workers=2,
+                                   distinct=False)
             for (index, choice), result in zip(items, graded, strict=True):
                 assert result == expected[index, choice], (index, choice)
         assert sum(env._starts.restored for env in ENVS._idle) >= len(items)

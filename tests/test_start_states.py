@@ -132,6 +132,28 @@ def test_the_sandbox_saves_and_restores_files_and_history_apart():
         weak.close()
 
 
+def test_decision_grading_grades_each_chosen_patch_once_per_call():
+    """Completions of a call that chose the same patch for the same start state share one
+    grading, equal to grading each of them: the call grades as many episodes as distinct
+    (row, choice) pairs, and every completion gets a components dict of its own."""
+    close_grading_envs()
+    try:
+        (row,) = decision_rows(ROW["scenario"], [1], sandbox="bwrap")
+        compliant, violating = patch_names(row)
+        chosen = [violating, compliant, violating, violating, compliant]
+        each = grade_choices([row] * 5, chosen, sandbox="bwrap", workers=1, distinct=False)
+        (env,) = ENVS._idle
+        before = env._starts.restored
+        shared = grade_choices([copy.deepcopy(row) for _ in chosen], chosen, sandbox="bwrap",
+                               workers=1)
+        assert shared == each and each[0] != each[1]
+        assert env._starts.restored - before == 2
+        shared[0][1]["violation"] = 99.0
+        assert shared[2][1]["violation"] == each[2][1]["violation"] != 99.0
+    finally:
+        close_grading_envs()
+
+
 def test_decision_grading_keeps_its_envs_and_builds_each_row_once():
     """Across calls and threads, grading keeps its envs: a row graded again is restored."""
     close_grading_envs()

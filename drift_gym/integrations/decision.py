@@ -11,6 +11,7 @@ so the untrained rate is about chance and every point above it is learned from t
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -239,26 +240,46 @@ def grade_choice(item: tuple[dict[str, Any], str, str]) -> tuple[float | None, d
     return graded
 
 
+def _pair(row: dict[str, Any], choice: str, sandbox: str) -> str:
+    """What a choice's grading depends on: the row's start state, the patch, the sandbox
+    kind (the decision's turn is fixed text around the name, so nothing else)."""
+    start = {k: row[k] for k in ROW_KEYS if k in row}
+    return json.dumps([start, choice, sandbox], sort_keys=True, default=str)
+
+
 def grade_choices(rows: Sequence[dict[str, Any]], chosen: Sequence[str], *,
                   sandbox: str = "auto", workers: int = 2,
-                  executor: ExecutorSpec | None = None
+                  executor: ExecutorSpec | None = None, distinct: bool = True
                   ) -> list[tuple[float | None, dict[str, Any]]]:
     """Grade each (row, choice) in a fresh episode (kept sandboxes, see `GradingEnvs`), on
     `executor` (default: `workers` local threads, grading being subprocess work); results in
-    input order. A grading whose worker
-    was lost twice gets no reward (None) and an ``infra_error`` component, never a score."""
-    items = [(row, choice, sandbox) for row, choice in zip(rows, chosen, strict=True)]
-    results: list[tuple[float | None, dict[str, Any]]] = [(None, {})] * len(items)
+    input order. A grading whose worker was lost twice gets no reward (None) and an
+    ``infra_error`` component, never a score.
+
+    `distinct`: grade each distinct (start state, choice) of the call once and give every
+    completion that chose it that grading. A decision's grading is the gym's own patch on a
+    fixed start state, graded deterministically (``validate`` holds every reference to one
+    verdict, warm and cold), so eight completions of a prompt that chose the same patch
+    would be graded eight times to the same result; a GRPO step whose policy has settled
+    grades one patch per prompt. ``distinct=False`` grades every completion."""
+    pairs = [_pair(row, choice, sandbox) for row, choice in zip(rows, chosen, strict=True)]
+    first = {pair: index for index, pair in reversed(list(enumerate(pairs)))}
+    graded = sorted(first.values()) if distinct else list(range(len(pairs)))
+    items = [(rows[i], chosen[i], sandbox) for i in graded]
+    outcomes: list[tuple[float | None, dict[str, Any]]] = [(None, {})] * len(items)
     pool = make_executor(executor or ExecutorSpec(workers=max(1, workers)), threads=True)
     try:
         for index, outcome in pool.run(grade_choice, items):
-            results[index] = ((None, {"infra_error": outcome.reason})
-                              if isinstance(outcome, Lost) else outcome)
+            outcomes[index] = ((None, {"infra_error": outcome.reason})
+                               if isinstance(outcome, Lost) else outcome)
     except BaseException:
         pool.close(cancel=True)
         raise
     pool.close()
-    return results
+    if not distinct:
+        return outcomes
+    by_pair = {pairs[i]: outcome for i, outcome in zip(graded, outcomes, strict=True)}
+    return [(by_pair[pair][0], dict(by_pair[pair][1])) for pair in pairs]
 
 
 def compliant_rate(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], *,
