@@ -112,9 +112,9 @@ class TestFrames:
 
 
 def outcomes_of(frames: Frames) -> TestFrames:
-    """One outcome per test id (failed > skipped > passed over its phases); a phase reported
-    twice, a frame of the wrong shape, or a test reported passed whose call raised (a
-    ``raised`` frame) is a forgery."""
+    """One outcome per test id (failed > skipped > passed over its phases; a setup that passed
+    with no call reported is a failed call); a phase reported twice, a frame of the wrong
+    shape, or a test reported passed whose call raised (a ``raised`` frame) is a forgery."""
     phases: dict[tuple[str, str], str] = {}
     forgeries: list[str] = []
     for data in frames.of("test"):
@@ -131,6 +131,12 @@ def outcomes_of(frames: Frames) -> TestFrames:
     raised = {str(d.get("nodeid")) for d in frames.of("raised") if isinstance(d, dict)}
     forgeries += [f"{nodeid} raised, and was reported passed" for nodeid in sorted(raised)
                   if phases.get((nodeid, "call")) == "passed"]
+    # a test whose setup passed and whose call never reported did not run through: code that
+    # ended the session from inside the last test's call (``pytest.exit(returncode=0)``)
+    # left only its passed setup, which counted as a pass
+    for nodeid, when in list(phases):
+        if when == "setup" and phases[nodeid, when] == "passed" and (nodeid, "call") not in phases:
+            phases[nodeid, "call"] = "failed"
     outcomes: dict[str, str] = {}
     rank = {"passed": 0, "skipped": 1, "failed": 2}
     for (nodeid, _when), outcome in phases.items():

@@ -130,6 +130,20 @@ def test_a_test_that_raised_and_was_reported_passed_is_a_forgery():
     assert tests.forgeries == ["t::forged raised, and was reported passed"]
 
 
+def test_a_test_whose_call_never_reported_failed():
+    """Code that ended the session from inside the last test's call (pytest's ``Exit`` with
+    status 0) left that test's passed setup as its only outcome, which counted as a pass; a
+    skipped setup has no call, and stays skipped."""
+    def phase(nodeid: str, when: str, outcome: str) -> str:
+        return _frame("n1", "test", {"nodeid": nodeid, "when": when, "outcome": outcome})
+
+    lines = [phase("t::ran", "setup", "passed"), phase("t::ran", "call", "passed"),
+             phase("t::ran", "teardown", "passed"), phase("t::skip", "setup", "skipped"),
+             phase("t::skip", "teardown", "passed"), phase("t::cut", "setup", "passed")]
+    tests = outcomes_of(read_frames("\n".join(lines), "n1"))
+    assert tests.outcomes == {"t::ran": "passed", "t::skip": "skipped", "t::cut": "failed"}
+
+
 def test_a_frame_of_a_kind_the_job_never_sends_is_a_forgery():
     """The code under test runs in both jobs: a clean probe report it sent from inside the
     hidden-test job was ignored there, and cost nothing."""
