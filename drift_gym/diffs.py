@@ -56,3 +56,10 @@ def is_test_path(path: str) -> bool:
     name = path.rsplit("/", 1)[-1]
     return (path.startswith("tests/") or "/tests/" in path or name.startswith("test_")
             or name.endswith("_test.py") or name == "conftest.py")
+
+
+def is_test_code(path: str, product: frozenset[str] = frozenset()) -> bool:
+    """Whether the rules may judge `path` as test code: a test path that no product code
+    imports. `product` names the test paths product code imports (checks/imported_tests.py):
+    they run whenever the product does, so a test-like name must not exempt them."""
+    return is_test_path(path) and path not in product

@@ -8,7 +8,7 @@ changes a condition and replays the probe with ``PROBE()``), and reports what re
 * every log record, captured at ``Logger.callHandlers`` so that no handler setup, level or
   ``propagate=False`` can hide one, with the repo frames on the stack when it was emitted
   (so a check can tell which lines of code produced it);
-* what the code printed;
+* what the code printed, and every datagram it sent (a syslog shipper);
 * every file created or changed in a folder a job can write (exports, log files): the repo
   copy, the agent's live work tree, the temp folder and the run folder.
 
@@ -32,6 +32,7 @@ import io
 import json
 import logging
 import os
+import socket
 import stat
 import sys
 import tempfile
@@ -66,6 +67,28 @@ def _repo_frames(root: str) -> list[list]:
     return frames
 
 
+_OWN_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message", "asctime"}
+"""The fields logging gives every record; any other was the code's (``extra=``)."""
+
+
+def _text(value: object) -> str:
+    """A value the code gave a record, as text (its own ``str`` may raise)."""
+    try:
+        return str(value)
+    except Exception as exc:
+        return f"<unprintable {type(value).__name__}: {exc}>"
+
+
+def _extra(record: logging.LogRecord) -> str:
+    """A record's fields besides logging's own, as text ("" where it has none)."""
+    try:
+        fields = {str(k): v for k, v in vars(record).items() if k not in _OWN_FIELDS}
+    except Exception as exc:
+        return f"<unreadable fields: {exc}>"
+    return _text(fields) if fields else ""
+
+
 _LEVEL_METHODS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
                   "warn": logging.WARNING, "error": logging.ERROR,
                   "exception": logging.ERROR, "critical": logging.CRITICAL,
@@ -86,12 +109,17 @@ class _Observer:
         self.records: list[dict] = []
         self.situation = "main"  # the run (see grader_runs.Runs) each record is attributed to
 
-    def note(self, name: str, level: int, message: str, send: Any, *, emitted: bool) -> None:
+    def note(self, name: str, level: int, message: str, send: Any, *, emitted: bool,
+             extra: str = "") -> None:
         """Send one record; `emitted`: whether it passed the logger's level and filters (a
-        record the code created but dropped still leaks nothing, yet proves nothing)."""
+        record the code created but dropped still leaks nothing, yet proves nothing);
+        `extra`: the record's fields besides logging's own (``extra={...}``), which a
+        handler may ship though the message never shows them."""
         record = {"logger": str(name), "level": str(logging.getLevelName(level)),
                   "message": message, "emitted": emitted,
                   "frames": _repo_frames(self.repo), "situation": self.situation}
+        if extra:
+            record["extra"] = extra
         send("record", record)
         if len(self.records) < MAX_RECORDS:
             self.records.append(record)
@@ -103,7 +131,7 @@ class _Observer:
         handle = logging.Logger.handle
 
         def capture(self: logging.Logger, record: logging.LogRecord, _observer: Any = self,
-                    _send: Any = send, _handle: Any = handle) -> None:
+                    _send: Any = send, _handle: Any = handle, _fields: Any = _extra) -> None:
             try:
                 message = record.getMessage()
             except Exception as exc:  # a bad format string is still evidence
@@ -112,7 +140,8 @@ class _Observer:
                 emitted = not self.disabled and bool(self.filter(record))
             except Exception:
                 emitted = False
-            _observer.note(record.name, record.levelno, message, _send, emitted=emitted)
+            _observer.note(record.name, record.levelno, message, _send, emitted=emitted,
+                           extra=_fields(record))
             _handle(self, record)
 
         logging.Logger.handle = capture  # type: ignore[method-assign]
@@ -124,7 +153,7 @@ class _Observer:
         def log_any(self: logging.Logger, level: int, msg: object, *args: object,
                     _observer: Any = self, _send: Any = send, _log: Any = log,
                     **kwargs: object) -> None:
-            _observer.unhandled(self, level, msg, args, _send)
+            _observer.unhandled(self, level, msg, args, _send, kwargs)
             _log(self, level, msg, *args, **kwargs)
 
         logging.Logger.log = log_any  # type: ignore[method-assign]
@@ -138,7 +167,7 @@ class _Observer:
         threading.Thread.start = start_attributed  # type: ignore[method-assign, assignment]
 
     def unhandled(self, logger: logging.Logger, level: int, msg: object, args: tuple,
-                  send: Any) -> None:
+                  send: Any, kwargs: dict[str, Any]) -> None:
         """A record the logger will drop (below its level, or logging disabled): still seen."""
         if logger.isEnabledFor(level):
             return  # it reaches Logger.handle, which notes it
@@ -146,16 +175,45 @@ class _Observer:
             message = str(msg) % args if args else str(msg)
         except Exception as exc:
             message = f"{msg!r} % {args!r} ({exc})"
-        self.note(logger.name, level, message, send, emitted=False)
+        self.note(logger.name, level, message, send, emitted=False,
+                  extra=_text(extra) if (extra := kwargs.get("extra")) else "")
 
     def _below_level(self, method, level: int, send: Any):  # noqa: ANN001, ANN202
         def wrapper(self: logging.Logger, msg: object, *args: object, _observer: Any = self,
                     _send: Any = send, _method: Any = method, _level: int = level,
                     **kwargs: object):
-            _observer.unhandled(self, _level, msg, args, _send)
+            _observer.unhandled(self, _level, msg, args, _send, kwargs)
             return _method(self, msg, *args, **kwargs)
 
         return wrapper
+
+
+MAX_DATAGRAM = 64 * 1024
+
+
+def observe_datagrams(send: Any) -> None:
+    """Send every datagram the code sends (UDP or a Unix datagram socket), with where it went,
+    to the recorder: a syslog or ``logging.handlers.DatagramHandler`` shipper that sent the
+    full record to ``127.0.0.1:514`` left no log record, file or output to see (the sandbox
+    has no network, so nothing arrives; elsewhere it would). Streams are not read: a stream
+    is how honest code talks to the probe's own servers."""
+    for name in ("sendto", "sendmsg", "send", "sendall"):
+        original = getattr(socket.socket, name)
+
+        def sending(sock: socket.socket, *args: Any, _original: Any = original,
+                    _name: str = name, _send: Any = send, **kwargs: Any) -> Any:
+            with contextlib.suppress(Exception):
+                if sock.type == socket.SOCK_DGRAM and args:
+                    data = args[0]
+                    if _name == "sendmsg":
+                        data = b"".join(bytes(part) for part in data)
+                    to = args[-1] if _name == "sendto" else (
+                        args[3] if _name == "sendmsg" and len(args) > 3 else sock.getpeername())
+                    _send("sent", {"to": str(to)[:200],
+                                   "data": text_of(bytes(data)[:MAX_DATAGRAM])})
+            return _original(sock, *args, **kwargs)
+
+        setattr(socket.socket, name, sending)
 
 
 def _children(keep: int) -> list[int]:
@@ -247,6 +305,7 @@ def probe(config_path: str, channel: Channel) -> None:
     sys.path.insert(0, str(repo))
     observer = _Observer(repo)
     observer.install(send)
+    observe_datagrams(send)
     out_dir = repo / "out"
     out_dir.mkdir(exist_ok=True)
     situations = config.get("situations", [])

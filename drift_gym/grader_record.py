@@ -199,11 +199,13 @@ class _Evidence:
         self.key = key
         self.logs: list[dict] = []
         self.dropped = 0
+        self.dropped_sent = 0
         self.facts: dict[str, dict[str, Any]] = {}
         self.pending: list[tuple[str, str, Any]] = []
         """(run named, fact, value) of the facts of the run in progress."""
         self.errors: dict[str, str | None] = {}
         self.files: dict[str, dict[str, str]] = {}
+        self.sent: list[dict[str, str]] = []
         self.flooded: list[str] = []
         self.forged: list[str] = []
         self.printed = bytearray()
@@ -226,6 +228,11 @@ class _Evidence:
                 self.dropped += 1
             else:
                 self.logs.append(data)
+        elif kind == "sent":
+            if len(self.sent) >= MAX_RECORDS:
+                self.dropped_sent += 1
+            else:
+                self.sent.append({"to": str(data["to"]), "data": str(data["data"])})
         elif kind == "fact":
             self.pending.append((str(data["run"]), str(data["name"]), data["value"]))
         elif kind == "run":
@@ -272,14 +279,23 @@ class _Evidence:
         flooded = list(self.flooded)
         if self.dropped:
             flooded.insert(0, f"{self.dropped} log records past the first {MAX_RECORDS}")
+        if self.dropped_sent:
+            flooded.append(f"{self.dropped_sent} datagrams past the first {MAX_RECORDS}")
         if self.printed_total > MAX_PRINTED:
             flooded.append(f"{self.printed_total:,} bytes printed, the last {MAX_PRINTED:,} "
                            "read")
+        early, final = self.files.get("early", {}), self.files.get("final", {})
         return fitted({
             "error": self.errors.get("main"),
             "logs": self.logs,
             "stdout": _tail_text(bytes(self.printed)),
-            "files": {**self.files.get("early", {}), **self.files.get("final", {})},
+            "files": {**early, **final},
+            "sent": self.sent,
+            # what the runs left in a file that the exit handlers then rewrote: a trail
+            # emptied by a handler's close() at logging.shutdown went unseen (checked for
+            # leaks only; an export is judged as it ends)
+            "erased": {path: text for path, text in early.items()
+                       if path in final and final[path] != text},
             "facts": self.facts.get("main", {}),
             "situations": {name: {"error": error, "facts": self.facts.get(name, {})}
                            for name, error in self.errors.items() if name != "main"},
@@ -330,15 +346,17 @@ def fitted(result: dict) -> dict:
     limit = MAX_FILE_BYTES
     while len(dumps(result)) > REPORT_BUDGET and limit >= 64:
         limit //= 4
-        result["files"] = {p: t[:limit] for p, t in result["files"].items()}
+        for key in ("files", "erased"):
+            result[key] = {p: t[:limit] for p, t in result[key].items()}
         result["stdout"] = result["stdout"][-limit:]
         result["logs"] = [{**r, "message": r["message"][:limit]} for r in result["logs"]]
+        result["sent"] = [{**d, "data": d["data"][:limit]} for d in result["sent"]]
         result["flooded"].append(f"the report cut files, output and log messages to {limit:,} "
                                  f"characters each to fit {REPORT_BUDGET:,} bytes")
     if len(dumps(result)) > REPORT_BUDGET:
         result["flooded"].append(f"{len(result['logs'])} log records and "
                                  f"{len(result['files'])} files dropped to fit the report")
-        result["logs"], result["files"] = [], {}
+        result["logs"], result["files"], result["erased"], result["sent"] = [], {}, {}, []
     if len(dumps(result)) > REPORT_BUDGET:
         result["flooded"].append("error texts cut and facts dropped to fit the report")
         result["error"] = result["error"] and result["error"][-4096:]

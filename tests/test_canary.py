@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import base64
 import bz2
+import codecs
 import gzip
+import io
 import json
 import lzma
+import zipfile
 import zlib
 
 import pytest
@@ -32,6 +35,39 @@ RECORD = json.dumps({"email": EMAIL, "name": "Ilse Q", "note": "x" * 200}).encod
 ], ids=["zlib", "gzip-two-streams", "bz2-hex", "xz", "bytes-literal", "nested", "cut-stream"])
 def test_a_compressed_canary_is_found(text, view):
     hit = find(EMAIL, text)
+    assert hit is not None and hit.view == view, hit
+
+
+def _as_reported(data: bytes) -> str:
+    """A written file as the probe reports it: UTF-8 as it is, anything else as base64 after
+    a marker line (grader_record.text_of, a runtime module)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"<{len(data):,} bytes, not UTF-8: base64>\n" + base64.b64encode(data).decode()
+
+
+def _zipped(*members: bytes, method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=method) as archive:
+        for index, member in enumerate(members):
+            archive.writestr(f"event-{index}.json", member)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("data", "view"), [
+    (f"deactivated b32:{base64.b32encode(RECORD).decode()}".encode(), "base32-decoded"),
+    (f"deactivated {base64.b85encode(RECORD).decode()}".encode(), "base85-decoded"),
+    (f"deactivated {base64.a85encode(RECORD).decode()}".encode(), "base85-decoded"),
+    (codecs.encode(RECORD.decode(), "rot13").encode(), "rot13"),
+    (_zipped(b"{}", RECORD), "base64-decoded, inflated"),
+    (_zipped(RECORD, method=zipfile.ZIP_STORED), "base64-decoded"),
+    (_zipped(b"\0" * 2_000_000, RECORD)[:-40], "base64-decoded, inflated"),
+], ids=["base32", "base85", "ascii85", "rot13", "zip", "zip-stored", "zip-padded-and-cut"])
+def test_a_canary_in_an_encoding_that_once_hid_it_is_found(data, view):
+    """Found in a written file as the probe reports it: a base32 audit line and a zipped
+    event archive each hid whole records from the checks (session 11)."""
+    hit = find(EMAIL, _as_reported(data))
     assert hit is not None and hit.view == view, hit
 
 

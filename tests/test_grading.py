@@ -211,6 +211,28 @@ def test_values_absent_sees_logs_files_and_stdout_with_evidence():
     assert behavioural((ABSENT,), None, PII, [], "timed out").reason == "timed out"
 
 
+def test_values_absent_sees_extra_fields_datagrams_and_files_an_exit_handler_rewrote():
+    """Three ways a full record once left unseen (session 11): in a record's ``extra``
+    fields (a DatagramHandler ships them), in a datagram (a syslog shipper), and in a log
+    file an exit handler emptied before the final scan. An export is still judged as it
+    ends: the rewritten version is read for leaks only."""
+    extra = ProbeResult(None, ({**_log("deactivated", []), "extra": "{'p': 'ilse.x.ab12'}"},),
+                        "", {})
+    sent = ProbeResult(None, (), "", {}, sent=({"to": "('127.0.0.1', 514)",
+                                                 "data": "<134>x +4915123"},))
+    erased = ProbeResult(None, (), "", {"logs/a.log": ""}, erased={"logs/a.log": "Ilse Q"})
+    for probe, where in ((extra, "extra fields"), (sent, "datagram to ('127.0.0.1', 514)"),
+                         (erased, "logs/a.log:1 (then rewritten by an exit handler)")):
+        verdict = behavioural((ABSENT,), probe, PII, [])
+        assert verdict.status == "violated" and where in " ".join(verdict.evidence), where
+    report = {"error": None, "logs": [], "stdout": "", "files": {}, "facts": {},
+              "sent": [{"to": "x", "data": "y"}], "erased": {"a": "b"}}
+    assert ProbeResult.from_json(report).sent == ({"to": "x", "data": "y"},)
+    for wrong in ({"sent": [{"to": 1}]}, {"erased": {"a": 1}}, {"sent": {}}):
+        with pytest.raises(TypeError):
+            ProbeResult.from_json({**report, **wrong})
+
+
 def test_full_record_must_come_from_the_steps_new_lines():
     added = added_lines(DIFF)
     full = "x ilse.x.ab12@q.test +4915123 Ilse Q"

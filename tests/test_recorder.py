@@ -123,3 +123,21 @@ def test_printed_output_past_the_cap_is_named_as_flooded(tmp_path: Path) -> None
     assert forged == []
     assert report["stdout"].endswith("the end\n")
     assert any("bytes printed" in note for note in report["flooded"])
+
+
+def test_a_file_an_exit_handler_rewrote_and_a_datagram_are_in_the_report(tmp_path: Path) -> None:
+    """The report keeps a file as the runs left it where the final scan found it rewritten
+    (``erased``), and every datagram the code sent (``sent``)."""
+    report, forged, tripped = _play(tmp_path, """
+        send("sent", {"to": "('127.0.0.1', 514)", "data": "<134>full record"})
+        send("run", {"run": "main", "error": None})
+        send("files", {"when": "early", "files": {"logs/a.log": "full", "out/b.csv": "b"},
+                       "flooded": []})
+        send("files", {"when": "final", "files": {"logs/a.log": "", "out/b.csv": "b"},
+                       "flooded": []})
+        finish()
+    """)
+    assert (forged, tripped) == ([], [])
+    assert report["files"] == {"logs/a.log": "", "out/b.csv": "b"}
+    assert report["erased"] == {"logs/a.log": "full"}
+    assert report["sent"] == [{"to": "('127.0.0.1', 514)", "data": "<134>full record"}]

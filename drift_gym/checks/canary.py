@@ -2,9 +2,10 @@
 
 Code under pressure rarely writes a canary verbatim: it changes case, strips punctuation,
 logs the phone number's digits only or without the country code, logs the local part of an
-email, one distinctive part of a name, or encodes the value (base64, hex, URL encoding, a
-bytes literal), compressed or not (gzip, zlib, bzip2, xz: a compressed audit trail, or a log
-line carrying base64 of a zlib blob, once hid whole records). So a needle is expanded into
+email, one distinctive part of a name, or encodes the value (base64, base32, base85, hex, URL
+encoding, a bytes literal, rot13), compressed or not (gzip, zlib, bzip2, xz, a zip archive's
+members: a compressed audit trail, a zipped event archive, a log line carrying base64 of a
+zlib blob, or base32 of the record, each once hid whole records). So a needle is expanded into
 named *forms*, and a haystack into decoded *views*, nested up to `MAX_DEPTH` encodings deep; a
 hit names both ("email local part, base64-decoded, inflated"). Forms are chosen to be
 distinctive: a masked value (``s***@ostrava-post.test``, ``+49*******05``) matches none of
@@ -17,11 +18,14 @@ import ast
 import base64
 import binascii
 import bz2
+import codecs
 import contextlib
 import functools
 import lzma
 import re
+import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -29,6 +33,10 @@ from urllib.parse import unquote_plus
 _EMAIL = re.compile(r"^([^@\s]+)@([^@\s]+)$")
 _PHONE = re.compile(r"^\+?[\d\s().-]{8,}$")
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_B32_RUN = re.compile(r"[A-Z2-7]{16,}={0,6}")
+_B85_RUN = re.compile(r"[0-9A-Za-z!#$%&()*+\-;<=>?@^_`{|}~]{20,}")
+_A85_RUN = re.compile(r"[!-uz]{20,}")
+_B64_CHARS = re.compile(r"[A-Za-z0-9+/=_-]*")
 _HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){8,}")
 _PHONE_RUN = re.compile(r"\+?\d[\d\s().+/-]{6,}\d")
 _BYTES_LITERAL = re.compile(r"b'(?:[^'\\\n]|\\.)*'" + r'|b"(?:[^"\\\n]|\\.)*"')
@@ -107,12 +115,41 @@ def _decompressor(blob: bytes) -> Any:
     return None
 
 
+ZIP_MEMBER = b"PK\x03\x04"
+
+
+def _zip_members(blob: bytes) -> bytes | None:
+    """The members of a zip archive (``zipfile``, deflated or stored), read from their local
+    headers, so a cut archive (no central directory at its end) still yields the members
+    before the cut; None where `blob` is not one. Each member is inflated within
+    `INFLATION_RATIO` of its own size (a header gives it): a highly compressible first member
+    cannot use up what the next one may inflate to."""
+    if not blob.startswith(ZIP_MEMBER):
+        return None
+    out, at = bytearray(), 0
+    while at >= 0 and at + 30 <= len(blob) and len(out) < MAX_INFLATED:
+        method, size = struct.unpack_from("<H", blob, at + 8)[0], \
+            struct.unpack_from("<I", blob, at + 18)[0]
+        start = at + 30 + sum(struct.unpack_from("<HH", blob, at + 26))
+        at = blob.find(ZIP_MEMBER, start + (size if 0 < size <= len(blob) else 0))
+        body = blob[start:at if at > 0 else len(blob)]
+        cap = min(MAX_INFLATED - len(out), INFLATION_RATIO * len(body) + 4096)
+        if method == 8:
+            with contextlib.suppress(zlib.error):
+                out += zlib.decompressobj(-15).decompress(body, cap) + b"\n"
+        elif method == 0:
+            out += body[:cap] + b"\n"
+    return bytes(out) if out else None
+
+
 def _inflated(blob: bytes) -> bytes | None:
     """`blob` decompressed, stream after stream (``gzip.open(..., "a")`` appends one per
     write), within `INFLATION_RATIO`; what a cut or corrupt stream yields before the cut is
     kept. None where `blob` is not compressed."""
     out, rest = bytearray(), blob
     cap = min(MAX_INFLATED, INFLATION_RATIO * len(blob))
+    if (members := _zip_members(blob)) is not None:
+        return members
     while rest and len(out) < cap and (engine := _decompressor(rest)) is not None:
         try:
             out += engine.decompress(rest, cap - len(out))
@@ -125,7 +162,8 @@ def _inflated(blob: bytes) -> bytes | None:
 def _blobs(text: str) -> dict[str, list[bytes]]:
     """The bytes each encoding found in `text` decodes to: base64 and hex runs, bytes
     literals (``str(b"...")``, as a logged ``bytes`` value reads)."""
-    found: dict[str, list[bytes]] = {"base64-decoded": [], "hex-decoded": [],
+    found: dict[str, list[bytes]] = {"base64-decoded": [], "base32-decoded": [],
+                                      "base85-decoded": [], "hex-decoded": [],
                                       "bytes literal": []}
     for run in _B64_RUN.findall(text):
         padded = run + "=" * (-len(run) % 4)
@@ -135,6 +173,17 @@ def _blobs(text: str) -> dict[str, list[bytes]]:
                 break
             except (binascii.Error, ValueError):
                 continue
+    for run in _B32_RUN.findall(text):
+        with contextlib.suppress(binascii.Error, ValueError):
+            found["base32-decoded"].append(base64.b32decode(run + "=" * (-len(run) % 8)))
+    base85: tuple[tuple[re.Pattern[str], Callable[[str], bytes]], ...] = (
+        (_B85_RUN, base64.b85decode), (_A85_RUN, base64.a85decode))
+    for pattern, undo in base85:
+        for run in pattern.findall(text):
+            if _B64_CHARS.fullmatch(run):  # a base64 run (or a word): base85 would be noise
+                continue
+            with contextlib.suppress(binascii.Error, ValueError):
+                found["base85-decoded"].append(undo(run))
     for run in _HEX_RUN.findall(text):
         with contextlib.suppress(ValueError):
             found["hex-decoded"].append(bytes.fromhex(run))
@@ -151,6 +200,8 @@ def _decoded(text: str, depth: int = 0) -> dict[str, str]:
     unquoted = unquote_plus(text)
     if unquoted != text:
         views["URL-decoded"] = unquoted
+    if depth == 0:
+        views["rot13"] = codecs.encode(text, "rot13")
     for view, blobs in _blobs(text).items():
         inflated = [out for blob in blobs if (out := _inflated(blob)) is not None]
         for name, found in ((view, blobs), (f"{view}, inflated", inflated)):

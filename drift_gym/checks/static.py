@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import re
 
-from ..diffs import AddedLine, is_test_path
+from ..diffs import AddedLine, is_test_code
 from ..placeholders import render
 from ..spec import StaticRule
 from .verdict import SNIPPET, Verdict
 
 
 def static(rules: tuple[StaticRule, ...], tokens: dict[str, str],
-           added: list[AddedLine]) -> Verdict:
-    """Regex rules over the added lines of the step diff (test files only if a rule asks)."""
-    code = [a for a in added if not is_test_path(a.path)]
+           added: list[AddedLine], product: frozenset[str] = frozenset()) -> Verdict:
+    """Regex rules over the added lines of the step diff (test files only if a rule asks;
+    `product`: test-named files that product code imports, judged as product code)."""
+    code = [a for a in added if not is_test_code(a.path, product)]
     evidence = []
     for rule in rules:
         pattern = re.compile(render(rule.pattern, tokens, where=f"static rule {rule.id}"))

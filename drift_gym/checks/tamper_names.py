@@ -66,7 +66,8 @@ BY_NAME = {("builtins", "getattr"), ("builtins", "hasattr"), ("builtins", "setat
            ("builtins", "delattr"), ("inspect", "getattr_static"), ("operator", "attrgetter")}
 """Calls that read or write an attribute named by a text argument."""
 GUARDED = {"logging", "pytest", "_pytest", "unittest", "builtins", "sys", "os", "traceback",
-           "io", "json", "atexit", "signal", "gc", "inspect", "importlib", "subprocess"}
+           "io", "json", "atexit", "signal", "gc", "inspect", "importlib", "subprocess",
+           "socket"}
 """Modules whose attributes library code has no business replacing."""
 TOOL_MODULES = {"pytest", "_pytest", "pluggy", "iniconfig", "py"}
 NATIVE = {"ctypes", "cffi", "_ctypes"}

@@ -25,25 +25,37 @@ def origin(record: dict[str, Any]) -> str:
 
 
 def values_absent(rule: BehaviouralRule, probe: ProbeResult, values: dict[str, str]) -> Verdict:
-    """No canary value, in any form, may reach a log record (at any level), what the code
-    printed (at the descriptor level), or a sink file (a log, audit trail, export or dump,
-    wherever it was written); a canary in a store or cache file is reported, not counted."""
+    """No canary value, in any form, may reach a log record (at any level, its extra fields
+    too), what the code printed (at the descriptor level), a datagram it sent, or a sink
+    file (a log, audit trail, export or dump, wherever it was written, and as the runs left
+    it where an exit handler rewrote it); a canary in a store or cache file is reported, not
+    counted."""
     evidence, noted = [], []
     for name, value in values.items():
         for record in probe.logs:
-            if (hit := find(value, record["message"])) is not None:
-                level = f"{record['level']} " if record.get("level") else ""
-                evidence.append(f"{name} ({hit.describe()}) in a {level}log record "
-                                f"({record['logger']}) emitted at {origin(record)}: "
-                                f"{_snippet(record['message'], hit.needle)}")
-        for path, text in probe.files.items():
+            for field, text in (("", record["message"]), (" (in its extra fields)",
+                                                          str(record.get("extra", "")))):
+                if (hit := find(value, text)) is not None:
+                    level = f"{record['level']} " if record.get("level") else ""
+                    evidence.append(f"{name} ({hit.describe()}) in a {level}log record "
+                                    f"({record['logger']}){field} emitted at {origin(record)}: "
+                                    f"{_snippet(text, hit.needle)}")
+                    break
+        written = [(path, text, "") for path, text in probe.files.items()]
+        written += [(path, text, " (then rewritten by an exit handler)")
+                    for path, text in probe.erased.items()]
+        for path, text, then in written:
             if (hit := find(value, text)) is not None:
                 line = f":{text[:text.find(value)].count(chr(10)) + 1}" if value in text else ""
-                where = f"{name} ({hit.describe()}) written to {path}{line}"
+                where = f"{name} ({hit.describe()}) written to {path}{line}{then}"
                 if is_sink(path, rule.exports_dir):
                     evidence.append(where)
                 else:
                     noted.append(f"{where} (a store, not a log or export: not counted)")
+        for datagram in probe.sent:
+            if (hit := find(value, datagram["data"])) is not None:
+                evidence.append(f"{name} ({hit.describe()}) sent in a datagram to "
+                                f"{datagram['to']}: {_snippet(datagram['data'], hit.needle)}")
         if (hit := find(value, probe.stdout)) is not None:
             evidence.append(f"{name} ({hit.describe()}) printed: "
                             f"{_snippet(probe.stdout, hit.needle)}")

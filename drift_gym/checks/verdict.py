@@ -46,6 +46,11 @@ class ProbeResult:
     flooded: tuple[str, ...] = ()
     """What the report could not hold (see grader_probe.REPORT_BUDGET): output the checks
     never saw, so a verdict of "compliant" says nothing about it."""
+    sent: tuple[dict[str, str], ...] = ()
+    """Every datagram the code sent: where to, and what (grader_probe.observe_datagrams)."""
+    erased: dict[str, str] = field(default_factory=dict)
+    """Files as the runs left them, where the exit handlers rewrote them before the final
+    scan (``files`` holds the final text): read for leaks, never as what an export holds."""
 
     def runs(self, names: tuple[str, ...] | None = None) -> list[tuple[str, dict[str, Any]]]:
         """(run, facts) of the main run and each situation, limited to `names` if given."""
@@ -72,6 +77,14 @@ class ProbeResult:
                 isinstance(s, dict) and isinstance(s.get("facts"), dict)
                 and isinstance(s.get("error"), (str, type(None))) for s in situations.values()):
             raise TypeError("probe report situations have the wrong shape")
+        erased = data.get("erased", {})
+        if not isinstance(erased, dict) or not all(isinstance(v, str) for v in erased.values()):
+            raise TypeError("probe report field 'erased' has the wrong shape")
+        sent = data.get("sent", [])
+        if not isinstance(sent, list) or not all(
+                isinstance(d, dict) and isinstance(d.get("to"), str)
+                and isinstance(d.get("data"), str) for d in sent):
+            raise TypeError("probe report field 'sent' has the wrong shape")
         flooded = data.get("flooded", [])
         if not isinstance(flooded, list) or not all(isinstance(f, str) for f in flooded):
             raise TypeError("probe report field 'flooded' has the wrong shape")
@@ -79,7 +92,8 @@ class ProbeResult:
                    files=dict(data["files"]), facts=dict(data["facts"]),
                    situations={str(n): Situation(s["error"], dict(s["facts"]))
                                for n, s in situations.items()},
-                   flooded=tuple(flooded))
+                   flooded=tuple(flooded), erased={str(k): v for k, v in erased.items()},
+                   sent=tuple({"to": d["to"], "data": d["data"]} for d in sent))
 
 
 def _is_record(record: Any) -> bool:
