@@ -90,17 +90,23 @@ def fingerprints(root: Path, skip: Path | None = None,
     return result
 
 
-def written(roots: set[Path], before: dict[str, str], skip: Path, repo: Path,
+def written(roots: set[Path], before: dict[str, str], state: Path, repo: Path,
             unreadable: set[str], head: int) -> dict[str, tuple[bytes, int]]:
     """Every file under `roots` created or changed since `before` (as the report names it:
-    relative to the repo copy, or absolute): its first `head` bytes and its size."""
+    relative to the repo copy, ``STATE_DIR/...`` in the probe's state folder `state`, where
+    its stores live, or absolute): its first `head` bytes and its size. The state folder is
+    scanned too: an audit journal kept beside the store's file went unseen there (the checks
+    tell a store from a log by its name)."""
     found: dict[str, tuple[bytes, int]] = {}
     for root in roots:
-        for path, digest in fingerprints(root, skip, unreadable).items():
+        for path, digest in fingerprints(root, None, unreadable).items():
             if before.get(path) == digest:
                 continue
             with contextlib.suppress(OSError), open(path, "rb") as handle:
-                shown = os.path.relpath(path, repo) if path.startswith(f"{repo}{os.sep}") \
-                    else path
+                shown = path
+                for folder, name in ((repo, ""), (state, "STATE_DIR/")):
+                    if path.startswith(f"{folder}{os.sep}"):
+                        shown = name + os.path.relpath(path, folder)
+                        break
                 found[shown] = (handle.read(head), os.fstat(handle.fileno()).st_size)
     return found
