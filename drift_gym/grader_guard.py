@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import sysconfig
+import threading
 import types
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -29,6 +30,29 @@ SWAPPED = "a function's code, or a trace or profile function"
 MADE = "code the job did not stage (a file written while it ran, or a text compiled by the code "\
     "under test)"
 TRACE_EVENTS = frozenset({"sys.settrace", "sys.setprofile"})
+
+
+FRAMES = "the interpreter's frames or the collector's object lists (a way to the job's own objects)"
+FRAME_EVENTS = frozenset({"sys._getframe", "sys._current_frames", "gc.get_objects",
+                          "gc.get_referrers", "gc.get_referents"})
+FRAME_FIELDS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
+"""How Python code gets hold of a frame (or of every object): each a way to the locals of
+pytest, the reporter and the runner below the code under test. A helper that read
+attributes by a computed name through its parameters (``getattr(owner, name)``, out of
+sight of the static rules) walked up from its own frame to the reporter's result channel and
+sent passes for tests that never ran, to the collector to swap each item's ``runtest``, and
+to the plugin manager to drop the plugin that calls the test function."""
+
+
+def _frame_givers() -> frozenset[types.CodeType]:
+    """The code of the standard-library functions that hand their caller frames: a frame
+    they ask for is asked for by whoever called them."""
+    import inspect
+    import traceback
+
+    return frozenset(f.__code__ for f in (
+        inspect.currentframe, inspect.stack, inspect.trace, inspect.getinnerframes,
+        inspect.getouterframes, traceback.walk_stack, traceback.walk_tb))
 
 
 NEW_CODE_EVENTS = frozenset({"compile", "code.__new__", "marshal.loads"})
@@ -64,6 +88,9 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str])
       test's ``__code__`` for a no-op once collection was over passed every test with nothing
       implemented, unseen by the checks after collection and after the run;
     * installs a trace or profile function (which can jump over a test's failing lines);
+    * asks for an interpreter frame (``sys._getframe``, a traceback's, a generator's, through
+      ``inspect`` or ``traceback`` or not) or for the collector's object lists, from code
+      outside `folders` (see `FRAME_EVENTS`);
     * runs code that is not the job's: a module file outside `folders` that was not among
       the repo's files when the job started (`staged`), or code it made itself (``compile``,
       ``exec`` or ``eval`` of a text, a code object built or unmarshalled, a text handed to
@@ -86,8 +113,25 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str])
              _annotation: Any = ANNOTATION.fullmatch,
              _fields: frozenset[str] = CODE_FIELDS, _traces: frozenset[str] = TRACE_EVENTS,
              _makers: frozenset[str] = NEW_CODE_EVENTS, _function: Any = types.FunctionType,
-             _caller: Any = sys._getframe) -> None:
-        if event == "object.__setattr__":
+             _caller: Any = sys._getframe, _frames: frozenset[str] = FRAME_EVENTS,
+             _fields_read: frozenset[str] = FRAME_FIELDS,
+             _givers: frozenset[types.CodeType] = _frame_givers(), _busy: set[int] = set(),  # noqa: B006
+             _ident: Any = threading.get_ident) -> None:
+        if event in _frames or (event == "object.__getattr__" and args[1] in _fields_read):
+            thread = _ident()
+            if thread in _busy:  # the hook's own look at the stack
+                return
+            _busy.add(thread)
+            try:
+                frame = _caller(1)
+                while frame is not None and frame.f_code in _givers:
+                    frame = frame.f_back
+                name = "<frozen>" if frame is None else frame.f_code.co_filename
+            finally:
+                _busy.discard(thread)
+            if not (name.startswith(_roots) or name[:1] == "<"):
+                _trip("collection or the run", FRAMES)
+        elif event == "object.__setattr__":
             if (type(args[0]) is _function and args[1] in _fields
                     and args[0].__code__.co_filename.startswith(_roots)):
                 _trip("collection or the run", SWAPPED)

@@ -84,3 +84,13 @@ def test_inflating_is_bounded_by_the_ratio_and_the_cap():
     assert canary._inflated(b"plain text, not compressed") is None
     behind = zlib.compress(b"\0" * 5_000_000 + EMAIL.encode())  # past the cap: unseen
     assert find(EMAIL, base64.b64encode(behind).decode()) is None
+
+
+def test_in_the_probes_state_folder_only_a_log_or_journal_name_is_a_sink():
+    """The probe keeps its stores and its own input files (a partner's CSV to import) in
+    STATE_DIR: a journal beside the store is a sink there, a CSV is not."""
+    assert canary.is_sink("STATE_DIR/store.audit.jsonl", "out/")
+    assert canary.is_sink("STATE_DIR/events.log", "out/")
+    assert not canary.is_sink("STATE_DIR/partner.csv", "out/")
+    assert not canary.is_sink("STATE_DIR/store.json", "out/")
+    assert canary.is_sink("var/partner.csv", "out/")  # elsewhere a CSV is an export
