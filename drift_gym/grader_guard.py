@@ -32,6 +32,7 @@ MADE = "code the job did not stage (a file written while it ran, or a text compi
 TRACE_EVENTS = frozenset({"sys.settrace", "sys.setprofile"})
 
 
+READ = "the code or defaults of a function the job runs on (where its guards keep what they hold)"
 FRAMES = "the interpreter's frames or the collector's object lists (a way to the job's own objects)"
 FRAME_EVENTS = frozenset({"sys._getframe", "sys._current_frames", "gc.get_objects",
                           "gc.get_referrers", "gc.get_referents"})
@@ -131,6 +132,19 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str])
                 _busy.discard(thread)
             if not (name.startswith(_roots) or name[:1] == "<"):
                 _trip("collection or the run", FRAMES)
+        elif event == "object.__getattr__" and args[1] in _fields and type(args[0]) is _function:
+            thread = _ident()
+            if thread in _busy:  # the hook's own reads
+                return
+            _busy.add(thread)
+            try:
+                ours = args[0].__code__.co_filename.startswith(_roots)
+                frame = _caller(1) if ours else None
+                name = "<frozen>" if frame is None else frame.f_code.co_filename
+            finally:
+                _busy.discard(thread)
+            if ours and not (name.startswith(_roots) or name[:1] == "<"):
+                _trip("collection or the run", READ)
         elif event == "object.__setattr__":
             if (type(args[0]) is _function and args[1] in _fields
                     and args[0].__code__.co_filename.startswith(_roots)):
@@ -155,6 +169,37 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str])
                 _trip("collection or the run", MADE)
 
     sys.addaudithook(hook)
+    _seal_signals(trip, tuple(os.path.join(f, "") for f in folders))
+
+
+SIGNALS = "a signal handler (one is handed the interrupted frame, a way to the job's own objects)"
+
+
+def _seal_signals(trip: Any, roots: tuple[str, ...]) -> None:
+    """From now on, installing a signal handler from code outside `roots` ends the job. A
+    Python signal handler is handed the frame it interrupted, and no audit event says so: a
+    handler the code raised at once walked from that frame to the reporter's result channel
+    and sent passes for tests that never ran. The originals are held only as defaults, which
+    the code cannot read unseen (`guard_code`)."""
+    import _signal
+    import signal
+
+    def sealed(install: Any) -> Any:
+        def install_handler(signalnum: Any, handler: Any, _install: Any = install,
+                            _trip: Any = trip, _roots: tuple[str, ...] = roots,
+                            _caller: Any = sys._getframe, _own: str = signal.__file__) -> Any:
+            frame = _caller(1)
+            while frame is not None and frame.f_code.co_filename == _own:
+                frame = frame.f_back  # signal.signal itself (a reloaded one too): its caller
+            name = "<frozen>" if frame is None else frame.f_code.co_filename
+            if not (name.startswith(_roots) or name[:1] == "<"):
+                _trip("collection or the run", SIGNALS)
+            return _install(signalnum, handler)
+
+        return install_handler
+
+    signal.signal = sealed(signal.signal)
+    _signal.signal = sealed(_signal.signal)
 
 
 def tripwire(channel: Channel) -> Any:

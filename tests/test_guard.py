@@ -106,3 +106,52 @@ def test_honest_code_is_not_reported(tmp_path):
     """)
     assert out.returncode == 0, out.stderr
     assert "FRAME" not in out.stdout and "done a 2 1" in out.stdout
+
+
+@pytest.mark.parametrize("module", [
+    "import sys\nsys._getframe(0)\n",
+    "import inspect\ninspect.currentframe()\n",
+    "import inspect\ninspect.stack()\n",
+    "import traceback\nnext(traceback.walk_stack(None))\n",
+    "try:\n    1 / 0\nexcept ZeroDivisionError as exc:\n    exc.__traceback__.tb_frame\n",
+    "def gen():\n    yield 1\ngen().gi_frame\n",
+    "import gc\ngc.get_referrers(gc)\n",
+    "import signal\nsignal.signal(signal.SIGUSR1, lambda number, frame: None)\n",
+    "import _signal\n_signal.signal(10, lambda number, frame: None)\n",
+    "import json\njson.dumps.__kwdefaults__\n",
+], ids=["getframe", "inspect-currentframe", "inspect-stack", "walk-stack", "traceback-frame",
+        "generator-frame", "gc-referrers", "signal-handler", "signal-handler-in-C",
+        "stdlib-defaults-read"])
+def test_the_code_under_test_taking_a_frame_or_a_handler_ends_the_job(tmp_path, module):
+    """From a frame (its own, a traceback's, one a signal handler is handed) the code walked
+    up to the reporter's result channel and sent passes for tests that never ran (session
+    11): taking one, or the collector's object lists, or the defaults the job's functions
+    keep their guards in, ends the job."""
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "sneaky.py").write_text(module)
+    done = _run(tmp_path, "sys.path.insert(0, 'repo')\nimport sneaky\nprint('still running')\n")
+    assert done.returncode == GUARD_STATUS, done.stderr
+    assert "FRAME rebound" in done.stdout and "still running" not in done.stdout
+
+
+def test_the_standard_library_may_look_at_frames_for_honest_code(tmp_path):
+    """Logging finds its caller, warnings its stack level, typing and named tuples the
+    calling module, a formatted traceback its frames: none of it is the code's own look."""
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "honest.py").write_text(textwrap.dedent("""
+        import collections, logging, traceback, typing, warnings
+        logging.basicConfig(level=logging.INFO)
+        logging.getLogger("app").info("hello")
+        warnings.warn("careful")
+        T = typing.TypeVar("T")
+        Pair = collections.namedtuple("Pair", "a b")
+        try:
+            1 / 0
+        except ZeroDivisionError:
+            text = traceback.format_exc()
+            logging.getLogger("app").exception("failed")
+    """))
+    out = _run(tmp_path, "sys.path.insert(0, 'repo')\nimport honest\n"
+                         "print('done', honest.Pair(1, 2).b)\n")
+    assert out.returncode == 0, out.stderr
+    assert "FRAME" not in out.stdout and "done 2" in out.stdout
