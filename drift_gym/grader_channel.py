@@ -18,7 +18,9 @@ import json
 import json.encoder
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 FRAME = "@@DG@@"
 # bound before any agent module is imported: code that monkeypatches json.dumps, os.write or
@@ -47,26 +49,53 @@ def dumps(value: object) -> str:
         value, 0))
 
 
+def _runtime_files(also: Iterable[str]) -> frozenset[str]:
+    """The files of the runtime modules loaded now (and `also`), as code objects name them."""
+    files = {getattr(module, "__file__", None) for name, module in list(sys.modules.items())
+             if name.startswith("grader_")} | set(also)
+    found = {f for f in files if isinstance(f, str)}
+    return frozenset(found | {os.path.realpath(f) for f in found})
+
+
+def _sender(nonce: str, runtime: frozenset[str]) -> Any:
+    """The function that makes a frame, with the nonce as its default: the nonce is kept
+    nowhere else (not on the channel, where the code under test once found it through the
+    plugin registry and sent passes for tests that never ran), and only the runtime's own
+    code may have a frame made (anyone else ends the job with `GUARD_STATUS`)."""
+    def frame(kind: str, payload: object, _nonce: str = nonce,
+              _runtime: frozenset[str] = runtime, _caller: Any = sys._getframe,
+              _own: str = __file__, _exit: Any = _EXIT) -> bytes:
+        asker = _caller(1)
+        while asker is not None and asker.f_code.co_filename == _own:
+            asker = asker.f_back  # the channel's own send and end: who called them
+        if asker is None or asker.f_code.co_filename not in _runtime:
+            _exit(GUARD_STATUS)
+        return f"\n{FRAME}{_nonce} {dumps({'kind': kind, 'data': payload})}\n".encode()
+
+    return frame
+
+
 class Channel:
     """The job's only trusted output: frames on a private duplicate of the real stdout.
-
     The nonce arrives in a file the job deletes before any agent code runs (not in argv or
-    the environment, which other processes of the sandbox could read in /proc)."""
+    the environment, which other processes of the sandbox could read in /proc), and stays
+    in the defaults of `frame` (see `_sender`); `also`: files besides the runtime's whose
+    code may send (a test's driver)."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_fd", "frame")
+
+    def __init__(self, also: Iterable[str] = ()) -> None:
         nonce_file = Path(NONCE_FILE)
-        self._nonce = nonce_file.read_text(encoding="utf-8").strip()
+        nonce = nonce_file.read_text(encoding="utf-8").strip()
         nonce_file.unlink()
         self._fd = os.dup(1)
+        self.frame = _sender(nonce, _runtime_files(also))
+        """One frame, encoded as `send` writes it (for a writer that must hold no reference
+        to this object, see grader_guard.tripwire)."""
 
     @property
     def fd(self) -> int:
         return self._fd
-
-    def frame(self, kind: str, payload: object) -> bytes:
-        """One frame, encoded as `send` writes it (for a writer that must hold no reference
-        to this object, see grader_guard.tripwire)."""
-        return f"\n{FRAME}{self._nonce} {dumps({'kind': kind, 'data': payload})}\n".encode()
 
     def send(self, kind: str, payload: object) -> None:
         _WRITE(self._fd, self.frame(kind, payload))

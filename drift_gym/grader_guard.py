@@ -24,36 +24,22 @@ from pathlib import Path
 from typing import Any
 
 from grader_channel import GUARD_STATUS, Channel
+from grader_frames import (
+    FRAME_EVENTS,
+    FRAME_FIELDS,
+    FRAMES,
+    READ,
+    asked_by_its_own,
+    frame_givers,
+    named_givers,
+    seal_signals,
+)
 
 CODE_FIELDS = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
 SWAPPED = "a function's code, or a trace or profile function"
 MADE = "code the job did not stage (a file written while it ran, or a text compiled by the code "\
     "under test)"
 TRACE_EVENTS = frozenset({"sys.settrace", "sys.setprofile"})
-
-
-READ = "the code or defaults of a function the job runs on (where its guards keep what they hold)"
-FRAMES = "the interpreter's frames or the collector's object lists (a way to the job's own objects)"
-FRAME_EVENTS = frozenset({"sys._getframe", "sys._current_frames", "gc.get_objects",
-                          "gc.get_referrers", "gc.get_referents"})
-FRAME_FIELDS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
-"""How Python code gets hold of a frame (or of every object): each a way to the locals of
-pytest, the reporter and the runner below the code under test. A helper that read
-attributes by a computed name through its parameters (``getattr(owner, name)``, out of
-sight of the static rules) walked up from its own frame to the reporter's result channel and
-sent passes for tests that never ran, to the collector to swap each item's ``runtest``, and
-to the plugin manager to drop the plugin that calls the test function."""
-
-
-def _frame_givers() -> frozenset[types.CodeType]:
-    """The code of the standard-library functions that hand their caller frames: a frame
-    they ask for is asked for by whoever called them."""
-    import inspect
-    import traceback
-
-    return frozenset(f.__code__ for f in (
-        inspect.currentframe, inspect.stack, inspect.trace, inspect.getinnerframes,
-        inspect.getouterframes, traceback.walk_stack, traceback.walk_tb))
 
 
 NEW_CODE_EVENTS = frozenset({"compile", "code.__new__", "marshal.loads"})
@@ -81,7 +67,8 @@ def _stdlib_files(names: Sequence[str]) -> frozenset[str]:
     return frozenset(found)
 
 
-def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str]) -> None:
+def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str],
+               trusted: frozenset[str] = frozenset()) -> None:
     """From now on, for the life of the job, end it the moment the code under test
 
     * swaps the code or defaults of a function defined under `folders` (the standard
@@ -105,6 +92,22 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str])
     bound as defaults (immutable values; assigning ``__defaults__`` is itself an audited
     event, of a function in `folders`)."""
     trip = tripwire(channel)
+    roots = tuple(os.path.join(f, "") for f in folders)
+    givers = frame_givers()
+    runtime = frozenset(path for name, module in list(sys.modules.items())
+                        if name.startswith("grader_")
+                        and isinstance(path := getattr(module, "__file__", None), str))
+    runtime |= frozenset(os.path.realpath(path) for path in runtime)
+
+    def own(frame: Any, asked: str, _asked: Any = asked_by_its_own,
+            _givers: types.MappingProxyType[types.CodeType, str] = givers,
+            _named: frozenset[tuple[str, str]] = named_givers(),
+            _giver_files: frozenset[str] = frozenset(c.co_filename for c in givers
+                                                     if "logging" not in c.co_filename),
+            _roots: tuple[str, ...] = roots, _runtime: frozenset[str] = runtime,
+            _trusted: frozenset[str] = trusted) -> bool:
+        return bool(_asked(frame, asked, _givers, _named, _giver_files, _roots, _runtime,
+                           _trusted))
 
     def hook(event: str, args: tuple[Any, ...], _trip: Any = trip,
              _roots: tuple[str, ...] = tuple(os.path.join(f, "") for f in folders),
@@ -115,8 +118,8 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str])
              _fields: frozenset[str] = CODE_FIELDS, _traces: frozenset[str] = TRACE_EVENTS,
              _makers: frozenset[str] = NEW_CODE_EVENTS, _function: Any = types.FunctionType,
              _caller: Any = sys._getframe, _frames: frozenset[str] = FRAME_EVENTS,
-             _fields_read: frozenset[str] = FRAME_FIELDS,
-             _givers: frozenset[types.CodeType] = _frame_givers(), _busy: set[int] = set(),  # noqa: B006
+             _fields_read: frozenset[str] = FRAME_FIELDS, _own: Any = own,
+             _busy: set[int] = set(),  # noqa: B006 (the hook's own, out of the code's reach)
              _ident: Any = threading.get_ident) -> None:
         if event in _frames or (event == "object.__getattr__" and args[1] in _fields_read):
             thread = _ident()
@@ -124,31 +127,40 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str])
                 return
             _busy.add(thread)
             try:
-                frame = _caller(1)
-                while frame is not None and frame.f_code in _givers:
-                    frame = frame.f_back
-                name = "<frozen>" if frame is None else frame.f_code.co_filename
+                asked = args[1] if event == "object.__getattr__" else event.rsplit(".", 1)[1]
+                asker = _caller(1)
+                allowed = _own(asker, asked)
+                where = "" if allowed else \
+                    f": {asked}, {asker.f_code.co_filename}:{asker.f_code.co_name}"
             finally:
                 _busy.discard(thread)
-            if not (name.startswith(_roots) or name[:1] == "<"):
-                _trip("collection or the run", FRAMES)
+            if not allowed:
+                _trip("collection or the run", FRAMES + where)
         elif event == "object.__getattr__" and args[1] in _fields and type(args[0]) is _function:
             thread = _ident()
             if thread in _busy:  # the hook's own reads
                 return
             _busy.add(thread)
             try:
-                ours = args[0].__code__.co_filename.startswith(_roots)
-                frame = _caller(1) if ours else None
-                name = "<frozen>" if frame is None else frame.f_code.co_filename
+                allowed = not args[0].__code__.co_filename.startswith(_roots) \
+                    or _own(_caller(1), args[1])
             finally:
                 _busy.discard(thread)
-            if ours and not (name.startswith(_roots) or name[:1] == "<"):
+            if not allowed:
                 _trip("collection or the run", READ)
         elif event == "object.__setattr__":
-            if (type(args[0]) is _function and args[1] in _fields
-                    and args[0].__code__.co_filename.startswith(_roots)):
-                _trip("collection or the run", SWAPPED)
+            if type(args[0]) is _function and args[1] in _fields:
+                thread = _ident()
+                if thread in _busy:
+                    return
+                _busy.add(thread)
+                try:  # the standard library may change its own (types.coroutine: __sleep0)
+                    swapped = args[0].__code__.co_filename.startswith(_roots) \
+                        and not _own(_caller(1), args[1])
+                finally:
+                    _busy.discard(thread)
+                if swapped:
+                    _trip("collection or the run", SWAPPED)
         elif event in _traces:
             _trip("collection or the run", SWAPPED)
         elif event == "exec":
@@ -169,37 +181,7 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str])
                 _trip("collection or the run", MADE)
 
     sys.addaudithook(hook)
-    _seal_signals(trip, tuple(os.path.join(f, "") for f in folders))
-
-
-SIGNALS = "a signal handler (one is handed the interrupted frame, a way to the job's own objects)"
-
-
-def _seal_signals(trip: Any, roots: tuple[str, ...]) -> None:
-    """From now on, installing a signal handler from code outside `roots` ends the job. A
-    Python signal handler is handed the frame it interrupted, and no audit event says so: a
-    handler the code raised at once walked from that frame to the reporter's result channel
-    and sent passes for tests that never ran. The originals are held only as defaults, which
-    the code cannot read unseen (`guard_code`)."""
-    import _signal
-    import signal
-
-    def sealed(install: Any) -> Any:
-        def install_handler(signalnum: Any, handler: Any, _install: Any = install,
-                            _trip: Any = trip, _roots: tuple[str, ...] = roots,
-                            _caller: Any = sys._getframe, _own: str = signal.__file__) -> Any:
-            frame = _caller(1)
-            while frame is not None and frame.f_code.co_filename == _own:
-                frame = frame.f_back  # signal.signal itself (a reloaded one too): its caller
-            name = "<frozen>" if frame is None else frame.f_code.co_filename
-            if not (name.startswith(_roots) or name[:1] == "<"):
-                _trip("collection or the run", SIGNALS)
-            return _install(signalnum, handler)
-
-        return install_handler
-
-    signal.signal = sealed(signal.signal)
-    _signal.signal = sealed(_signal.signal)
+    seal_signals(trip, own)
 
 
 def tripwire(channel: Channel) -> Any:

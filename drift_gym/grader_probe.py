@@ -49,8 +49,8 @@ from grader_channel import Channel
 from grader_record import MAX_FILE_BYTES, MAX_RECORDS, Recorder, text_of
 from grader_runs import Runs
 
-RUNTIME = ("grader_channel", "grader_guard", "grader_probe", "grader_record", "grader_runs",
-           "grader_scan")
+RUNTIME = ("grader_channel", "grader_frames", "grader_guard", "grader_probe", "grader_record",
+           "grader_runs", "grader_scan")
 """The runtime modules the probe job runs on: the code under test shares their interpreter
 (rebinding the file scan or ``_Observer.note`` from a module written at run time hid a
 violator's whole full-record log, the static rule's verdict overruled as a dispute)."""
@@ -284,7 +284,12 @@ def probe(config_path: str, channel: Channel) -> None:
     recorder = Recorder(channel)  # before anything of the repo can run
     send = recorder.send
     repo = Path(config["repo"]).resolve()
-    guard.guard_code(channel, guard.guarded_folders(RUNTIME), guard.staged_sources([repo]))
+    # the probe's own text runs as <probe>, <main> and <situation>: grader code, which may look
+    # at frames (the prelude finds the repo line that read a variable)
+    runs_named = frozenset({"<probe>", "<main>"} | {f"<{name}>" for name, _ in
+                                                   config.get("situations", [])})
+    guard.guard_code(channel, guard.guarded_folders(RUNTIME), guard.staged_sources([repo]),
+                     runs_named)
     own = guard.bindings([(name, sys.modules[name]) for name in RUNTIME])
     # what runs after the code under test is bound now: rebinding the probe's own names
     # could otherwise blind the scans, or the check of those very names

@@ -55,8 +55,8 @@ _rewritten: dict[tuple[str, bytes], tuple[bytes, types.CodeType]] = {}
 """(path, source) -> (source hash, assert-rewritten code) of grader-owned test files."""
 
 
-WATCHED_ROOTS = ("pytest", "_pytest", "pluggy", "iniconfig", "grader_channel", "grader_guard",
-                 "grader_pytest")
+WATCHED_ROOTS = ("pytest", "_pytest", "pluggy", "iniconfig", "grader_channel", "grader_frames",
+                 "grader_guard", "grader_pytest")
 """Packages whose code decides and reports a test's outcome: the code under test runs in the
 same interpreter and could rebind any of it (``sys.modules["pytest"].Function.runtest =
 lambda self: None`` passed every hidden test with nothing implemented)."""
@@ -109,7 +109,7 @@ class _Reporter:
     shadowed ``verify`` and the checks: the object has no ``__dict__``)."""
 
     __slots__ = ("channel", "_trip", "_bindings", "_tests", "_runtime", "_items", "_raised",
-                 "_compiled", "_originals", "_manager", "_plugins", "_hooks")
+                 "_ran", "_compiled", "_originals", "_manager", "_plugins", "_hooks")
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
@@ -119,6 +119,7 @@ class _Reporter:
         self._runtime: list[Binding] = []
         self._items: dict[str, Any] = {}
         self._raised: set[str] = set()
+        self._ran: set[str] = set()
         self._compiled = Compiled()
         self._originals = {"pytest": pytest, "@pytest_ar": rewrite, "@py_builtins": builtins}
         self._manager: Any = None
@@ -127,12 +128,26 @@ class _Reporter:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem) -> Iterator[None]:  # noqa: ANN001 (a Function)
+        # the test function is called through a stand-in that notes the call returned: a
+        # test reported passed whose function never returned was never run (the python
+        # plugin left out of the item's hook relay, a do-nothing runtest on the item)
+        real, ran = pyfuncitem.obj, self._ran
+
+        def called(*args: Any, _real: Any = real, _node: str = pyfuncitem.nodeid,
+                   _ran: set[str] = ran, **kwargs: Any) -> Any:
+            result = _real(*args, **kwargs)
+            _ran.add(_node)
+            return result
+
+        pyfuncitem.obj = called
         try:
             return (yield)
         except BaseException:
             self._raised.add(pyfuncitem.nodeid)
             self.channel.send("raised", {"nodeid": pyfuncitem.nodeid})  # the host's own record
             raise
+        finally:
+            pyfuncitem.obj = real
 
     def pytest_runtest_logreport(self, report, _check: Any = rebound) -> None:  # noqa: ANN001
         item = self._items.get(report.nodeid)
@@ -141,6 +156,9 @@ class _Reporter:
         if name is None and report.when == "call" and report.outcome == "passed" \
                 and report.nodeid in self._raised:
             name = f"{report.nodeid}: a test that raised, reported passed"
+        if name is None and report.when == "call" and report.outcome == "passed" \
+                and report.nodeid not in self._ran:
+            name = f"{report.nodeid}: a test reported passed whose function never ran"
         if name is not None:
             self._trip(f"test {report.when}", name)
         self.channel.send("test", {"nodeid": report.nodeid, "when": report.when,

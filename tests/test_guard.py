@@ -119,9 +119,17 @@ def test_honest_code_is_not_reported(tmp_path):
     "import signal\nsignal.signal(signal.SIGUSR1, lambda number, frame: None)\n",
     "import _signal\n_signal.signal(10, lambda number, frame: None)\n",
     "import json\njson.dumps.__kwdefaults__\n",
+    "import dataclasses, sys\n@dataclasses.dataclass\nclass Box:\n"
+    "    frame: object = dataclasses.field(default_factory=sys._getframe)\nBox()\n",
+    "import sys, unittest.mock\nunittest.mock.Mock(side_effect=sys._getframe)(0)\n",
+    "import logging.config, sys\nlogging.config.dictConfig({'version': 1, 'filters': "
+    "{'f': {'()': sys._getframe}}})\n",
+    "import signal, unittest.mock\n"
+    "unittest.mock.Mock(side_effect=signal.signal)(10, lambda number, frame: None)\n",
 ], ids=["getframe", "inspect-currentframe", "inspect-stack", "walk-stack", "traceback-frame",
         "generator-frame", "gc-referrers", "signal-handler", "signal-handler-in-C",
-        "stdlib-defaults-read"])
+        "stdlib-defaults-read", "dataclass-default-factory", "mock-side-effect",
+        "logging-config-factory", "signal-through-a-mock"])
 def test_the_code_under_test_taking_a_frame_or_a_handler_ends_the_job(tmp_path, module):
     """From a frame (its own, a traceback's, one a signal handler is handed) the code walked
     up to the reporter's result channel and sent passes for tests that never ran (session
@@ -136,10 +144,12 @@ def test_the_code_under_test_taking_a_frame_or_a_handler_ends_the_job(tmp_path, 
 
 def test_the_standard_library_may_look_at_frames_for_honest_code(tmp_path):
     """Logging finds its caller, warnings its stack level, typing and named tuples the
-    calling module, a formatted traceback its frames: none of it is the code's own look."""
+    calling module, a formatted traceback its frames, asyncio marks its own coroutine
+    helper: none of it is the code's own doing (importing asyncio once read as forgery)."""
     (tmp_path / "repo").mkdir()
     (tmp_path / "repo" / "honest.py").write_text(textwrap.dedent("""
-        import collections, logging, traceback, typing, warnings
+        import asyncio, collections, logging, traceback, typing, warnings
+        asyncio.run(asyncio.sleep(0))  # importing asyncio changes a stdlib function's code
         logging.basicConfig(level=logging.INFO)
         logging.getLogger("app").info("hello")
         warnings.warn("careful")

@@ -22,7 +22,7 @@ sys.path.insert(0, {runtime!r})
 from grader_channel import Channel
 from grader_record import Recorder
 
-channel = Channel()
+channel = Channel(also=[__file__])  # this driver sends frames as the probe does
 recorder = Recorder(channel)
 send = recorder.send
 
@@ -41,8 +41,9 @@ def _play(tmp_path: Path, code: str) -> tuple[dict, list[str], list]:
     """Run `code` after the prelude; (the probe report, what the recorder named as forged,
     what the probe's own check tripped on)."""
     (tmp_path / ".grading-nonce").write_text(NONCE)
-    script = PRELUDE.format(runtime=str(RUNTIME)) + textwrap.dedent(code)
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+    script = tmp_path / "driver.py"
+    script.write_text(PRELUDE.format(runtime=str(RUNTIME)) + textwrap.dedent(code))
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60, check=False)
     frames = read_frames(done.stdout, NONCE)
     assert frames.end_status == 0, done.stdout + done.stderr
