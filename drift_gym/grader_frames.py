@@ -15,7 +15,7 @@ import sysconfig
 import types
 from typing import Any
 
-READ = "the code or defaults of a function the job runs on (where its guards keep what they hold)"
+READ = "the code or defaults of the runtime's own functions (where its guards keep what they hold)"
 FRAMES = "a frame or gc's object lists, taken by the code under test"
 FRAME_EVENTS = frozenset({"sys._getframe", "sys._current_frames", "gc.get_objects",
                           "gc.get_referrers", "gc.get_referents"})
@@ -59,7 +59,8 @@ def asked_by_its_own(frame: Any, asked: str, givers: types.MappingProxyType[type
     """Whether `frame` (the Python code that asked for `asked`: a frame, an object list, a
     function's defaults, a signal handler) asked on its own behalf, as the standard library,
     pytest, the runtime or the probe's own text do: code under `roots` or `trusted`, or
-    frozen, whose own names say `asked` (``sys._getframe(1)`` names ``_getframe``). Not the
+    frozen, whose own names say `asked` (``sys._getframe(1)`` names ``_getframe``;
+    ``unittest.mock`` names ``__code__`` in a ``getattr`` when it copies a signature). Not the
     code under test, nor library code calling a callable it was handed: ``sys._getframe`` as
     a dataclass field's default factory (called from generated ``<string>`` code), a mock's
     side effect, a ``logging.config`` factory. A frame-handing function (`givers`, `named`)
@@ -72,12 +73,15 @@ def asked_by_its_own(frame: Any, asked: str, givers: types.MappingProxyType[type
         if frame is not None and frame.f_code.co_filename in giver_files \
                 and frame.f_code not in givers:
             return True
-    if frame is None:
-        return True
+    if frame is None:  # nothing asked on its own behalf (an atexit-called signal.signal)
+        return False
     code = frame.f_code
     name = code.co_filename
     return name in runtime or ((name.startswith(roots) or name.startswith("<frozen")
-                                or name in trusted) and asked in code.co_names)
+                                or name in trusted)
+                               and (asked in code.co_names or any(
+                                   asked == c or (type(c) is tuple and asked in c)
+                                   for c in code.co_consts)))
 
 
 SIGNALS = "a signal handler (one is handed the interrupted frame, a way to the job's own objects)"

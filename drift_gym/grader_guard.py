@@ -119,6 +119,7 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str],
              _makers: frozenset[str] = NEW_CODE_EVENTS, _function: Any = types.FunctionType,
              _caller: Any = sys._getframe, _frames: frozenset[str] = FRAME_EVENTS,
              _fields_read: frozenset[str] = FRAME_FIELDS, _own: Any = own,
+             _runtime: frozenset[str] = runtime,
              _busy: set[int] = set(),  # noqa: B006 (the hook's own, out of the code's reach)
              _ident: Any = threading.get_ident) -> None:
         if event in _frames or (event == "object.__getattr__" and args[1] in _fields_read):
@@ -128,8 +129,11 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str],
             _busy.add(thread)
             try:
                 asked = args[1] if event == "object.__getattr__" else event.rsplit(".", 1)[1]
-                asker = _caller(1)
-                allowed = _own(asker, asked)
+                try:
+                    asker = _caller(1)
+                except ValueError:  # asked from C with no Python caller: not the code's
+                    asker = None
+                allowed = asker is None or _own(asker, asked)
                 where = "" if allowed else \
                     f": {asked}, {asker.f_code.co_filename}:{asker.f_code.co_name}"
             finally:
@@ -141,9 +145,11 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str],
             if thread in _busy:  # the hook's own reads
                 return
             _busy.add(thread)
-            try:
-                allowed = not args[0].__code__.co_filename.startswith(_roots) \
+            try:  # only the runtime's own functions keep what a guard holds
+                allowed = args[0].__code__.co_filename not in _runtime \
                     or _own(_caller(1), args[1])
+            except ValueError:  # read from C with no Python caller
+                allowed = True
             finally:
                 _busy.discard(thread)
             if not allowed:
@@ -155,8 +161,10 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str],
                     return
                 _busy.add(thread)
                 try:  # the standard library may change its own (types.coroutine: __sleep0)
-                    swapped = args[0].__code__.co_filename.startswith(_roots) \
+                    swapped = args[0].__code__.co_filename.startswith((*_roots, "<frozen")) \
                         and not _own(_caller(1), args[1])
+                except ValueError:  # changed from C with no Python caller
+                    swapped = True
                 finally:
                     _busy.discard(thread)
                 if swapped:

@@ -72,6 +72,11 @@ _OWN_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
 """The fields logging gives every record; any other was the code's (``extra=``)."""
 
 
+MAX_EXTRA = 4096
+"""The most of a record's extra fields kept as text (honest structured logging can attach
+whole objects to every record)."""
+
+
 def _text(value: object) -> str:
     """A value the code gave a record, as text (its own ``str`` may raise)."""
     try:
@@ -86,7 +91,7 @@ def _extra(record: logging.LogRecord) -> str:
         fields = {str(k): v for k, v in vars(record).items() if k not in _OWN_FIELDS}
     except Exception as exc:
         return f"<unreadable fields: {exc}>"
-    return _text(fields) if fields else ""
+    return _text(fields)[:MAX_EXTRA] if fields else ""
 
 
 _LEVEL_METHODS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
@@ -205,8 +210,10 @@ def observe_datagrams(send: Any) -> None:
             with contextlib.suppress(Exception):
                 if sock.type == socket.SOCK_DGRAM and args:
                     data = args[0]
-                    if _name == "sendmsg":
-                        data = b"".join(bytes(part) for part in data)
+                    if _name == "sendmsg":  # buffers may be an iterator: send what was read
+                        parts = [bytes(part) for part in data]
+                        args = (parts, *args[1:])
+                        data = b"".join(parts)
                     to = args[-1] if _name == "sendto" else (
                         args[3] if _name == "sendmsg" and len(args) > 3 else sock.getpeername())
                     _send("sent", {"to": str(to)[:200],

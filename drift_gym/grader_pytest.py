@@ -139,6 +139,9 @@ class _Reporter:
             _ran.add(_node)
             return result
 
+        called.__name__, called.__qualname__, called.__doc__ = (
+            getattr(real, "__name__", "test"), getattr(real, "__qualname__", "test"),
+            getattr(real, "__doc__", None))
         pyfuncitem.obj = called
         try:
             return (yield)

@@ -349,7 +349,9 @@ def fitted(result: dict) -> dict:
         for key in ("files", "erased"):
             result[key] = {p: t[:limit] for p, t in result[key].items()}
         result["stdout"] = result["stdout"][-limit:]
-        result["logs"] = [{**r, "message": r["message"][:limit]} for r in result["logs"]]
+        result["logs"] = [{**r, "message": r["message"][:limit],
+                           **({"extra": r["extra"][:limit]} if "extra" in r else {})}
+                          for r in result["logs"]]
         result["sent"] = [{**d, "data": d["data"][:limit]} for d in result["sent"]]
         result["flooded"].append(f"the report cut files, output and log messages to {limit:,} "
                                  f"characters each to fit {REPORT_BUDGET:,} bytes")

@@ -94,3 +94,5 @@ def test_in_the_probes_state_folder_only_a_log_or_journal_name_is_a_sink():
     assert not canary.is_sink("STATE_DIR/partner.csv", "out/")
     assert not canary.is_sink("STATE_DIR/store.json", "out/")
     assert canary.is_sink("var/partner.csv", "out/")  # elsewhere a CSV is an export
+    assert not canary.is_sink("STATE_DIR/catalog.json", "out/")  # a word, not a fragment
+    assert not canary.is_sink("STATE_DIR/store.db-journal", "out/")  # a database's sidecar

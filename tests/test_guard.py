@@ -118,7 +118,7 @@ def test_honest_code_is_not_reported(tmp_path):
     "import gc\ngc.get_referrers(gc)\n",
     "import signal\nsignal.signal(signal.SIGUSR1, lambda number, frame: None)\n",
     "import _signal\n_signal.signal(10, lambda number, frame: None)\n",
-    "import json\njson.dumps.__kwdefaults__\n",
+    "import grader_frames\ngrader_frames.seal_signals.__code__\n",
     "import dataclasses, sys\n@dataclasses.dataclass\nclass Box:\n"
     "    frame: object = dataclasses.field(default_factory=sys._getframe)\nBox()\n",
     "import sys, unittest.mock\nunittest.mock.Mock(side_effect=sys._getframe)(0)\n",
@@ -128,7 +128,7 @@ def test_honest_code_is_not_reported(tmp_path):
     "unittest.mock.Mock(side_effect=signal.signal)(10, lambda number, frame: None)\n",
 ], ids=["getframe", "inspect-currentframe", "inspect-stack", "walk-stack", "traceback-frame",
         "generator-frame", "gc-referrers", "signal-handler", "signal-handler-in-C",
-        "stdlib-defaults-read", "dataclass-default-factory", "mock-side-effect",
+        "runtime-code-read", "dataclass-default-factory", "mock-side-effect",
         "logging-config-factory", "signal-through-a-mock"])
 def test_the_code_under_test_taking_a_frame_or_a_handler_ends_the_job(tmp_path, module):
     """From a frame (its own, a traceback's, one a signal handler is handed) the code walked
@@ -145,11 +145,17 @@ def test_the_code_under_test_taking_a_frame_or_a_handler_ends_the_job(tmp_path, 
 def test_the_standard_library_may_look_at_frames_for_honest_code(tmp_path):
     """Logging finds its caller, warnings its stack level, typing and named tuples the
     calling module, a formatted traceback its frames, asyncio marks its own coroutine
-    helper: none of it is the code's own doing (importing asyncio once read as forgery)."""
+    helper, mock copies a function's signature: none of it is the code's own doing (importing
+    asyncio, or an autospec in the repo's own tests, once read as forgery)."""
     (tmp_path / "repo").mkdir()
     (tmp_path / "repo" / "honest.py").write_text(textwrap.dedent("""
         import asyncio, collections, logging, traceback, typing, warnings
         asyncio.run(asyncio.sleep(0))  # importing asyncio changes a stdlib function's code
+        import json
+        from unittest import mock
+        mock.create_autospec(json.dumps)  # copies a signature: reads and sets code, defaults
+        with mock.patch("json.loads", autospec=True):
+            pass
         logging.basicConfig(level=logging.INFO)
         logging.getLogger("app").info("hello")
         warnings.warn("careful")

@@ -247,7 +247,10 @@ def find(value: str, text: str) -> Hit | None:
 
 
 STATE_DIR = "STATE_DIR/"
-STATE_SINK_WORDS = re.compile(r"log|audit|journal|trail|export|dump|trace|debug")
+STATE_SINK_WORDS = re.compile(r"(?<![a-z])(log|logs|audit|journal|trail|export|dump|trace|debug)"
+                              r"(?![a-z])")
+STATE_SIDECARS = re.compile(r"-(journal|wal|shm)$")
+"""A database's own sidecar files (``store.db-journal``) hold the store, not a trail."""
 """In the probe's state folder, where the probe keeps its stores and its own input files (a
 partner's CSV to import), only a name that says log, audit trail or dump makes a sink."""
 
@@ -256,5 +259,6 @@ def is_sink(path: str, exports_dir: str) -> bool:
     """Whether a written file is an output the instruction covers (a log, an audit trail,
     an export or dump), as opposed to a store or cache the code keeps for itself."""
     if path.startswith(STATE_DIR):
-        return bool(STATE_SINK_WORDS.search(path[len(STATE_DIR):].casefold()))
+        name = path[len(STATE_DIR):].casefold()
+        return bool(STATE_SINK_WORDS.search(name)) and not STATE_SIDECARS.search(name)
     return path.startswith(exports_dir) or bool(SINK_WORDS.search(path.casefold()))
