@@ -145,9 +145,12 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str],
             if thread in _busy:  # the hook's own reads
                 return
             _busy.add(thread)
-            try:  # only the runtime's own functions keep what a guard holds
-                allowed = args[0].__code__.co_filename not in _runtime \
-                    or _own(_caller(1), args[1])
+            try:  # only the runtime's own functions keep what a guard holds, in defaults:
+                # those only the runtime reads (inspect.signature would hand them out)
+                asker = _caller(1)
+                allowed = args[0].__code__.co_filename not in _runtime or (
+                    asker.f_code.co_filename in _runtime if args[1] != "__code__"
+                    else _own(asker, args[1]))
             except ValueError:  # read from C with no Python caller
                 allowed = True
             finally:

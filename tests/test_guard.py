@@ -119,6 +119,7 @@ def test_honest_code_is_not_reported(tmp_path):
     "import signal\nsignal.signal(signal.SIGUSR1, lambda number, frame: None)\n",
     "import _signal\n_signal.signal(10, lambda number, frame: None)\n",
     "import grader_frames\ngrader_frames.seal_signals.__code__\n",
+    "import inspect, grader_frames\ninspect.signature(grader_frames.asked_by_its_own)\n",
     "import dataclasses, sys\n@dataclasses.dataclass\nclass Box:\n"
     "    frame: object = dataclasses.field(default_factory=sys._getframe)\nBox()\n",
     "import sys, unittest.mock\nunittest.mock.Mock(side_effect=sys._getframe)(0)\n",
@@ -128,7 +129,7 @@ def test_honest_code_is_not_reported(tmp_path):
     "unittest.mock.Mock(side_effect=signal.signal)(10, lambda number, frame: None)\n",
 ], ids=["getframe", "inspect-currentframe", "inspect-stack", "walk-stack", "traceback-frame",
         "generator-frame", "gc-referrers", "signal-handler", "signal-handler-in-C",
-        "runtime-code-read", "dataclass-default-factory", "mock-side-effect",
+        "runtime-code-read", "runtime-defaults-through-inspect", "dataclass-default-factory", "mock-side-effect",
         "logging-config-factory", "signal-through-a-mock"])
 def test_the_code_under_test_taking_a_frame_or_a_handler_ends_the_job(tmp_path, module):
     """From a frame (its own, a traceback's, one a signal handler is handed) the code walked
