@@ -129,8 +129,8 @@ def test_honest_code_is_not_reported(tmp_path):
     "unittest.mock.Mock(side_effect=signal.signal)(10, lambda number, frame: None)\n",
 ], ids=["getframe", "inspect-currentframe", "inspect-stack", "walk-stack", "traceback-frame",
         "generator-frame", "gc-referrers", "signal-handler", "signal-handler-in-C",
-        "runtime-code-read", "runtime-defaults-through-inspect", "dataclass-default-factory", "mock-side-effect",
-        "logging-config-factory", "signal-through-a-mock"])
+        "runtime-code-read", "runtime-defaults-through-inspect", "dataclass-default-factory",
+        "mock-side-effect", "logging-config-factory", "signal-through-a-mock"])
 def test_the_code_under_test_taking_a_frame_or_a_handler_ends_the_job(tmp_path, module):
     """From a frame (its own, a traceback's, one a signal handler is handed) the code walked
     up to the reporter's result channel and sent passes for tests that never ran (session
