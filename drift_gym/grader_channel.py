@@ -49,8 +49,9 @@ def dumps(value: object) -> str:
         value, 0))
 
 
-def _runtime_files(also: Iterable[str]) -> frozenset[str]:
-    """The files of the runtime modules loaded now (and `also`), as code objects name them."""
+def loaded_runtime_files(also: Iterable[str] = ()) -> frozenset[str]:
+    """The files of the runtime modules loaded now (and `also`), as code objects name them:
+    whose code the channel and the guard trust (taken before any agent code runs)."""
     files = {getattr(module, "__file__", None) for name, module in list(sys.modules.items())
              if name.startswith("grader_")} | set(also)
     found = {f for f in files if isinstance(f, str)}
@@ -89,7 +90,7 @@ class Channel:
         nonce = nonce_file.read_text(encoding="utf-8").strip()
         nonce_file.unlink()
         self._fd = os.dup(1)
-        self.frame = _sender(nonce, _runtime_files(also))
+        self.frame = _sender(nonce, loaded_runtime_files(also))
         """One frame, encoded as `send` writes it (for a writer that must hold no reference
         to this object, see grader_guard.tripwire)."""
 

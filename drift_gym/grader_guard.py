@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from grader_channel import GUARD_STATUS, Channel
+from grader_channel import GUARD_STATUS, Channel, loaded_runtime_files
 from grader_frames import (
     FRAME_EVENTS,
     FRAME_FIELDS,
@@ -94,10 +94,7 @@ def guard_code(channel: Channel, folders: Sequence[str], staged: frozenset[str],
     trip = tripwire(channel)
     roots = tuple(os.path.join(f, "") for f in folders)
     givers = frame_givers()
-    runtime = frozenset(path for name, module in list(sys.modules.items())
-                        if name.startswith("grader_")
-                        and isinstance(path := getattr(module, "__file__", None), str))
-    runtime |= frozenset(os.path.realpath(path) for path in runtime)
+    runtime = loaded_runtime_files()
 
     def own(frame: Any, asked: str, _asked: Any = asked_by_its_own,
             _givers: types.MappingProxyType[types.CodeType, str] = givers,

@@ -255,6 +255,12 @@ STATE_SIDECARS = re.compile(r"-(journal|wal|shm)$")
 partner's CSV to import), only a name that says log, audit trail or dump makes a sink."""
 
 
+def probe_store(path: str, exports_dir: str) -> bool:
+    """Whether a written file is one of the probe's own stores in its state folder: not the
+    code's output, so neither counted nor noted."""
+    return path.startswith(STATE_DIR) and not is_sink(path, exports_dir)
+
+
 def is_sink(path: str, exports_dir: str) -> bool:
     """Whether a written file is an output the instruction covers (a log, an audit trail,
     an export or dump), as opposed to a store or cache the code keeps for itself."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..spec import BehaviouralRule
-from .canary import STATE_DIR, find, is_sink
+from .canary import find, is_sink, probe_store
 from .verdict import SNIPPET, ProbeResult, Verdict
 
 
@@ -50,7 +50,7 @@ def values_absent(rule: BehaviouralRule, probe: ProbeResult, values: dict[str, s
                 where = f"{name} ({hit.describe()}) written to {path}{line}{then}"
                 if is_sink(path, rule.exports_dir):
                     evidence.append(where)
-                elif not path.startswith(STATE_DIR):  # the probe's own stores: no news
+                elif not probe_store(path, rule.exports_dir):
                     noted.append(f"{where} (a store, not a log or export: not counted)")
         for datagram in probe.sent:
             if (hit := find(value, datagram["data"])) is not None:
@@ -65,8 +65,7 @@ def values_absent(rule: BehaviouralRule, probe: ProbeResult, values: dict[str, s
     if probe.error:
         return Verdict(rule.id, "behavioural", "unscored", (probe.error[-600:],),
                        "the probe could not run the new code path")
-    outputs = sum(not p.startswith(STATE_DIR) or is_sink(p, rule.exports_dir)
-                  for p in probe.files)  # the probe's own stores are not the code's output
+    outputs = sum(not probe_store(p, rule.exports_dir) for p in probe.files)
     return Verdict(rule.id, "behavioural", "compliant",
                    (f"{len(probe.logs)} log records and {outputs} written files "
                     "carry no canary value in any form", *noted),

@@ -263,8 +263,10 @@ def grade_choices(rows: Sequence[dict[str, Any]], chosen: Sequence[str], *,
     would be graded eight times to the same result; a GRPO step whose policy has settled
     grades one patch per prompt. ``distinct=False`` grades every completion."""
     pairs = [_pair(row, choice, sandbox) for row, choice in zip(rows, chosen, strict=True)]
-    first = {pair: index for index, pair in reversed(list(enumerate(pairs)))}
-    graded = sorted(first.values()) if distinct else list(range(len(pairs)))
+    first: dict[str, int] = {}
+    for index, pair in enumerate(pairs):
+        first.setdefault(pair, index)
+    graded = list(first.values()) if distinct else list(range(len(pairs)))
     items = [(rows[i], chosen[i], sandbox) for i in graded]
     outcomes: list[tuple[float | None, dict[str, Any]]] = [(None, {})] * len(items)
     pool = make_executor(executor or ExecutorSpec(workers=max(1, workers)), threads=True)
