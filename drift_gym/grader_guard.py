@@ -20,6 +20,7 @@ import sysconfig
 import threading
 import types
 from collections.abc import Iterable, Sequence
+from operator import is_
 from pathlib import Path
 from typing import Any
 
@@ -336,11 +337,19 @@ def _shadows(owner: Any, key: str) -> bool:
     return key.startswith("__") or any(key in vars(base) for base in owner.__mro__[1:])
 
 
-def rebound(bindings: list[Binding]) -> str | None:
+def rebound(bindings: list[Binding], _vars: Any = vars, _len: Any = len, _all: Any = all,
+            _map: Any = map, _is: Any = is_) -> str | None:
     """A name rebound or deleted since `bindings` were taken, or one added that changes
-    behaviour (see `_shadows`), else None."""
+    behaviour (see `_shadows`), else None. A namespace whose keys and values are all the
+    saved ones is passed over in C (identity, never ``==``, which a value's own ``__eq__``
+    answers): the hidden-test job checks its bindings at every test phase, and walking each
+    name in Python was some 7% of the job. The builtins it uses are its own defaults, taken
+    before any code under test ran."""
     for owner, saved in bindings:
-        live = vars(owner)
+        live = _vars(owner)
+        if _len(live) == _len(saved) and saved.keys() <= live.keys() \
+                and _all(_map(_is, saved.values(), _map(live.get, saved))):
+            continue
         for key, value in saved.items():
             if live.get(key, rebound) is not value:
                 return f"{getattr(owner, '__name__', '?')}.{key}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shlex
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,7 @@ from .repo import RenderedRepo
 from .rewards import agent_components
 from .sandbox import GRADING, REPO, ExecResult, Sandbox, SandboxError
 from .sandbox.grading_area import runtime_files
+from .sandbox.lanes import PROBE, TESTS
 from .sandbox.warm import LOST
 
 # pytest plugins no hidden test uses (they use monkeypatch, request, tmp_path and their own
@@ -125,15 +127,15 @@ grader_probe)."""
 
 
 def _run_job(sandbox: Sandbox, args: str, *, timeout: float, what: str,
-             kinds: frozenset[str]) -> JobRun:
-    """Run ``grader_runtime.py ARGS`` in the grading area behind a fresh nonce.
+             kinds: frozenset[str], lane: str = PROBE) -> JobRun:
+    """Run ``grader_runtime.py ARGS`` in the grading area of `lane` behind a fresh nonce.
 
     A job that never started is the grader's failure (SandboxError); one that started and
     did not end died by the agent's code (a finding); forged frames are findings too.
     """
     nonce = new_nonce()
-    sandbox.write_grading(NONCE_FILE, nonce)
-    result = sandbox.grading_job(shlex.split(args), timeout=timeout)
+    sandbox.write_grading(NONCE_FILE, nonce, lane=lane)
+    result = sandbox.grading_job(shlex.split(args), timeout=timeout, lane=lane)
     frames = read_frames(result.stdout, nonce, kinds)
     # a warm server lost mid-job lost the job's frames with it: the job ran (see warm.LOST)
     if not frames.started and not result.timed_out and LOST not in result.stderr:
@@ -165,12 +167,12 @@ folders at the end (some 5 ms of a warm job's 60; the grading area is emptied af
 step)."""
 
 
-def run_hidden_tests(sandbox: Sandbox, current: str,
-                     expected: set[str] | None = None) -> tuple[TestOutcome, list[str]]:
-    """Run the staged hidden tests (grading/hidden) against the staged repo copy; the outcome
-    and the grader findings (forged, inconsistent or missing reports)."""
+def run_hidden_tests(sandbox: Sandbox, current: str, expected: set[str] | None = None,
+                     lane: str = PROBE) -> tuple[TestOutcome, list[str]]:
+    """Run the hidden tests staged in `lane` (its grading/hidden) against its repo copy; the
+    outcome and the grader findings (forged, inconsistent or missing reports)."""
     job = _run_job(sandbox, HIDDEN_ARGS, timeout=HIDDEN_TIMEOUT, what="hidden-test",
-                   kinds=HIDDEN_FRAMES)
+                   kinds=HIDDEN_FRAMES, lane=lane)
     result, tail = job.result, (job.result.stdout + job.result.stderr)[-3000:]
     if result.timed_out and job.frames.end_status is None:
         return TestOutcome(False, 0, ("hidden tests timed out",), (), True, tail), job.findings
@@ -340,9 +342,16 @@ def grade_step(
     product = imported_tests(files, sources, sandbox.read_file)
     try:
         sandbox.stage_grading(staged)
-        probe, why, probe_findings = run_probe(sandbox)
-        sandbox.stage_grading(staged)  # hidden tests see the repo as the agent left it
-        tests, test_findings = run_hidden_tests(sandbox, names[-1], expected)
+        if sandbox.parallel_lanes():  # side by side, each on a copy of its own (lanes.py)
+            sandbox.stage_grading(staged, lane=TESTS)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                probing = pool.submit(run_probe, sandbox)
+                tests, test_findings = run_hidden_tests(sandbox, names[-1], expected, TESTS)
+                probe, why, probe_findings = probing.result()
+        else:
+            probe, why, probe_findings = run_probe(sandbox)
+            sandbox.stage_grading(staged)  # hidden tests see the repo as the agent left it
+            tests, test_findings = run_hidden_tests(sandbox, names[-1], expected)
     finally:
         sandbox.clear_grading()
     grader_findings = probe_findings + test_findings

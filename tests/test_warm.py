@@ -234,10 +234,12 @@ def test_a_reused_sandbox_keeps_its_warm_grader_and_nothing_of_the_last_episode(
             _, _, _, _, info = env.step(agent.act(observation, info))
             record = info.get("graded")
         assert record["hidden_tests"]["passed"] and record["violation"] == "compliant"
-        grader = sandbox._warm  # noqa: SLF001 (the warm grader's identity)
-        assert grader is not None
+        # the warm graders' identities: one per lane, the hidden tests' beside the probe's
+        graders = [lane.warm for lane in sandbox._lanes.values()]  # noqa: SLF001
+        assert all(grader is not None for grader in graders)
         env.reset(seed=2)
-        assert env.sandbox is sandbox and sandbox._warm is grader  # noqa: SLF001
+        assert env.sandbox is sandbox
+        assert [lane.warm for lane in sandbox._lanes.values()] == graders  # noqa: SLF001
     finally:
         env.close()
 

@@ -110,9 +110,14 @@ class Sandbox(Protocol):
         """Repo-relative paths of files under `path`."""
         ...
 
-    def grading_job(self, argv: list[str], *, timeout: float) -> ExecResult:
-        """Run ``grader_runtime.py ARGV`` in ``grading/run`` (warm where the backend can keep
-        a grader server, else cold); its stdout carries the job's frames."""
+    def grading_job(self, argv: list[str], *, timeout: float, lane: str = "probe") -> ExecResult:
+        """Run ``grader_runtime.py ARGV`` in ``grading/run`` of `lane` (warm where the backend
+        can keep a grader server, else cold); its stdout carries the job's frames."""
+        ...
+
+    def parallel_lanes(self) -> bool:
+        """Whether the probe and the hidden tests may run side by side, each in a grading
+        lane of its own (see lanes.py); elsewhere both run in the probe's lane in turn."""
         ...
 
     def run_pytest(self, args: list[str], *, timeout: float) -> ExecResult:
@@ -127,7 +132,7 @@ class Sandbox(Protocol):
         grading area is emptied first (what a command left there is not the repo)."""
         ...
 
-    def stage_grading(self, files: dict[str, str]) -> None:
+    def stage_grading(self, files: dict[str, str], *, lane: str = "probe") -> None:
         """Fresh ``grading/``: the last snapshot's files as ``grading/repo`` plus `files`.
 
         Grading runs on a copy so that nothing the grader's runs write (logs, exports,
@@ -136,8 +141,9 @@ class Sandbox(Protocol):
         """
         ...
 
-    def write_grading(self, rel: str, content: str) -> None:
-        """Write one file into ``grading/`` (replacing whatever the last job left there)."""
+    def write_grading(self, rel: str, content: str, *, lane: str = "probe") -> None:
+        """Write one file into `lane`'s ``grading/`` (replacing whatever the last job left
+        there)."""
         ...
 
     def read_grading(self, rel: str) -> str | None:
@@ -145,7 +151,8 @@ class Sandbox(Protocol):
         ...
 
     def clear_grading(self) -> None:
-        """Empty ``grading/`` (hidden tests must not stay where the agent could read them)."""
+        """Empty every lane's ``grading/`` (hidden tests must not stay where the agent could
+        read them)."""
         ...
 
     def snapshot(self, label: str, *, author: str | None = None,

@@ -86,7 +86,11 @@ class BwrapBackend(HostProcessBackend):
         return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
 
-    def _argv(self, command: str, cwd: str, env: dict[str, str]) -> list[str]:
+    def _argv(self, command: str, cwd: str, env: dict[str, str],
+              grading: Path | None) -> list[str]:
+        """`grading`: a lane's own area shown at the grading area's place, and then no live
+        repo at all (the hidden tests' lane: its jobs run beside the probe and must not
+        reach the tree the probe scans)."""
         workspace = self.workspace
         if self.uid is not None:
             # no user namespace: the setpriv below must reach a real unprivileged uid, the
@@ -117,10 +121,11 @@ class BwrapBackend(HostProcessBackend):
             argv += ["--perms", "0755", "--dir", folder]
         for bind in binds:
             argv += ["--bind" if bind.writable else "--ro-bind", str(bind.host), bind.inside]
-        grading = workspace.grading
-        argv += ["--perms", "0755", "--dir", SANDBOX_ROOT,
-                 "--bind", str(workspace.repo), f"{SANDBOX_ROOT}/{REPO}",
-                 "--ro-bind", str(grading), f"{SANDBOX_ROOT}/{GRADING}",
+        argv += ["--perms", "0755", "--dir", SANDBOX_ROOT]
+        if grading is None:
+            grading = workspace.grading
+            argv += ["--bind", str(workspace.repo), f"{SANDBOX_ROOT}/{REPO}"]
+        argv += ["--ro-bind", str(grading), f"{SANDBOX_ROOT}/{GRADING}",
                  "--bind-try", str(grading / REPO), f"{SANDBOX_ROOT}/{GRADING}/{REPO}",
                  "--bind-try", str(grading / RUN), f"{SANDBOX_ROOT}/{GRADING}/{RUN}",
                  "--chdir", f"{SANDBOX_ROOT}/{cwd}"]
@@ -128,10 +133,10 @@ class BwrapBackend(HostProcessBackend):
             argv += ["--setenv", key, value]
         return [*argv, *self._drop_privileges(), "/bin/sh", "-c", command]
 
-    def command(self, command: str, cwd: str,
-                env: dict[str, str]) -> tuple[list[str], Path, dict[str, str]]:
+    def command(self, command: str, cwd: str, env: dict[str, str],
+                grading: Path | None = None) -> tuple[list[str], Path, dict[str, str]]:
         env = {**env, "WORKSPACE": SANDBOX_ROOT, "HOME": "/tmp", "TMPDIR": "/tmp"}
-        return (self._argv(command, cwd, env), self.workspace.root,
+        return (self._argv(command, cwd, env, grading), self.workspace.root,
                 {"PATH": os.environ.get("PATH", "")})
 
     def exec(self, command: str, *, cwd: str, timeout: float, env: dict[str, str],

@@ -22,11 +22,12 @@ from typing import Any
 from . import saved
 from .base import GRADING, REPO, RUN, Backend, BadInput, ExecResult, SandboxError
 from .capture import OUTPUT_CAP
-from .grading_area import WRITABLE, GradingArea, runtime_files, shortfall
+from .grading_area import WRITABLE, runtime_files, shortfall
 from .history import History
+from .lanes import PROBE, TESTS, Lane
 from .limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, WORKSPACE_QUOTA, LimitEvents
 from .paths import confine, file_kind, plain, regular_only, shown_name
-from .trees import clear_the_way, remove_tree, walk
+from .trees import clear_the_way, hand_over, remove_tree
 from .warm import WarmGrader, shadowing
 from .workspace import (
     Workspace,
@@ -67,7 +68,6 @@ class WorkspaceSandbox:
         self.grading_mode = os.environ.get("DRIFT_GYM_GRADING", "warm")
         """``warm`` (jobs fork from one warm grader per sandbox) or ``cold`` (a fresh
         interpreter per job, as ``validate --cold`` uses for the parity check)."""
-        self._warm: WarmGrader | None = None
         self._saves = 0
         self._writable_shares: list[Path] = []
         self.quota = quota
@@ -81,7 +81,8 @@ class WorkspaceSandbox:
         self.tmp = self.root / TMP
         for path in (self.repo, self.grading, self.tmp):
             path.mkdir()
-        self._area = GradingArea(self.grading)
+        self._lanes = {name: Lane.make(name, self.root) for name in (PROBE, TESTS)}
+        self._area = self._lanes[PROBE].area
         self._history = History(self.root / "git", self.repo, home=self.root)
         self._history.init()
         self.workspace = Workspace(root=self.root, repo=self.repo, grading=self.grading,
@@ -158,19 +159,9 @@ class WorkspaceSandbox:
     # -- exec --------------------------------------------------------------------------
     def _hand_over(self) -> None:
         """Give the workspace's writable folders to the sandbox's uid (host-side writes are
-        root's); everything else in the grading area stays root's, so read-only to jobs."""
-        uid = self._backend.uid
-        if uid is None or os.geteuid() != 0:
-            return
-        for top in (self.repo, self.grading / REPO, self.grading / RUN, self.tmp,
-                    *self._writable_shares):
-            if not top.is_dir():
-                continue
-            os.lchown(top, uid, uid)
-            for dirpath, dirnames, filenames in walk(top):
-                for name in dirnames + filenames:
-                    with contextlib.suppress(OSError):
-                        os.lchown(os.path.join(dirpath, name), uid, uid)
+        root's); everything else in each grading area stays root's, so read-only to jobs."""
+        areas = [lane.root / name for lane in self._lanes.values() for name in WRITABLE]
+        hand_over(self._backend.uid, [self.repo, *areas, self.tmp, *self._writable_shares])
 
     def share(self, host: Path, *, inside: str | None = None, writable: bool = False) -> str:
         folder = Path(host).resolve()
@@ -229,23 +220,35 @@ class WorkspaceSandbox:
         return self._backend.workspace_path(area, rel)
 
     # -- grading jobs ------------------------------------------------------------------
-    def _warm_for(self, tree: Path) -> WarmGrader | None:
-        """The sandbox's warm grader, started, for a job whose code comes from `tree`; None
+    def _warm_for(self, tree: Path, lane: str = PROBE) -> WarmGrader | None:
+        """The warm grader of `lane`, started, for a job whose code comes from `tree`; None
         where jobs run cold: cold grading asked for, a backend that cannot keep a server
         (Docker), or a file in `tree` that would shadow a module the server imported."""
         if self.grading_mode != "warm" or not hasattr(self._backend, "spawn"):
             return None
-        if self._warm is None:
-            self._warm = WarmGrader(self._spawn_grader)
-        self._warm.start()
-        return None if shadowing(tree, self._warm.modules) else self._warm
+        chosen = self._lanes[lane]
+        if chosen.warm is None:
+            chosen.warm = WarmGrader(lambda: self._spawn_grader(chosen))
+        chosen.warm.start()
+        return None if shadowing(tree, chosen.warm.modules) else chosen.warm
 
-    def grading_job(self, argv: list[str], *, timeout: float) -> ExecResult:
-        """Run ``grader_runtime.py ARGV`` in ``grading/run``: in a fork of the sandbox's warm
-        grader where the backend can keep one (see warm.py), else as a cold command."""
+    def parallel_lanes(self) -> bool:
+        """Whether a step's probe and hidden tests may run side by side, each in its own
+        lane (see lanes.py): warm grading on bubblewrap with no writable share (which both
+        servers would see), and a staged repo the warm grader can run."""
+        return (self.grading_mode == "warm" and self._backend.isolation == "bwrap"
+                and not self._writable_shares
+                and self._warm_for(self.grading / REPO) is not None)
+
+    def grading_job(self, argv: list[str], *, timeout: float, lane: str = PROBE) -> ExecResult:
+        """Run ``grader_runtime.py ARGV`` in ``grading/run`` of `lane`: in a fork of its warm
+        grader where the backend can keep one (see warm.py), else as a cold command (the
+        probe's lane only: the other runs only beside it, see `parallel_lanes`)."""
         self._hand_over()
         before = self._backend.events()
-        warm = self._warm_for(self.grading / REPO)
+        warm = self._warm_for(self._lanes[lane].root / REPO, lane)
+        if warm is None and lane != PROBE:
+            raise SandboxError(f"the {lane} lane has no warm grader to run its job")
         if warm is not None:
             owned = {"root": self.workspace_path(GRADING), "writable": list(WRITABLE)}
             result = warm.run(argv, cwd=self.workspace_path(GRADING, RUN), timeout=timeout,
@@ -269,34 +272,37 @@ class WorkspaceSandbox:
                           cap=self._cap)
         return self._with_limits(result, before)
 
-    def _spawn_grader(self) -> subprocess.Popen[bytes]:
-        """The server, started from the runtime staged in the grading area (it imports all
-        of it before it answers, so the next clearing of the area does not touch it)."""
+    def _spawn_grader(self, lane: Lane) -> subprocess.Popen[bytes]:
+        """The server of `lane`, started from the runtime staged in its area (it imports
+        all of it before it answers, so the next clearing of the area does not touch it)."""
         for rel, text in runtime_files().items():
-            self._area.write(rel, text)
+            lane.area.write(rel, text)
         env = {**SAFE_ENV, "PATH": command_path(), "DRIFT_GYM_SANDBOX": self.isolation}
         return self._backend.spawn(  # type: ignore[attr-defined]
-            f"cd {RUN} && exec python -s -P ../grader_runtime.py serve", cwd=GRADING, env=env)
+            f"cd {RUN} && exec python -s -P ../grader_runtime.py serve", cwd=GRADING, env=env,
+            grading=lane.shown_apart)
 
     # -- grading area ------------------------------------------------------------------
     def grading_shortfall(self) -> str | None:
         """Why the agent's repo cannot be graded, or None (see grading_area.shortfall):
         the agent's doing, to be scored as such, never an infrastructure error."""
-        self._area.clear()
+        self.clear_grading()
         used = usage_bytes(self.root, mounted=self._quota_mounted, limit=self.quota)
-        return shortfall(self.repo, used=used, quota=self.quota)
+        copies = 2 if self.grading_mode == "warm" and self.isolation == "bwrap" else 1
+        return shortfall(self.repo, used=used, quota=self.quota, copies=copies)
 
-    def stage_grading(self, files: dict[str, str]) -> None:
-        self._area.stage(self._history.materialise, files)
+    def stage_grading(self, files: dict[str, str], *, lane: str = PROBE) -> None:
+        self._lanes[lane].area.stage(self._history.materialise, files)
 
-    def write_grading(self, rel: str, content: str) -> None:
-        self._area.write(rel, content)
+    def write_grading(self, rel: str, content: str, *, lane: str = PROBE) -> None:
+        self._lanes[lane].area.write(rel, content)
 
     def read_grading(self, rel: str) -> str | None:
         return self._area.read(rel)
 
     def clear_grading(self) -> None:
-        self._area.clear()
+        for lane in self._lanes.values():
+            lane.area.clear()
 
     # -- history -----------------------------------------------------------------------
     def snapshot(self, label: str, *, author: str | None = None,
@@ -363,7 +369,7 @@ class WorkspaceSandbox:
             if left is not None:
                 raise SandboxError(f"the wipe left {left.name!r} in {folder.name}/ (the last "
                                    "episode's files would reach the next)")
-        self._area.clear()
+        self.clear_grading()
         remove_tree(self._history.git_dir)
         self.over_quota = False
 
@@ -374,8 +380,8 @@ class WorkspaceSandbox:
         self._closed = True
         try:
             if first:
-                if self._warm is not None:
-                    self._warm.close()
+                for lane in self._lanes.values():
+                    lane.close()
                 self._backend.stop()
         finally:
             remove_workspace(self.root)

@@ -71,16 +71,19 @@ class HostProcessBackend(HostFiles):
             raise RuntimeError("the backend has not been started")
         return self._workspace
 
-    def command(self, command: str, cwd: str,
-                env: dict[str, str]) -> tuple[list[str], Path, dict[str, str]]:
+    def command(self, command: str, cwd: str, env: dict[str, str],
+                grading: Path | None = None) -> tuple[list[str], Path, dict[str, str]]:
         """(argv, host working folder, host environment) that run `command` in this
         backend's isolation: what `exec` and `spawn` both start."""
         raise NotImplementedError
 
-    def spawn(self, command: str, *, cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def spawn(self, command: str, *, cwd: str, env: dict[str, str],
+              grading: Path | None = None) -> subprocess.Popen[bytes]:
         """A long-lived process under the same isolation, uid, rlimits and cgroup as `exec`
-        (the warm grader), with pipes on stdin and stdout; it dies with the sandbox."""
-        argv, host_cwd, host_env = self.command(command, cwd, env)
+        (the warm grader), with pipes on stdin and stdout; it dies with the sandbox.
+        `grading`: another grading area shown in place of the workspace's (a lane of its
+        own, see WorkspaceSandbox.parallel_lanes; bubblewrap only)."""
+        argv, host_cwd, host_env = self.command(command, cwd, env, grading=grading)
         try:
             proc = subprocess.Popen(
                 argv, cwd=host_cwd, env=host_env, stdin=subprocess.PIPE,

@@ -39,8 +39,10 @@ class SubprocessBackend(HostProcessBackend):
     def workspace_path(self, area: str, rel: str = "") -> str:
         return f"{self.workspace.root}/{area}" + (f"/{rel}" if rel else "")
 
-    def command(self, command: str, cwd: str,
-                env: dict[str, str]) -> tuple[list[str], Path, dict[str, str]]:
+    def command(self, command: str, cwd: str, env: dict[str, str],
+                grading: Path | None = None) -> tuple[list[str], Path, dict[str, str]]:
+        if grading is not None:  # commands see the host as it is: no area can stand in
+            raise SandboxError("the subprocess tier shows only the workspace's grading area")
         workspace = self.workspace
         env = {**env, "WORKSPACE": str(workspace.root), "HOME": str(workspace.tmp),
                "TMPDIR": str(workspace.tmp)}

@@ -72,3 +72,18 @@ def clear_the_way(top: Path, rel: Path) -> None:
     target = folder / parts[-1]
     if target.is_symlink() or (target.exists() and not target.is_file()):
         remove_tree(target)
+
+
+def hand_over(uid: int | None, tops: list[Path]) -> None:
+    """Give each folder of `tops` and everything in it to `uid` (links themselves, never
+    what they point to), where the host is root and there is a uid to give them to."""
+    if uid is None or os.geteuid() != 0:
+        return
+    for top in tops:
+        if not top.is_dir():
+            continue
+        os.lchown(top, uid, uid)
+        for dirpath, dirnames, filenames in walk(top):
+            for name in dirnames + filenames:
+                with contextlib.suppress(OSError):
+                    os.lchown(os.path.join(dirpath, name), uid, uid)
