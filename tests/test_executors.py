@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +26,15 @@ from drift_gym.executors import ExecutorSpec, LocalExecutor, Lost, make_executor
 from drift_gym.summary import summarize
 
 # this process is a Ray driver too: token auth (Ray's default for `ray start`) must be on
-# before Ray is imported, as drift-gym's own driver does it
+# before Ray is imported, as drift-gym's own driver does it; and with it on, `ray start`
+# wants a token at hand. A token of the tests' own (`ray get-auth-token --generate` would
+# write ~/.ray/auth_token; a fresh machine has none, and the cluster then never started),
+# which the head, this driver and every eval it runs read from the same file.
 os.environ.setdefault("RAY_AUTH_MODE", "token")
+if "RAY_AUTH_TOKEN" not in os.environ and "RAY_AUTH_TOKEN_PATH" not in os.environ:
+    _TOKEN = Path(tempfile.mkdtemp(prefix="drift-gym-ray-")) / "auth_token"
+    _TOKEN.write_text(secrets.token_hex(32))
+    os.environ["RAY_AUTH_TOKEN_PATH"] = str(_TOKEN)
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'drift-gym[ray]'")
 
 GRID = ["--agent", "oracle", "--agent", "violator", "--scenarios", "customer_records.privacy",
