@@ -3,14 +3,19 @@ side, each in a grading area and warm grader of its own, and neither can reach t
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from drift_gym.executors import LocalExecutor
 from drift_gym.grading import run_hidden_tests
 from drift_gym.sandbox.grading_area import shortfall, survey
-from drift_gym.sandbox.lanes import PROBE, TESTS
+from drift_gym.sandbox.lanes import GRADERS_ENV, PROBE, TESTS, graders, room_for_lanes
 from drift_gym.sandbox.local import LocalSandbox, bwrap_available
 
 needs_bwrap = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not usable here")
+needs_two_cores = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
+                                     reason="lanes run apart only with a core for each")
 
 # What a hidden-test job sees: run in each lane, it tells the lanes apart.
 LOOKS_AROUND = '''import os
@@ -36,6 +41,7 @@ def _staged(box: LocalSandbox) -> dict[str, str]:
 
 
 @needs_bwrap
+@needs_two_cores
 def test_the_hidden_tests_lane_sees_neither_the_live_repo_nor_the_probes_copy():
     with LocalSandbox(tier="bwrap") as box:
         box.write_file("shop.py", "PRICE = 1\n")
@@ -56,6 +62,7 @@ def test_the_hidden_tests_lane_sees_neither_the_live_repo_nor_the_probes_copy():
 
 
 @needs_bwrap
+@needs_two_cores
 def test_lanes_run_apart_only_where_each_server_has_namespaces_of_its_own():
     with LocalSandbox(tier="bwrap") as box:
         box.write_file("shop.py", "PRICE = 1\n")
@@ -79,3 +86,30 @@ def test_grading_room_counts_a_copy_of_the_repo_per_lane(tmp_path):
     assert shortfall(tmp_path, used=0, quota=quota, copies=1) is None
     refused = shortfall(tmp_path, used=0, quota=quota, copies=2)
     assert refused is not None and "2 copies" in refused
+
+
+@needs_two_cores
+def test_lanes_take_turns_where_every_core_already_grades_a_step(monkeypatch):
+    monkeypatch.delenv(GRADERS_ENV, raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert room_for_lanes() == (cores >= 2)
+    with graders(cores):
+        assert not room_for_lanes()
+        with graders(1):  # an outer pool knows better
+            assert os.environ[GRADERS_ENV] == str(cores)
+    assert GRADERS_ENV not in os.environ
+    monkeypatch.setenv(GRADERS_ENV, "per-core")
+    assert not room_for_lanes()
+    monkeypatch.delenv(GRADERS_ENV)
+    pool = LocalExecutor(cores, threads=True)
+    try:
+        assert not room_for_lanes()
+        if bwrap_available():
+            with LocalSandbox(tier="bwrap") as box:
+                box.write_file("shop.py", "PRICE = 1\n")
+                box.snapshot("base")
+                box.stage_grading(_staged(box))
+                assert not box.parallel_lanes()
+    finally:
+        pool.close()
+    assert room_for_lanes()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor as PoolExecutor
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from ..sandbox.lanes import graders
 
 EXECUTORS = ("local", "ray")
 
@@ -62,7 +65,10 @@ class LocalExecutor:
 
     def __init__(self, workers: int, *, threads: bool = False) -> None:
         self._pool: PoolExecutor | None = None
+        self._said = contextlib.ExitStack()
         if workers > 1:
+            # while it lives, each step graded has fewer cores to itself (sandbox/lanes.py)
+            self._said.enter_context(graders(workers))
             self._pool = (ThreadPoolExecutor if threads else ProcessPoolExecutor)(
                 max_workers=workers)
 
@@ -74,3 +80,4 @@ class LocalExecutor:
     def close(self, *, cancel: bool = False) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        self._said.close()

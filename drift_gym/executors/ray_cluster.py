@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..sandbox.lanes import GRADERS_ENV, PER_CORE
 from .local import Lost
 
 TASK_NAME = "drift_gym_task"
@@ -63,6 +64,7 @@ def connect(address: str | None, workers: int) -> None:
     if ray.is_initialized():
         return
     env = {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
+    env[GRADERS_ENV] = PER_CORE  # a task per CPU of a node: no core to spare for lanes
     ours = signal.getsignal(signal.SIGTERM)
     # "local": a new cluster here, even where `ray start` ran before (Ray would join that)
     ray.init(address=address or "local", num_cpus=None if address else workers,

@@ -24,7 +24,7 @@ from .base import GRADING, REPO, RUN, Backend, BadInput, ExecResult, SandboxErro
 from .capture import OUTPUT_CAP
 from .grading_area import WRITABLE, runtime_files, shortfall
 from .history import History
-from .lanes import PROBE, TESTS, Lane
+from .lanes import PROBE, TESTS, Lane, room_for_lanes
 from .limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, WORKSPACE_QUOTA, LimitEvents
 from .paths import confine, file_kind, plain, regular_only, shown_name
 from .trees import clear_the_way, hand_over, remove_tree
@@ -235,9 +235,10 @@ class WorkspaceSandbox:
     def parallel_lanes(self) -> bool:
         """Whether a step's probe and hidden tests may run side by side, each in its own
         lane (see lanes.py): warm grading on bubblewrap with no writable share (which both
-        servers would see), and a staged repo the warm grader can run."""
+        servers would see), a core for each lane, and a staged repo the warm grader can
+        run."""
         return (self.grading_mode == "warm" and self._backend.isolation == "bwrap"
-                and not self._writable_shares
+                and not self._writable_shares and room_for_lanes()
                 and self._warm_for(self.grading / REPO) is not None)
 
     def grading_job(self, argv: list[str], *, timeout: float, lane: str = PROBE) -> ExecResult:
