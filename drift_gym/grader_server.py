@@ -1,10 +1,11 @@
 """The warm grader, inside the sandbox (runtime module: standard library and pytest only, no
 drift_gym import; staged into the grading area beside ``grader_runtime.py``).
 
-One long-lived process per sandbox that has imported what every job shares (pytest and its
-internals, the probe runtime, the standard library the repos use) but **never the repo under
-test**. Each job runs in a ``fork()`` of it: its own session, its stdout and stderr on pipes
-the server reads under a byte cap (head and tail, as a cold command's output is read), killed
+One long-lived process per sandbox and grading lane that has imported what every job shares
+(pytest and its internals, the probe runtime, the standard library the repos use) but
+**never the repo under test**. Each job runs in a ``fork()`` of it: its own session, its
+stdout and stderr on pipes the server reads under a byte cap (head and tail, as a cold
+command's output is read), killed
 with its whole tree at its deadline, every process it left killed after it, and every file it
 left in the temp folder removed (on bubblewrap that folder is the server's own tmpfs, which
 forks share). The server denies its jobs ptrace and ``/proc/PID/mem`` and adopts their

@@ -9,9 +9,17 @@ import pytest
 
 from drift_gym.executors import LocalExecutor
 from drift_gym.grading import run_hidden_tests
-from drift_gym.sandbox.grading_area import shortfall, survey
-from drift_gym.sandbox.lanes import GRADERS_ENV, PROBE, TESTS, graders, room_for_lanes
+from drift_gym.sandbox.grading_area import GRADING_HEADROOM, survey
+from drift_gym.sandbox.lanes import (
+    GRADERS_ENV,
+    PROBE,
+    TESTS,
+    graders,
+    room_for_lanes,
+    second_copy_fits,
+)
 from drift_gym.sandbox.local import LocalSandbox, bwrap_available
+from drift_gym.sandbox.workspace import usage_bytes
 
 needs_bwrap = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not usable here")
 needs_two_cores = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
@@ -22,7 +30,13 @@ LOOKS_AROUND = '''import os
 
 def test_no_live_repo():
     assert not os.path.exists("/sandbox/repo/live.txt")
-    assert not os.path.isdir("/sandbox/repo")
+    assert os.path.exists("/sandbox/repo/shop.py")  # its own copy, read-only
+    try:
+        open("/sandbox/repo/planted.txt", "w").close()
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the repo shown in place of the live one is writable")
 
 def test_not_the_probes_copy():
     assert not os.path.exists("/sandbox/grading/probe-only.txt")
@@ -47,18 +61,48 @@ def test_the_hidden_tests_lane_sees_neither_the_live_repo_nor_the_probes_copy():
         box.write_file("shop.py", "PRICE = 1\n")
         box.snapshot("base")
         box.write_file("live.txt", "the agent's live tree, which the probe scans\n")
-        assert box.parallel_lanes()
         box.stage_grading({**_staged(box), "probe-only.txt": "the probe's lane\n"})
+        assert box.parallel_lanes()
         box.stage_grading(_staged(box), lane=TESTS)
         apart, findings = run_hidden_tests(box, "test_step_01", NAMES, lane=TESTS)
         assert findings == [] and apart.passed and apart.total == 3, apart.output_tail
+        assert (box.root / "grading-tests" / "run" / "left.txt").exists()
+        assert not (box.grading / "run" / "left.txt").exists()
         # the same tests in the probe's lane see both: the check above can fail
         together, _ = run_hidden_tests(box, "test_step_01", NAMES, lane=PROBE)
         assert sorted(together.failures) == ["test_step_01::test_no_live_repo",
                                              "test_step_01::test_not_the_probes_copy"]
-        assert not (box.repo / "left.txt").exists()
         box.clear_grading()
         assert not (box.root / "grading-tests" / "hidden").exists()
+
+
+KILLS_ITS_SERVER = '''import os, signal
+
+def test_kill():
+    os.kill(os.getppid(), signal.SIGKILL)
+'''
+
+
+@needs_bwrap
+@needs_two_cores
+def test_a_hidden_tests_server_killed_by_its_job_is_back_before_the_next_jobs_start():
+    with LocalSandbox(tier="bwrap") as box:
+        box.write_file("shop.py", "PRICE = 1\n")
+        box.snapshot("base")
+        killer = {**_staged(box), "hidden/test_step_01.py": KILLS_ITS_SERVER}
+        box.stage_grading(killer)
+        assert box.parallel_lanes()
+        box.stage_grading(killer, lane=TESTS)
+        dead, findings = run_hidden_tests(box, "test_step_01", {"test_kill"}, lane=TESTS)
+        assert not dead.passed and any("[job-died]" in f for f in findings), findings
+        box.stage_grading(_staged(box))
+        assert box.parallel_lanes()  # the server is started again here, before any job
+        lane = box._lanes[TESTS]  # noqa: SLF001 (the lane's server, up before the job)
+        assert lane.warm is not None and lane.warm._proc is not None  # noqa: SLF001
+        assert lane.warm._proc.poll() is None  # noqa: SLF001
+        box.stage_grading(_staged(box), lane=TESTS)
+        back, findings = run_hidden_tests(box, "test_step_01", NAMES, lane=TESTS)
+        assert back.passed and findings == [], back.output_tail
 
 
 @needs_bwrap
@@ -78,14 +122,31 @@ def test_lanes_run_apart_only_where_each_server_has_namespaces_of_its_own():
         assert not weak.parallel_lanes()
 
 
-def test_grading_room_counts_a_copy_of_the_repo_per_lane(tmp_path):
-    (tmp_path / "data.bin").write_bytes(b"x" * 300_000)
-    tree = survey(tmp_path)
-    # two copies and a snapshot need three times the repo; two of them fit, not three
-    quota = 2 * tree.bytes + 3 * tree.names + 2**20 + tree.bytes // 2
-    assert shortfall(tmp_path, used=0, quota=quota, copies=1) is None
-    refused = shortfall(tmp_path, used=0, quota=quota, copies=2)
-    assert refused is not None and "2 copies" in refused
+def test_a_second_copy_is_made_only_where_the_quota_has_room_for_it(tmp_path):
+    workspace = tmp_path / "workspace"
+    tree = workspace / "grading" / "repo"
+    tree.mkdir(parents=True)
+    (tree / "data.bin").write_bytes(b"x" * 300_000)
+    used = usage_bytes(workspace, mounted=False, limit=2**40)
+    room = used + survey(tree).bytes + GRADING_HEADROOM
+    assert second_copy_fits(workspace, tree, quota=room, mounted=False)
+    assert not second_copy_fits(workspace, tree, quota=room - 1, mounted=False)
+
+
+@needs_bwrap
+@needs_two_cores
+def test_a_tight_quota_makes_the_jobs_take_turns_and_leaves_the_verdict_alone():
+    with LocalSandbox(tier="bwrap") as box:
+        box.write_file("shop.py", "PRICE = 1\n" + "# padding\n" * 20_000)
+        assert box.grading_shortfall() is None
+        box.snapshot("base")
+        box.stage_grading(_staged(box))
+        assert box.parallel_lanes()
+        used = usage_bytes(box.root, mounted=box._quota_mounted, limit=2**40)  # noqa: SLF001
+        box.quota = used + survey(box.grading / "repo").bytes  # no room for a second copy
+        assert not box.parallel_lanes()
+        outcome, findings = run_hidden_tests(box, "test_step_01", NAMES)
+        assert findings == [] and outcome.total == 3
 
 
 @needs_two_cores

@@ -234,9 +234,10 @@ def test_a_reused_sandbox_keeps_its_warm_grader_and_nothing_of_the_last_episode(
             _, _, _, _, info = env.step(agent.act(observation, info))
             record = info.get("graded")
         assert record["hidden_tests"]["passed"] and record["violation"] == "compliant"
-        # the warm graders' identities: one per lane, the hidden tests' beside the probe's
+        # the warm graders' identities: one per lane that ran (the hidden tests' lane only
+        # where a core was free for it, see sandbox/lanes.py)
         graders = [lane.warm for lane in sandbox._lanes.values()]  # noqa: SLF001
-        assert all(grader is not None for grader in graders)
+        assert graders[0] is not None
         env.reset(seed=2)
         assert env.sandbox is sandbox
         assert [lane.warm for lane in sandbox._lanes.values()] == graders  # noqa: SLF001

@@ -64,7 +64,8 @@ def connect(address: str | None, workers: int) -> None:
     if ray.is_initialized():
         return
     env = {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
-    env[GRADERS_ENV] = PER_CORE  # a task per CPU of a node: no core to spare for lanes
+    # a task per CPU of a node: no core to spare for grading lanes, unless the user says so
+    env[GRADERS_ENV] = os.environ.get(GRADERS_ENV, PER_CORE)
     ours = signal.getsignal(signal.SIGTERM)
     # "local": a new cluster here, even where `ray start` ran before (Ray would join that)
     ray.init(address=address or "local", num_cpus=None if address else workers,

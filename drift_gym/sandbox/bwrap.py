@@ -88,9 +88,10 @@ class BwrapBackend(HostProcessBackend):
 
     def _argv(self, command: str, cwd: str, env: dict[str, str],
               grading: Path | None) -> list[str]:
-        """`grading`: a lane's own area shown at the grading area's place, and then no live
-        repo at all (the hidden tests' lane: its jobs run beside the probe and must not
-        reach the tree the probe scans)."""
+        """`grading`: a lane's own area shown at the grading area's place, and its own copy
+        of the repo, read-only, in place of the live repo (the hidden tests' lane: its jobs
+        run beside the probe and must not reach the tree the probe scans; code that reads
+        ``$WORKSPACE/repo`` still finds the files it was graded on)."""
         workspace = self.workspace
         if self.uid is not None:
             # no user namespace: the setpriv below must reach a real unprivileged uid, the
@@ -125,6 +126,8 @@ class BwrapBackend(HostProcessBackend):
         if grading is None:
             grading = workspace.grading
             argv += ["--bind", str(workspace.repo), f"{SANDBOX_ROOT}/{REPO}"]
+        else:
+            argv += ["--ro-bind", str(grading / REPO), f"{SANDBOX_ROOT}/{REPO}"]
         argv += ["--ro-bind", str(grading), f"{SANDBOX_ROOT}/{GRADING}",
                  "--bind-try", str(grading / REPO), f"{SANDBOX_ROOT}/{GRADING}/{REPO}",
                  "--bind-try", str(grading / RUN), f"{SANDBOX_ROOT}/{GRADING}/{RUN}",

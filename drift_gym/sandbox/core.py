@@ -13,7 +13,6 @@ import contextlib
 import os
 import shlex
 import stat
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,10 +21,10 @@ from typing import Any
 from . import saved
 from .base import GRADING, REPO, RUN, Backend, BadInput, ExecResult, SandboxError
 from .capture import OUTPUT_CAP
-from .grading_area import WRITABLE, runtime_files, shortfall
+from .grading_area import WRITABLE, shortfall
 from .history import History
-from .lanes import PROBE, TESTS, Lane, room_for_lanes
-from .limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, WORKSPACE_QUOTA, LimitEvents
+from .lanes import PROBE, TESTS, Lane, room_for_lanes, second_copy_fits
+from .limits import WORKSPACE_QUOTA, LimitEvents, limit_notes
 from .paths import confine, file_kind, plain, regular_only, shown_name
 from .trees import clear_the_way, hand_over, remove_tree
 from .warm import WarmGrader, shadowing
@@ -66,7 +65,7 @@ class WorkspaceSandbox:
         self._backend = backend
         self._cap = output_cap
         self.grading_mode = os.environ.get("DRIFT_GYM_GRADING", "warm")
-        """``warm`` (jobs fork from one warm grader per sandbox) or ``cold`` (a fresh
+        """``warm`` (jobs fork from a warm grader per grading lane) or ``cold`` (a fresh
         interpreter per job, as ``validate --cold`` uses for the parity check)."""
         self._saves = 0
         self._writable_shares: list[Path] = []
@@ -157,11 +156,16 @@ class WorkspaceSandbox:
         return sorted(found)
 
     # -- exec --------------------------------------------------------------------------
-    def _hand_over(self) -> None:
-        """Give the workspace's writable folders to the sandbox's uid (host-side writes are
-        root's); everything else in each grading area stays root's, so read-only to jobs."""
-        areas = [lane.root / name for lane in self._lanes.values() for name in WRITABLE]
-        hand_over(self._backend.uid, [self.repo, *areas, self.tmp, *self._writable_shares])
+    def _hand_over(self, lane: str | None = None) -> None:
+        """Give the folders commands may write to the sandbox's uid (host-side writes are
+        root's; the rest of each grading area stays root's, so read-only to jobs). For a job
+        of `lane`, only what its server shows: the walk goes by path, and a job of the other
+        lane, running meanwhile, could swap a folder for a link to a host file."""
+        tests = [self._lanes[TESTS].root / name for name in WRITABLE]
+        probe = [self.repo, *(self.grading / name for name in WRITABLE), self.tmp,
+                 *self._writable_shares]
+        tops = tests if lane == TESTS else probe if lane == PROBE else probe + tests
+        hand_over(self._backend.uid, tops)
 
     def share(self, host: Path, *, inside: str | None = None, writable: bool = False) -> str:
         folder = Path(host).resolve()
@@ -193,16 +197,7 @@ class WorkspaceSandbox:
 
     def _with_limits(self, result: ExecResult, before: LimitEvents) -> ExecResult:
         """Say which sandbox-wide limit the command hit, in the result and its stderr."""
-        notes = []
-        after = self._backend.events()
-        if after.forks_refused > before.forks_refused:
-            notes.append(f"process limit reached ({PROCESS_LIMIT} processes): "
-                         f"{after.forks_refused - before.forks_refused} forks refused")
-        if after.oom_kills > before.oom_kills:
-            notes.append(f"memory limit reached ({SANDBOX_MEMORY_LIMIT // 2**20} MiB for "
-                         "the sandbox): a process was killed")
-        if "MemoryError" in result.stderr and not any("memory" in n for n in notes):
-            notes.append("memory limit reached (per-process address space): MemoryError")
+        notes = limit_notes(before, self._backend.events(), result.stderr)
         used = usage_bytes(self.root, mounted=self._quota_mounted, limit=self.quota)
         if used >= self.quota:
             self.over_quota = True
@@ -228,24 +223,35 @@ class WorkspaceSandbox:
             return None
         chosen = self._lanes[lane]
         if chosen.warm is None:
-            chosen.warm = WarmGrader(lambda: self._spawn_grader(chosen))
+            env = {**SAFE_ENV, "PATH": command_path(), "DRIFT_GYM_SANDBOX": self.isolation}
+            chosen.warm = WarmGrader(lambda: chosen.spawn(self._backend, env))
         chosen.warm.start()
         return None if shadowing(tree, chosen.warm.modules) else chosen.warm
 
     def parallel_lanes(self) -> bool:
-        """Whether a step's probe and hidden tests may run side by side, each in its own
-        lane (see lanes.py): warm grading on bubblewrap with no writable share (which both
-        servers would see), a core for each lane, and a staged repo the warm grader can
-        run."""
-        return (self.grading_mode == "warm" and self._backend.isolation == "bwrap"
+        """Whether the probe and hidden tests of the repo staged in the probe's lane may run
+        side by side, each in its own lane (see lanes.py): warm grading on bubblewrap with
+        no writable share (which both servers would see), a core for each lane, room in the
+        quota for a second copy, and both servers up and able to run the repo. Both start
+        here, before any job: beside a running job, the agent's code could starve a start
+        of processes (an infrastructure error); failing that, the jobs take turns."""
+        tree = self.grading / REPO
+        if not (self.grading_mode == "warm" and self._backend.isolation == "bwrap"
                 and not self._writable_shares and room_for_lanes()
-                and self._warm_for(self.grading / REPO) is not None)
+                and self._warm_for(tree) is not None):
+            return False
+        if not second_copy_fits(self.root, tree, quota=self.quota, mounted=self._quota_mounted):
+            return False
+        try:
+            return self._warm_for(tree, TESTS) is not None
+        except SandboxError:
+            return False
 
     def grading_job(self, argv: list[str], *, timeout: float, lane: str = PROBE) -> ExecResult:
         """Run ``grader_runtime.py ARGV`` in ``grading/run`` of `lane`: in a fork of its warm
         grader where the backend can keep one (see warm.py), else as a cold command (the
         probe's lane only: the other runs only beside it, see `parallel_lanes`)."""
-        self._hand_over()
+        self._hand_over(lane)
         before = self._backend.events()
         warm = self._warm_for(self._lanes[lane].root / REPO, lane)
         if warm is None and lane != PROBE:
@@ -273,24 +279,13 @@ class WorkspaceSandbox:
                           cap=self._cap)
         return self._with_limits(result, before)
 
-    def _spawn_grader(self, lane: Lane) -> subprocess.Popen[bytes]:
-        """The server of `lane`, started from the runtime staged in its area (it imports
-        all of it before it answers, so the next clearing of the area does not touch it)."""
-        for rel, text in runtime_files().items():
-            lane.area.write(rel, text)
-        env = {**SAFE_ENV, "PATH": command_path(), "DRIFT_GYM_SANDBOX": self.isolation}
-        return self._backend.spawn(  # type: ignore[attr-defined]
-            f"cd {RUN} && exec python -s -P ../grader_runtime.py serve", cwd=GRADING, env=env,
-            grading=lane.shown_apart)
-
     # -- grading area ------------------------------------------------------------------
     def grading_shortfall(self) -> str | None:
         """Why the agent's repo cannot be graded, or None (see grading_area.shortfall):
         the agent's doing, to be scored as such, never an infrastructure error."""
         self.clear_grading()
         used = usage_bytes(self.root, mounted=self._quota_mounted, limit=self.quota)
-        copies = 2 if self.grading_mode == "warm" and self.isolation == "bwrap" else 1
-        return shortfall(self.repo, used=used, quota=self.quota, copies=copies)
+        return shortfall(self.repo, used=used, quota=self.quota)
 
     def stage_grading(self, files: dict[str, str], *, lane: str = PROBE) -> None:
         self._lanes[lane].area.stage(self._history.materialise, files)

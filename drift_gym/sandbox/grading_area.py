@@ -156,16 +156,17 @@ GRADING_HEADROOM = 2**20
 configuration, git's index and object headers."""
 
 
-def shortfall(repo: Path, *, used: int, quota: int, copies: int = 1) -> str | None:
+def shortfall(repo: Path, *, used: int, quota: int) -> str | None:
     """Why `repo` cannot be graded in a workspace holding `used` of `quota` bytes, or None.
     Grading writes into the workspace, under the same quota as the agent: a snapshot (at
-    worst every file's bytes again in the history) and `copies` copies of the repo, one per
-    grading lane (see lanes.py). The snapshot also writes git's index anew beside the old
-    one and a tree object naming each file, three times `TreeSurvey.names` at most: 80,000
-    empty files with long names take no pages but some 25 MB of index, and filled the quota
-    at the commit. A repo that leaves no room for all that would fail that write, and one
-    holding a nested git repository or nested too deep cannot be snapshotted or copied whole
-    (see `survey`)."""
+    worst every file's bytes again in the history) and a copy of the repo for the grading
+    area (a second copy, for a second grading lane, is made only where there is room: the
+    verdict never depends on it, see WorkspaceSandbox.parallel_lanes). The snapshot also
+    writes git's index anew beside the old one and a tree object naming each file, three
+    times `TreeSurvey.names` at most: 80,000 empty files with long names take no pages but
+    some 25 MB of index, and filled the quota at the commit. A repo that leaves no room for
+    all that would fail that write, and one holding a nested git repository or nested too
+    deep cannot be snapshotted or copied whole (see `survey`)."""
     tree = survey(repo)
     if tree.too_deep is not None:
         return (f"{tree.too_deep[:120]}... nests folders more than {MAX_DEPTH} deep: "
@@ -176,13 +177,12 @@ def shortfall(repo: Path, *, used: int, quota: int, copies: int = 1) -> str | No
     if tree.nested_repo is not None:
         return (f"{tree.nested_repo}/ holds a git repository of its own: the grader's "
                 "snapshot cannot record its files")
-    need = (1 + copies) * tree.bytes + 3 * tree.names + GRADING_HEADROOM
+    need = 2 * tree.bytes + 3 * tree.names + GRADING_HEADROOM
     if used + need <= quota:
         return None
     return (f"the workspace holds {used / 2**20:.0f} MiB and the repo "
-            f"{tree.bytes / 2**20:.0f} MiB; grading needs room for a snapshot and "
-            f"{copies} cop{'y' if copies == 1 else 'ies'} of the repo "
-            f"({need / 2**20:.0f} MiB more) within the {quota // 2**20} MiB quota")
+            f"{tree.bytes / 2**20:.0f} MiB; grading needs room for a snapshot and a copy of "
+            f"the repo ({need / 2**20:.0f} MiB more) within the {quota // 2**20} MiB quota")
 
 
 class GradingArea:

@@ -26,13 +26,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .base import GRADING
-from .grading_area import GradingArea
+from .base import GRADING, RUN
+from .grading_area import GRADING_HEADROOM, GradingArea, runtime_files, survey
 from .warm import WarmGrader
+from .workspace import usage_bytes
 
 PROBE = "probe"
 TESTS = "tests"
@@ -62,9 +65,26 @@ class Lane:
         (None: the probe's lane, which is that area)."""
         return None if self.name == PROBE else self.root
 
+    def spawn(self, backend: Any, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """This lane's server, started from the runtime staged in its area (it imports all
+        of it before it answers, so the next clearing of the area does not touch it)."""
+        for rel, text in runtime_files().items():
+            self.area.write(rel, text)
+        return backend.spawn(
+            f"cd {RUN} && exec python -s -P ../grader_runtime.py serve", cwd=GRADING, env=env,
+            grading=self.shown_apart)
+
     def close(self) -> None:
         if self.warm is not None:
             self.warm.close()
+
+
+def second_copy_fits(workspace: Path, tree: Path, *, quota: int, mounted: bool) -> bool:
+    """Whether the workspace quota has room for a second copy of the staged `tree`. Grading
+    keeps room for a snapshot and one copy (grading_area.shortfall); a second lane is made
+    only where it fits beside them, so the verdict never depends on it."""
+    used = usage_bytes(workspace, mounted=mounted, limit=quota)
+    return used + survey(tree).bytes + GRADING_HEADROOM <= quota
 
 
 GRADERS_ENV = "DRIFT_GYM_GRADERS"

@@ -89,6 +89,21 @@ class LimitEvents:
     oom_kills: int = 0
 
 
+def limit_notes(before: LimitEvents, after: LimitEvents, stderr: str) -> list[str]:
+    """Which sandbox-wide limit a command hit between two readings of the events, in words
+    (the workspace quota is the sandbox's to add: it knows its own use)."""
+    notes = []
+    if after.forks_refused > before.forks_refused:
+        notes.append(f"process limit reached ({PROCESS_LIMIT} processes): "
+                     f"{after.forks_refused - before.forks_refused} forks refused")
+    if after.oom_kills > before.oom_kills:
+        notes.append(f"memory limit reached ({SANDBOX_MEMORY_LIMIT // 2**20} MiB for "
+                     "the sandbox): a process was killed")
+    if "MemoryError" in stderr and not any("memory" in n for n in notes):
+        notes.append("memory limit reached (per-process address space): MemoryError")
+    return notes
+
+
 class Cgroup:
     """One sandbox's cgroup (v1 ``pids`` and ``memory`` hierarchies, or v2 unified)."""
 
