@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import fcntl
 import gc
 import importlib
 import io
 import json
 import os
+import platform
 import resource
 import select
 import shutil
@@ -202,12 +204,25 @@ def _exit_status(exc: SystemExit) -> int:
     return status
 
 
+KEYCTL = {"x86_64": 250, "aarch64": 219}.get(platform.machine())
+"""The ``keyctl`` system call number, where known (see sandbox/keyrings.py, which the host
+uses and this runtime cannot import)."""
+
+
+def _own_session_keyring() -> None:
+    """Join a new session keyring: the server's own serves every episode of a reused sandbox,
+    and a key one job stored there would reach the next (sandbox/keyrings.py)."""
+    if KEYCTL is not None:
+        ctypes.CDLL(None, use_errno=True).syscall(KEYCTL, 1, None)  # JOIN_SESSION_KEYRING
+
+
 def _child(job: dict[str, Any], out: int, err: int) -> None:
     """The forked job: its own session, its output on the server's pipes, the server's own
     descriptors closed, then run. A visible run ends as the interpreter ends after a cold
     ``python -m pytest`` (see `_exit_status`)."""
     try:
         os.setsid()
+        _own_session_keyring()
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(out, 1)

@@ -3,7 +3,9 @@ side, each in a grading area and warm grader of its own, and neither can reach t
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -49,6 +51,15 @@ def test_its_own_copy_and_run_folder():
 NAMES = {"test_no_live_repo", "test_not_the_probes_copy", "test_its_own_copy_and_run_folder"}
 
 
+@contextlib.contextmanager
+def _shop(tier: str = "bwrap") -> Iterator[LocalSandbox]:
+    """A sandbox whose repo holds one module, snapshotted (what grading stages)."""
+    with LocalSandbox(tier=tier) as box:
+        box.write_file("shop.py", "PRICE = 1\n")
+        box.snapshot("base")
+        yield box
+
+
 def _staged(box: LocalSandbox) -> dict[str, str]:
     ini = f"[pytest]\npythonpath = {box.workspace_path('grading', 'repo')}\n"
     return {"hidden/test_step_01.py": LOOKS_AROUND, "hidden.ini": ini}
@@ -57,9 +68,7 @@ def _staged(box: LocalSandbox) -> dict[str, str]:
 @needs_bwrap
 @needs_two_cores
 def test_the_hidden_tests_lane_sees_neither_the_live_repo_nor_the_probes_copy():
-    with LocalSandbox(tier="bwrap") as box:
-        box.write_file("shop.py", "PRICE = 1\n")
-        box.snapshot("base")
+    with _shop() as box:
         box.write_file("live.txt", "the agent's live tree, which the probe scans\n")
         box.stage_grading({**_staged(box), "probe-only.txt": "the probe's lane\n"})
         assert box.parallel_lanes()
@@ -86,9 +95,7 @@ def test_kill():
 @needs_bwrap
 @needs_two_cores
 def test_a_hidden_tests_server_killed_by_its_job_is_back_before_the_next_jobs_start():
-    with LocalSandbox(tier="bwrap") as box:
-        box.write_file("shop.py", "PRICE = 1\n")
-        box.snapshot("base")
+    with _shop() as box:
         killer = {**_staged(box), "hidden/test_step_01.py": KILLS_ITS_SERVER}
         box.stage_grading(killer)
         assert box.parallel_lanes()
@@ -108,16 +115,12 @@ def test_a_hidden_tests_server_killed_by_its_job_is_back_before_the_next_jobs_st
 @needs_bwrap
 @needs_two_cores
 def test_lanes_run_apart_only_where_each_server_has_namespaces_of_its_own():
-    with LocalSandbox(tier="bwrap") as box:
-        box.write_file("shop.py", "PRICE = 1\n")
-        box.snapshot("base")
+    with _shop() as box:
         box.stage_grading(_staged(box))
         assert box.parallel_lanes()
         box.grading_mode = "cold"
         assert not box.parallel_lanes()
-    with LocalSandbox(tier="subprocess") as weak:
-        weak.write_file("shop.py", "PRICE = 1\n")
-        weak.snapshot("base")
+    with _shop("subprocess") as weak:
         weak.stage_grading(_staged(weak))
         assert not weak.parallel_lanes()
 
@@ -166,9 +169,7 @@ def test_lanes_take_turns_where_every_core_already_grades_a_step(monkeypatch):
     try:
         assert not room_for_lanes()
         if bwrap_available():
-            with LocalSandbox(tier="bwrap") as box:
-                box.write_file("shop.py", "PRICE = 1\n")
-                box.snapshot("base")
+            with _shop() as box:
                 box.stage_grading(_staged(box))
                 assert not box.parallel_lanes()
     finally:

@@ -23,6 +23,7 @@ from .base import GRADING, REPO, RUN, Backend, BadInput, ExecResult, SandboxErro
 from .capture import OUTPUT_CAP
 from .grading_area import WRITABLE, shortfall
 from .history import History
+from .keyrings import clear_keyrings
 from .lanes import PROBE, TESTS, Lane, room_for_lanes, second_copy_fits
 from .limits import WORKSPACE_QUOTA, LimitEvents, limit_notes
 from .paths import confine, file_kind, plain, regular_only, shown_name
@@ -366,6 +367,7 @@ class WorkspaceSandbox:
                 raise SandboxError(f"the wipe left {left.name!r} in {folder.name}/ (the last "
                                    "episode's files would reach the next)")
         self.clear_grading()
+        clear_keyrings(self._backend.uid)
         remove_tree(self._history.git_dir)
         self.over_quota = False
 

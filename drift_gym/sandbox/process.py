@@ -15,6 +15,7 @@ from typing import Any
 
 from .base import SandboxError
 from .files import HostFiles
+from .keyrings import own_session_keyring
 from .limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, Cgroup, LimitEvents, apply_rlimits
 from .workspace import Workspace
 
@@ -95,8 +96,9 @@ class HostProcessBackend(HostFiles):
         return proc
 
     def preexec(self, timeout: float, *, address_space: bool = True) -> Callable[[], None]:
-        """What the child runs between fork and exec: rlimits, joining the cgroup, and the
-        uid switch where this backend does it there."""
+        """What the child runs between fork and exec: rlimits, joining the cgroup, a session
+        keyring of its own (see keyrings.py), and the uid switch where this backend does it
+        there."""
         uid, cgroup = self.uid, self._cgroup
         switch = self.switch_uid_in_child and uid is not None
 
@@ -104,6 +106,7 @@ class HostProcessBackend(HostFiles):
             apply_rlimits(int(timeout) + 5, nproc=uid is not None, address_space=address_space)
             if cgroup is not None:
                 cgroup.attach_self()
+            own_session_keyring()
             if switch:
                 os.setgroups([])
                 os.setgid(uid)  # type: ignore[arg-type]

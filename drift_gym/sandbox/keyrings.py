@@ -1,0 +1,59 @@
+"""The kernel's keyrings, which none of bubblewrap's namespaces separates.
+
+A key added to a keyring outlives the process that added it: the uid's user and user-session
+keyrings live as long as any process of the uid (a warm grader serves every episode of a
+reused sandbox), its persistent keyring for days, and a session keyring as long as any
+process that shares it (a command inherits the host's unless it joins its own). Any of them
+carried what one job or command stored (a step's hidden tests, read by the agent's code
+under those tests) to later commands and episodes of the sandbox: found by helper-32. So
+every command and every job joins a session keyring of its own (`own_session_keyring`, in
+the child before it runs anything of the agent's), and a new episode starts with the uid's
+own keyrings emptied (`clear_keyrings`).
+
+Linux only, on the architectures whose ``keyctl`` system call number is known here; elsewhere
+both are no-ops (and bubblewrap, which needs Linux, is not there either).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import platform
+
+KEYCTL = {"x86_64": 250, "aarch64": 219}.get(platform.machine())
+"""The ``keyctl`` system call number (None: unknown here)."""
+JOIN_SESSION_KEYRING, CLEAR, GET_PERSISTENT = 1, 7, 22
+USER_KEYRING, USER_SESSION_KEYRING, PROCESS_KEYRING = -4, -5, -2
+
+
+def _keyctl(*args: int | None) -> int:
+    if KEYCTL is None:
+        return -1
+    return int(ctypes.CDLL(None, use_errno=True).syscall(KEYCTL, *args))
+
+
+def own_session_keyring() -> None:
+    """Join a new, empty session keyring (for a process about to run the agent's code):
+    what it stores there dies with it and those that share it."""
+    _keyctl(JOIN_SESSION_KEYRING, None)
+
+
+def clear_keyrings(uid: int | None) -> None:
+    """Empty the user, user-session and persistent keyrings of `uid` (the sandbox's own; None
+    is the host user's, which are not the sandbox's to touch): in a child that takes the
+    uid, since a process reaches only its own uid's keyrings by these names."""
+    if uid is None or KEYCTL is None or os.geteuid() != 0:
+        return
+    pid = os.fork()
+    if pid == 0:
+        with contextlib.suppress(BaseException):
+            os.setgid(uid)
+            os.setuid(uid)
+            for ring in (USER_KEYRING, USER_SESSION_KEYRING):
+                _keyctl(CLEAR, ring)
+            persistent = _keyctl(GET_PERSISTENT, -1, PROCESS_KEYRING)
+            if persistent > 0:
+                _keyctl(CLEAR, persistent)
+        os._exit(0)
+    os.waitpid(pid, 0)
