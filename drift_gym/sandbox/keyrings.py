@@ -20,17 +20,19 @@ import contextlib
 import ctypes
 import os
 import platform
+import subprocess
 
 KEYCTL = {"x86_64": 250, "aarch64": 219}.get(platform.machine())
 """The ``keyctl`` system call number (None: unknown here)."""
 JOIN_SESSION_KEYRING, CLEAR, GET_PERSISTENT = 1, 7, 22
 USER_KEYRING, USER_SESSION_KEYRING, PROCESS_KEYRING = -4, -5, -2
+_SYSCALL = ctypes.CDLL(None, use_errno=True).syscall if KEYCTL is not None else None
+"""libc's ``syscall``, looked up once here: both calls below run in a child between fork and
+exec, where loading a library could deadlock on a lock another thread held at the fork."""
 
 
 def _keyctl(*args: int | None) -> int:
-    if KEYCTL is None:
-        return -1
-    return int(ctypes.CDLL(None, use_errno=True).syscall(KEYCTL, *args))
+    return -1 if _SYSCALL is None else int(_SYSCALL(KEYCTL, *args))
 
 
 def own_session_keyring() -> None:
@@ -39,21 +41,26 @@ def own_session_keyring() -> None:
     _keyctl(JOIN_SESSION_KEYRING, None)
 
 
+def _clear_as(uid: int) -> None:
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    for ring in (USER_KEYRING, USER_SESSION_KEYRING):
+        _keyctl(CLEAR, ring)
+    persistent = _keyctl(GET_PERSISTENT, -1, PROCESS_KEYRING)
+    if persistent > 0:
+        _keyctl(CLEAR, persistent)
+
+
 def clear_keyrings(uid: int | None) -> None:
     """Empty the user, user-session and persistent keyrings of `uid` (the sandbox's own; None
-    is the host user's, which are not the sandbox's to touch): in a child that takes the
-    uid, since a process reaches only its own uid's keyrings by these names."""
-    if uid is None or KEYCTL is None or os.geteuid() != 0:
+    is the host user's, which are not the sandbox's to touch). A process reaches only its
+    own uid's keyrings by these names, so a child takes the uid and clears them before it
+    execs ``true``: a fork of the host with Python code after it (a bare ``os.fork`` is
+    refused by libraries that watch for it while another thread holds their descriptors)."""
+    if uid is None or _SYSCALL is None or os.geteuid() != 0:
         return
-    pid = os.fork()
-    if pid == 0:
-        with contextlib.suppress(BaseException):
-            os.setgid(uid)
-            os.setuid(uid)
-            for ring in (USER_KEYRING, USER_SESSION_KEYRING):
-                _keyctl(CLEAR, ring)
-            persistent = _keyctl(GET_PERSISTENT, -1, PROCESS_KEYRING)
-            if persistent > 0:
-                _keyctl(CLEAR, persistent)
-        os._exit(0)
-    os.waitpid(pid, 0)
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(["true"], preexec_fn=lambda: _clear_as(uid), check=False,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=10)
