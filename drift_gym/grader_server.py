@@ -207,13 +207,15 @@ def _exit_status(exc: SystemExit) -> int:
 KEYCTL = {"x86_64": 250, "aarch64": 219}.get(platform.machine())
 """The ``keyctl`` system call number, where known (see sandbox/keyrings.py, which the host
 uses and this runtime cannot import)."""
+_SYSCALL = ctypes.CDLL(None, use_errno=True).syscall
+"""libc's ``syscall``, looked up once by the server, not in every job."""
 
 
 def _own_session_keyring() -> None:
     """Join a new session keyring: the server's own serves every episode of a reused sandbox,
     and a key one job stored there would reach the next (sandbox/keyrings.py)."""
     if KEYCTL is not None:
-        ctypes.CDLL(None, use_errno=True).syscall(KEYCTL, 1, None)  # JOIN_SESSION_KEYRING
+        _SYSCALL(KEYCTL, 1, None)  # JOIN_SESSION_KEYRING
 
 
 def _child(job: dict[str, Any], out: int, err: int) -> None:

@@ -82,7 +82,6 @@ class WorkspaceSandbox:
         for path in (self.repo, self.grading, self.tmp):
             path.mkdir()
         self._lanes = {name: Lane.make(name, self.root) for name in (PROBE, TESTS)}
-        self._area = self._lanes[PROBE].area
         self._history = History(self.root / "git", self.repo, home=self.root)
         self._history.init()
         self.workspace = Workspace(root=self.root, repo=self.repo, grading=self.grading,
@@ -217,9 +216,14 @@ class WorkspaceSandbox:
 
     # -- grading jobs ------------------------------------------------------------------
     def _warm_for(self, tree: Path, lane: str = PROBE) -> WarmGrader | None:
-        """The warm grader of `lane`, started, for a job whose code comes from `tree`; None
-        where jobs run cold: cold grading asked for, a backend that cannot keep a server
-        (Docker), or a file in `tree` that would shadow a module the server imported."""
+        """`_server(lane)` for a job whose code comes from `tree`; None also where a file in
+        `tree` would shadow a module the server imported."""
+        server = self._server(lane)
+        return None if server is None or shadowing(tree, server.modules) else server
+
+    def _server(self, lane: str) -> WarmGrader | None:
+        """The warm grader of `lane`, started; None where jobs run cold (cold grading asked
+        for, or a backend that cannot keep a server: Docker)."""
         if self.grading_mode != "warm" or not hasattr(self._backend, "spawn"):
             return None
         chosen = self._lanes[lane]
@@ -227,26 +231,26 @@ class WorkspaceSandbox:
             env = {**SAFE_ENV, "PATH": command_path(), "DRIFT_GYM_SANDBOX": self.isolation}
             chosen.warm = WarmGrader(lambda: chosen.spawn(self._backend, env))
         chosen.warm.start()
-        return None if shadowing(tree, chosen.warm.modules) else chosen.warm
+        return chosen.warm
 
     def parallel_lanes(self) -> bool:
         """Whether the probe and hidden tests of the repo staged in the probe's lane may run
-        side by side, each in its own lane (see lanes.py): warm grading on bubblewrap with
-        no writable share (which both servers would see), a core for each lane, room in the
-        quota for a second copy, and both servers up and able to run the repo. Both start
-        here, before any job: beside a running job, the agent's code could starve a start
-        of processes (an infrastructure error); failing that, the jobs take turns."""
+        side by side (lanes.py): warm on bubblewrap, no writable share (both servers would
+        see it), a core and room in the quota for each lane, both servers up (started here,
+        before any job: the agent's code could starve a start) and able to run the repo."""
         tree = self.grading / REPO
-        if not (self.grading_mode == "warm" and self._backend.isolation == "bwrap"
-                and not self._writable_shares and room_for_lanes()
-                and self._warm_for(tree) is not None):
+        if self._backend.isolation != "bwrap" or self._writable_shares or not room_for_lanes():
             return False
-        if not second_copy_fits(self.root, tree, quota=self.quota, mounted=self._quota_mounted):
+        probe = self._warm_for(tree)
+        if probe is None or not second_copy_fits(self.root, tree, quota=self.quota,
+                                                 mounted=self._quota_mounted):
             return False
         try:
-            return self._warm_for(tree, TESTS) is not None
-        except SandboxError:
+            tests = self._server(TESTS)
+        except SandboxError:  # the jobs take turns
             return False
+        extra = frozenset() if tests is None else tests.modules - probe.modules  # walk once
+        return tests is not None and not (extra and shadowing(tree, extra))
 
     def grading_job(self, argv: list[str], *, timeout: float, lane: str = PROBE) -> ExecResult:
         """Run ``grader_runtime.py ARGV`` in ``grading/run`` of `lane`: in a fork of its warm
@@ -295,7 +299,7 @@ class WorkspaceSandbox:
         self._lanes[lane].area.write(rel, content)
 
     def read_grading(self, rel: str) -> str | None:
-        return self._area.read(rel)
+        return self._lanes[PROBE].area.read(rel)
 
     def clear_grading(self) -> None:
         for lane in self._lanes.values():
