@@ -49,8 +49,8 @@ from grader_channel import Channel
 from grader_record import MAX_FILE_BYTES, MAX_RECORDS, Recorder, text_of
 from grader_runs import Runs
 
-RUNTIME = ("grader_channel", "grader_frames", "grader_guard", "grader_probe", "grader_record",
-           "grader_runs", "grader_scan")
+RUNTIME = ("grader_channel", "grader_compile", "grader_frames", "grader_guard", "grader_probe",
+           "grader_record", "grader_runs", "grader_scan")
 """The runtime modules the probe job runs on: the code under test shares their interpreter
 (rebinding the file scan or ``_Observer.note`` from a module written at run time hid a
 violator's whole full-record log, the static rule's verdict overruled as a dispute)."""

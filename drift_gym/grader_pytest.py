@@ -55,8 +55,8 @@ _rewritten: dict[tuple[str, bytes], tuple[bytes, types.CodeType]] = {}
 """(path, source) -> (source hash, assert-rewritten code) of grader-owned test files."""
 
 
-WATCHED_ROOTS = ("pytest", "_pytest", "pluggy", "iniconfig", "grader_channel", "grader_frames",
-                 "grader_guard", "grader_pytest")
+WATCHED_ROOTS = ("pytest", "_pytest", "pluggy", "iniconfig", "grader_channel", "grader_compile",
+                 "grader_frames", "grader_guard", "grader_pytest")
 """Packages whose code decides and reports a test's outcome: the code under test runs in the
 same interpreter and could rebind any of it (``sys.modules["pytest"].Function.runtest =
 lambda self: None`` passed every hidden test with nothing implemented)."""

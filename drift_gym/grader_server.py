@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from grader_channel import Capped, Channel
+from grader_compile import install, precompile
 from grader_record import PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, pidfd, prctl
 
 # Modules every job needs and no repo can change: imported once by the server, inherited by
@@ -294,6 +295,9 @@ def _run_forked(job: dict[str, Any]) -> dict[str, Any]:
         from grader_pytest import prepare
 
         prepare(job["argv"], job["cwd"], job.get("owned"))
+    sources = (job.get("owned") or {}).get("sources")
+    if job["argv"][:1] in (["pytest"], ["probe"]) and isinstance(sources, str):
+        precompile(sources)
     before = _temp_entries()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -345,12 +349,14 @@ def serve(startup: set[str]) -> None:
     """The warm grader: import what jobs share once, then read one JSON job per line on
     stdin ({id, argv, cwd, timeout, cap, owned}) and answer one JSON line per job on
     stdout ({id, exit_code, timed_out, stdout, stderr, truncated}; `owned`: the grading
-    area's root and its job-writable folders, see grader_pytest.prepare). `startup`: the
+    area's root and its job-writable folders, see grader_pytest.prepare, and the repo copy whose
+    modules the server compiles, see grader_compile). `startup`: the
     top-level modules the interpreter had before the runtime ran."""
     for name in WARM_MODULES:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
     _rehearse()
+    install()
     _harden_server()
     reply = os.fdopen(os.dup(1), "w", buffering=1)
     print(json.dumps({"ready": os.getpid(), "modules": imported_names(startup)}), file=reply)

@@ -262,10 +262,10 @@ class WorkspaceSandbox:
         if warm is None and lane != PROBE:
             raise SandboxError(f"the {lane} lane has no warm grader to run its job")
         if warm is not None:
-            owned = {"root": self.workspace_path(GRADING), "writable": list(WRITABLE)}
-            result = warm.run(argv, cwd=self.workspace_path(GRADING, RUN), timeout=timeout,
-                              cap=self._cap, owned=owned)
-            return self._with_limits(result, before)
+            owned = {"root": self.workspace_path(GRADING), "writable": list(WRITABLE),
+                     "sources": self.workspace_path(GRADING, REPO)}  # grader_compile
+            return self._with_limits(warm.run(argv, cwd=self.workspace_path(GRADING, RUN),
+                                              timeout=timeout, cap=self._cap, owned=owned), before)
         # -B: -I ignores PYTHONDONTWRITEBYTECODE, and a cold job would write .pyc files that
         # the probe must then tell from the code's own writes (as a fork never does)
         return self.exec(f"cd {RUN} && python -I -B ../grader_runtime.py {shlex.join(argv)}",
