@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import _pytest.assertion.rewrite as rewrite
+import grader_fixtures
 import pytest
 from grader_channel import Channel
 from grader_guard import (
@@ -56,7 +57,7 @@ _rewritten: dict[tuple[str, bytes], tuple[bytes, types.CodeType]] = {}
 
 
 WATCHED_ROOTS = ("pytest", "_pytest", "pluggy", "iniconfig", "grader_channel", "grader_compile",
-                 "grader_frames", "grader_guard", "grader_pytest")
+                 "grader_fixtures", "grader_frames", "grader_guard", "grader_pytest")
 """Packages whose code decides and reports a test's outcome: the code under test runs in the
 same interpreter and could rebind any of it (``sys.modules["pytest"].Function.runtest =
 lambda self: None`` passed every hidden test with nothing implemented)."""
@@ -316,5 +317,6 @@ def run_visible(args: list[str]) -> None:
 
 def run_pytest(args: list[str], channel: Channel) -> None:
     _use_prepared(args, _prog("pytest"))
+    grader_fixtures.install()
     status = pytest.main(args, plugins=[_Reporter(channel)])
     channel.end(int(status))

@@ -23,6 +23,8 @@ job, ``python -s -P grader_runtime.py serve`` for the warm grader that forks one
   with what the warm server prepares for them ahead of the fork;
 * ``grader_compile`` -- the repo copy's modules compiled once in the warm server, handed to
   the job's imports for the exact bytes they read;
+* ``grader_fixtures`` -- the fixtures of pytest's own plugins, found once in the warm server
+  and handed to each grader job's session;
 * ``grader_server`` -- the warm grader: the shared imports, one fork per job, the cleanup
   after it.
 """
@@ -35,9 +37,9 @@ import sys
 STARTUP = {name.split(".")[0] for name in sys.modules}
 """The top-level modules of the interpreter's start-up, before the runtime imports anything:
 a cold run has them too (see grader_server.imported_names)."""
-RUNTIME_MODULES = ("grader_channel", "grader_compile", "grader_frames", "grader_guard",
-                   "grader_record", "grader_runs", "grader_scan", "grader_probe", "grader_pytest",
-                   "grader_server")
+RUNTIME_MODULES = ("grader_channel", "grader_compile", "grader_fixtures", "grader_frames",
+                   "grader_guard", "grader_record", "grader_runs", "grader_scan", "grader_probe",
+                   "grader_pytest", "grader_server")
 RUNTIME_FOLDER = "runtime"
 """Where the modules are staged, beside this file (``-I`` puts no script folder on sys.path:
 it is added here for the runtime's own imports and taken off again before any job runs)."""

@@ -49,6 +49,7 @@ from typing import Any
 
 from grader_channel import Capped, Channel
 from grader_compile import install, precompile
+from grader_fixtures import learn
 from grader_record import PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, pidfd, prctl
 
 # Modules every job needs and no repo can change: imported once by the server, inherited by
@@ -355,7 +356,7 @@ def serve(startup: set[str]) -> None:
     for name in WARM_MODULES:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
-    _rehearse()
+    learn(_rehearse)
     install()
     _harden_server()
     reply = os.fdopen(os.dup(1), "w", buffering=1)
