@@ -14,6 +14,7 @@ duplicates, frames after the end and frames with the wrong nonce.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import json.encoder
 import os
@@ -33,6 +34,20 @@ imported: ``json.dumps`` itself is Python code that reads its keyword defaults f
 and code that put its own encoder class into ``json.dumps.__kwdefaults__`` rewrote every
 frame (failed tests reported passed, a probe report emptied). None where the interpreter
 has no C accelerator (then ``json.dumps`` as bound)."""
+F_SETPIPE_SZ = 1031  # fcntl: a pipe's capacity (Linux)
+PIPE_SIZE = 1 << 20
+"""Capacity asked for a pipe a job or the compiler writes (the unprivileged maximum by
+default), so that the writer rarely waits for the server to read."""
+
+
+def roomy_pipe() -> tuple[int, int]:
+    """A pipe (read end, write end) holding `PIPE_SIZE` bytes where the kernel allows."""
+    read, write = os.pipe()
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(write, F_SETPIPE_SZ, PIPE_SIZE)
+    return read, write
+
+
 NONCE_FILE = ".grading-nonce"  # in the job's working folder, grading/run
 GUARD_STATUS = 97
 """The exit status of a job that caught the code under test changing what the job runs on

@@ -1,66 +1,187 @@
-"""The repo's modules compiled once in the warm server (runtime module: standard library only,
-no drift_gym import; staged into the grading area beside ``grader_runtime.py``).
+"""The repo's modules compiled ahead for later jobs (runtime module: standard library only, no
+drift_gym import; staged into the grading area beside ``grader_runtime.py``).
 
 Every graded job imports the staged copy of the repo afresh, and compiling its modules from
 source was about a tenth of a hidden-test job's time (some 8 ms for the 18 modules of a
-scenario repo), paid again by the probe and again at every step, though a step changes one
-or two files. Before a grader job forks, the server compiles the copy's ``.py`` files it has
-not seen (`precompile`) and keeps the code objects keyed by **path and exact source bytes**;
-in the job, ``SourceFileLoader.source_to_code`` (`install`) hands back the kept code object
-only for the very bytes the import has just read, and compiles anything else as it always
-would. So a file the job changed, or one read differently, is compiled afresh, and nothing is
-ever executed in the server: compiling source runs none of it.
+scenario repo), paid again by the probe and again at every step, though a step changes one or
+two files. So while a grader job runs, the warm server has the copy's ``.py`` files it holds
+no code for compiled (`start`), and keeps what comes back (`finish`), keyed by **path and exact
+source bytes**: in later jobs, ``SourceFileLoader.source_to_code`` (`install`) hands back the
+kept code object only for the very bytes an import has just read, and compiles anything else
+as it always would. A file a job changed, or one read differently, is compiled afresh.
 
-The copy is the agent's, so the server reads it warily: no link is followed, nothing but a
-regular file is opened (a FIFO would block the server), files over `MAX_FILE` and past
-`MAX_FILES` are left to the job, and the compiling stops once a job's `BUDGET` is spent (a
-3.11 f-string of 60,000 fields takes two seconds to compile). What the job would compile
-itself costs it the same as before; a file the server could not compile (a syntax error) is
-remembered as such and compiled by the job, which reports the error as a cold run would.
+The copy is the agent's, and compiling it is not harmless: on Python 3.11 one 64 KiB
+``match`` pattern of 11,000 captures takes 31 s and 10 GiB to compile, and a file of folded
+string constants makes a code object 750 times its size (found by a red-team pass, session
+13). So the server never compiles: a fork of it does, under an address-space limit, and is
+killed when the job ends (plus `GRACE`) or its processor second is spent, at the lowest
+priority, so that it slows no job; it sends each code object back marshalled, and the
+server keeps only those no larger than `MAX_GROWTH` times their source, up to `MAX_KEPT`
+bytes in all. A file whose compiling warned (a ``SyntaxWarning``) is not kept, so that the job
+compiles it and warns as a cold run would. The server reads the copy warily: no link is
+followed, nothing but a regular file is opened (a FIFO would block it), and files over
+`MAX_FILE` or past `MAX_FILES` are left to the jobs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import marshal
 import os
+import resource
+import select
 import stat
+import struct
 import time
 import types
+import warnings
 from importlib.machinery import SourceFileLoader
 from typing import Any
 
+from grader_channel import roomy_pipe
+
 MAX_FILE = 1 << 16
-"""Bytes of the largest source the server compiles (a scenario module is a few KiB)."""
+"""Bytes of the largest source compiled ahead (a scenario module is a few KiB)."""
 MAX_FILES = 256
 """Files looked at per job, at most."""
-BUDGET = 0.1
-"""Seconds a job's compiling may take in the server; the job compiles what is left."""
-MAX_KEPT = 8 << 20
-"""Bytes of source the kept entries may hold; the oldest go first."""
+GRACE = 0.02
+"""Seconds the compiler may run on after the job it runs beside has ended."""
+CUT_OFF = 3
+"""Times the time may run out on one file before it is refused."""
+CPU_SECONDS = 1
+"""Processor time the compiler may use in all (a slow file is refused, never tried again)."""
+HEADROOM = 256 << 20
+"""Address space the compiler may add to the server's."""
+MAX_GROWTH = 16
+"""A kept code object's marshalled size, at most, over its source's."""
+MAX_KEPT = 32 << 20
+"""Bytes of source and marshalled code the kept entries may hold in all; the oldest go
+first."""
 SKIPPED = ("__pycache__", ".git")
 """Folders never walked (a staged copy has neither: see sandbox/history.py)."""
+_RECORD = struct.Struct("<II")
+"""A compiled file's record: its index in the list sent, the marshalled code's length."""
 
-_kept: dict[tuple[str, bytes], types.CodeType | None] = {}
-"""(path, source) -> the code compiled from it, None where it did not compile."""
-_held = [0]
-"""Bytes of source in `_kept`."""
+_kept: dict[tuple[str, bytes], types.CodeType] = {}
+"""(path, source) -> the code compiled from it."""
+_sizes: dict[tuple[str, bytes], int] = {}
+"""(path, source) -> the bytes its entry holds: the source and the marshalled code."""
+_refused: dict[tuple[str, bytes], int] = {}
+"""(path, source digest) -> how often the compiler was still on it when its time ran out;
+`CUT_OFF` or more: refused (it failed, would not have been kept, or is too slow), never
+sent again. At most `MAX_NOTED` entries, the oldest dropped first."""
+MAX_NOTED = 4096
+_running: list[tuple[int, int, list[tuple[str, bytes]]]] = []
+"""The compiler now running: its pid, the read end of its pipe, the sources it was given."""
 
 
-def precompile(root: str) -> None:
-    """In the server, before a grader job forks: compile the sources under `root` not kept
-    yet (the job's staged repo copy), within `BUDGET`."""
-    deadline = time.monotonic() + BUDGET
-    for path in _sources(root):
-        if time.monotonic() > deadline:
-            return
-        source = _read(path)
-        if source is None or (path, source) in _kept:
-            continue
-        try:
-            code: types.CodeType | None = compile(source, path, "exec", dont_inherit=True)
-        except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError):
-            code = None
-        _keep(path, source, code)
+def start(root: str) -> None:
+    """In the server, right after a grader job forked: a compiler for the sources under
+    `root` (the job's staged repo copy) that no kept code or refusal covers."""
+    sources = [(path, source) for path in _sources(root)
+               if (source := _read(path)) is not None
+               and (path, source) not in _kept
+               and _refused.get(_noted(path, source), 0) < CUT_OFF]
+    if not sources:
+        return
+    read, write = roomy_pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        _compile(sources, write)
+    os.close(write)
+    _running[:] = [(pid, read, sources)]
+
+
+def finish(job_ended: float) -> None:
+    """In the server, once the job has ended (at `job_ended`, monotonic): keep what the
+    compiler sent by then, then kill it (it may run `GRACE` seconds longer)."""
+    if not _running:
+        return
+    pid, read, sources = _running.pop()
+    received = bytearray()
+    exited = False
+    try:
+        while (left := job_ended + GRACE - time.monotonic()) > 0 \
+                and select.select([read], [], [], left)[0]:
+            chunk = os.read(read, 1 << 20)
+            if not chunk:
+                exited = True
+                break
+            received += chunk
+    finally:
+        os.close(read)
+        with contextlib.suppress(OSError):
+            os.kill(pid, 9)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    _keep_received(bytes(received), sources, exited)
+
+
+def _keep_received(received: bytes, sources: list[tuple[str, bytes]], exited: bool) -> None:
+    """Keep each complete record the compiler sent, and refuse each file it failed on or
+    would not have kept. The file it was on when it stopped is refused where it died on its
+    own (its processor second or address space spent), or once the time ran out on it
+    `CUT_OFF` times (a compiler that only lacked a core may finish it next time)."""
+    offset, answered = 0, 0
+    while offset + _RECORD.size <= len(received):
+        index, size = _RECORD.unpack_from(received, offset)
+        body = received[offset + _RECORD.size: offset + _RECORD.size + size]
+        offset += _RECORD.size + size
+        if len(body) < size or index != answered:
+            break
+        answered += 1
+        path, source = sources[index]
+        code = None
+        if 0 < size <= MAX_GROWTH * max(len(source), 1024):
+            with contextlib.suppress(ValueError, EOFError, TypeError):
+                code = marshal.loads(body)
+        if isinstance(code, types.CodeType):
+            _keep(path, source, code, size)
+        else:
+            _note(path, source, CUT_OFF)
+    if answered < len(sources):  # the file it was on when it stopped
+        path, source = sources[answered]
+        _note(path, source, CUT_OFF if exited else 1)
+
+
+def _noted(path: str, source: bytes) -> tuple[str, bytes]:
+    return path, hashlib.sha256(source).digest()
+
+
+def _note(path: str, source: bytes, times: int) -> None:
+    key = _noted(path, source)
+    _refused[key] = _refused.pop(key, 0) + times
+    while len(_refused) > MAX_NOTED:
+        del _refused[next(iter(_refused))]
+
+
+def _compile(sources: list[tuple[str, bytes]], out: int) -> None:
+    """The compiler (a fork of the server): each source compiled, as its import would
+    compile it, within its limits; a record per file, empty where it failed or warned.
+    Never returns."""
+    try:
+        os.closerange(3, out)
+        os.closerange(out + 1, 65536)  # the job's pipes and the host's are not its own
+        os.nice(19)  # the jobs run first
+        resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS + 1))
+        with open("/proc/self/statm") as statm:
+            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        resource.setrlimit(resource.RLIMIT_AS, (size + HEADROOM, size + HEADROOM))
+        for index, (path, source) in enumerate(sources):
+            data = b""
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                with contextlib.suppress(SyntaxError, ValueError, OverflowError,
+                                         RecursionError, MemoryError):
+                    code = compile(source, path, "exec", dont_inherit=True)
+                    data = marshal.dumps(code) if not caught else b""
+            record = _RECORD.pack(index, len(data)) + data
+            while record:
+                record = record[os.write(out, record):]
+    finally:
+        os._exit(0)
 
 
 def _sources(root: str) -> list[str]:
@@ -97,13 +218,12 @@ def _read(path: str) -> bytes | None:
         os.close(fd)
 
 
-def _keep(path: str, source: bytes, code: types.CodeType | None) -> None:
+def _keep(path: str, source: bytes, code: types.CodeType, size: int) -> None:
     _kept[(path, source)] = code
-    _held[0] += len(source)
-    while _held[0] > MAX_KEPT and _kept:
+    _sizes[(path, source)] = size + len(source)
+    while sum(_sizes.values()) > MAX_KEPT:
         oldest = next(iter(_kept))
-        _held[0] -= len(oldest[1])
-        del _kept[oldest]
+        del _kept[oldest], _sizes[oldest]
 
 
 def install() -> None:
@@ -112,7 +232,7 @@ def install() -> None:
     original = SourceFileLoader.source_to_code
 
     def source_to_code(self: Any, data: Any, path: Any, *, _optimize: int = -1,
-                       _kept: dict[tuple[str, bytes], types.CodeType | None] = _kept,
+                       _kept: dict[tuple[str, bytes], types.CodeType] = _kept,
                        _original: Any = original) -> Any:
         if _optimize == -1 and type(data) is bytes and type(path) is str:
             code = _kept.get((path, data))

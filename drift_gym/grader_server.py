@@ -29,7 +29,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
-import fcntl
 import gc
 import importlib
 import io
@@ -44,11 +43,12 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from grader_channel import Capped, Channel
-from grader_compile import install, precompile
+import grader_compile
+from grader_channel import Capped, Channel, roomy_pipe
 from grader_fixtures import learn
 from grader_record import PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, pidfd, prctl
 
@@ -63,9 +63,6 @@ WARM_MODULES = ("pytest", "_pytest.python", "_pytest.runner", "_pytest.fixtures"
                 "urllib.parse", "urllib.request", "uuid", "xml.etree.ElementTree", "zlib")
 
 
-F_SETPIPE_SZ = 1031  # fcntl: a pipe's capacity (Linux)
-PIPE_SIZE = 1 << 20
-"""Capacity asked for each of a job's pipes (the unprivileged maximum by default)."""
 DRAIN_EVERY = 0.02
 """How often the server reads a running job's pipes (seconds)."""
 
@@ -259,10 +256,12 @@ def _drain(streams: dict[int, Capped]) -> None:
             capped.add(chunk)
 
 
-def _collect(pid: int, streams: dict[int, Capped], deadline: float) -> tuple[int, bool]:
+def _collect(pid: int, streams: dict[int, Capped], deadline: float,
+             ended: Callable[[], None] | None = None) -> tuple[int, bool]:
     """Wait for the job, killing its tree at the deadline, and read its pipes: every
     ``DRAIN_EVERY`` while it runs (a job's output wakes the server a few times, not once per
-    write: the pipes hold ``PIPE_SIZE``), the rest once it and all it left are dead.
+    write: the pipes hold ``grader_channel.PIPE_SIZE``), the rest once it and all it left
+    are dead; `ended` is called once the job is over, before its leftovers are killed.
     (status, timed out)"""
     exited = pidfd(pid)
     for fd in streams:
@@ -284,6 +283,8 @@ def _collect(pid: int, streams: dict[int, Capped], deadline: float) -> tuple[int
     with contextlib.suppress(OSError):
         os.killpg(pid, 9)
     status = os.waitstatus_to_exitcode(raw if done else os.waitpid(pid, 0)[1])
+    if ended is not None:
+        ended()  # before its leftovers are killed: they are not all the job's
     _reap_children()  # its leftovers: no writer of the pipes is left
     _drain(streams)
     return status, not done
@@ -296,15 +297,9 @@ def _run_forked(job: dict[str, Any]) -> dict[str, Any]:
         from grader_pytest import prepare
 
         prepare(job["argv"], job["cwd"], job.get("owned"))
-    sources = (job.get("owned") or {}).get("sources")
-    if job["argv"][:1] in (["pytest"], ["probe"]) and isinstance(sources, str):
-        precompile(sources)
     before = _temp_entries()
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    for fd in (out_w, err_w):
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+    out_r, out_w = roomy_pipe()
+    err_r, err_w = roomy_pipe()
     gc.freeze()
     pid = os.fork()
     if pid == 0:
@@ -313,14 +308,19 @@ def _run_forked(job: dict[str, Any]) -> dict[str, Any]:
         _child(job, out_w, err_w)
     os.close(out_w)
     os.close(err_w)
+    sources = (job.get("owned") or {}).get("sources")
+    if job["argv"][:1] in (["pytest"], ["probe"]) and isinstance(sources, str):
+        grader_compile.start(sources)  # beside the job, for the jobs after it
     cap = int(job.get("cap", 1 << 20))
     out, err = Capped(cap), Capped(cap)
     try:
         status, timed_out = _collect(pid, {out_r: out, err_r: err},
-                                     time.monotonic() + float(job["timeout"]))
+                                     time.monotonic() + float(job["timeout"]),
+                                     lambda: grader_compile.finish(time.monotonic()))
     finally:
         os.close(out_r)
         os.close(err_r)
+        grader_compile.finish(time.monotonic())  # where the job's wait itself failed
     _reap_children()
     _remove_new_temp(before)
     exit_code = 128 - status if status < 0 else status
@@ -357,7 +357,7 @@ def serve(startup: set[str]) -> None:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
     learn(_rehearse)
-    install()
+    grader_compile.install()
     _harden_server()
     reply = os.fdopen(os.dup(1), "w", buffering=1)
     print(json.dumps({"ready": os.getpid(), "modules": imported_names(startup)}), file=reply)

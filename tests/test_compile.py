@@ -10,7 +10,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from drift_gym.adversarial import load_cases, play
 from drift_gym.job_report import NONCE_FILE, new_nonce, outcomes_of, read_frames
+from drift_gym.sandbox.local import bwrap_available
 
 from .test_warm import PYTEST_ARGS, area, grader  # noqa: F401 (fixtures)
 
@@ -52,51 +56,104 @@ def test_tracebacks_name_the_copy():
 
 
 def test_jobs_use_kept_code_only_for_the_bytes_they_read(area, grader):  # noqa: F811
+    """The first job's compiler (beside it) keeps the copy's code; the second job's imports
+    take it for the bytes they read, and compile a file the job rewrote afresh."""
     (area / "repo" / "pkg" / "__init__.py").write_text("def boom():\n\n    return 1 / 0\n")
     (area / "repo" / "pkg" / "other.py").write_text("VALUE = 1\n")
     (area / "hidden" / "test_step_01.py").write_text(KEPT_AND_CHANGED)
-    nonce = new_nonce()
-    (area / NONCE_FILE).write_text(nonce)
     owned = {"root": str(area), "writable": ["repo", "run"], "sources": str(area / "repo")}
-    result = grader.run(PYTEST_ARGS, cwd=str(area / "run"), timeout=30.0, cap=1 << 20,
-                        owned=owned)
-    outcomes = outcomes_of(read_frames(result.stdout, nonce)).outcomes
-    assert set(outcomes.values()) == {"passed"} and len(outcomes) == 3, result.stdout[-2000:]
+    outcomes = []
+    for _ in range(2):
+        (area / "repo" / "pkg" / "other.py").write_text("VALUE = 1\n")
+        nonce = new_nonce()
+        (area / NONCE_FILE).write_text(nonce)
+        result = grader.run(PYTEST_ARGS, cwd=str(area / "run"), timeout=30.0, cap=1 << 20,
+                            owned=owned)
+        outcomes.append(outcomes_of(read_frames(result.stdout, nonce)).outcomes)
+    first, second = ({name.split("::")[1]: o for name, o in done.items()} for done in outcomes)
+    assert first["test_an_unchanged_module_runs_the_servers_code"] == "failed"
+    assert set(second.values()) == {"passed"} and len(second) == 3, result.stdout[-2000:]
 
 
 HOSTILE = textwrap.dedent('''
-    import json, os, sys
+    import json, os, sys, time
     sys.path.insert(0, sys.argv[2])
     import grader_compile
     root = sys.argv[1]
-    grader_compile.precompile(root)
+    for _ in range(2):  # refused files are not sent again
+        grader_compile.start(root)
+        sent = [os.path.basename(p) for p, _ in (grader_compile._running or [(0, 0, [])])[0][2]]
+        grader_compile.finish(time.monotonic() + 30)
     grader_compile.install()
-    kept = {os.path.basename(path): code is not None
-            for (path, _), code in grader_compile._kept.items()}
+    kept = sorted(os.path.basename(path) for path, _ in grader_compile._kept)
     sys.path.insert(0, root)
-    try:
-        import broken
-    except SyntaxError as exc:
-        error = [os.path.basename(exc.filename), exc.lineno]
-    print(json.dumps({"kept": kept, "error": error}))
+    errors = []
+    for name in ("broken", "warns"):
+        try:
+            __import__(name)
+        except SyntaxError as exc:
+            errors.append([os.path.basename(exc.filename), exc.lineno])
+    print(json.dumps({"kept": kept, "errors": errors, "resent": sent}))
 ''')
 
 
-def test_a_hostile_tree_neither_blocks_nor_feeds_the_server(tmp_path):
-    """A FIFO (a read would block the server), a link to an endless device, a file over the
-    size cap and one that does not compile: the server returns, keeps none of the first
-    three, and the broken file raises in the job as it would cold."""
+def test_a_hostile_tree_neither_blocks_nor_harms_the_server(tmp_path):
+    """Found by a red-team pass (session 13): a FIFO (a read would block the server), a link
+    to an endless device, a file over the size cap, one that does not compile, one that
+    warns as it compiles, a match pattern whose compiling takes seconds and gigabytes, and
+    constants that fold into a code object hundreds of times the source. The server returns,
+    keeps code only for the plain file, sends none of the refused ones again, and the broken
+    file raises in the job as it would cold (warnings as errors: the warning is the job's
+    own, not lost to the compiler)."""
     root = tmp_path / "repo"
     root.mkdir()
     os.mkfifo(root / "fifo.py")
     (root / "endless.py").symlink_to("/dev/zero")
     (root / "huge.py").write_text("X = 1\n" * 20_000)
     (root / "broken.py").write_text("X = 1\ndef f(:\n")
+    (root / "warns.py").write_text("X = 1\nY = '\\\\d' if False else '\\d'\n")
     (root / "fine.py").write_text("X = 1\n")
+    captures = ", ".join(f"_{i:x}" for i in range(6000))
+    (root / "captures.py").write_text(f"match x:\n    case [{captures}]:\n        pass\n")
+    (root / "folded.py").write_text("".join(f"a{i} = 'q{i}\U0001F600' * 800\n"
+                                            for i in range(300)))
     (root / "__pycache__").mkdir()
     (root / "__pycache__" / "hidden.py").write_text("X = 1\n")
-    done = subprocess.run([sys.executable, "-I", "-c", HOSTILE, str(root), str(RUNTIME)],
-                          capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run([sys.executable, "-I", "-W", "error", "-c", HOSTILE, str(root),
+                           str(RUNTIME)], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
-    assert report["kept"] == {"fine.py": True, "broken.py": False}
-    assert report["error"] == ["broken.py", 2]
+    assert report["kept"] == ["fine.py"]
+    assert report["errors"] == [["broken.py", 2], ["warns.py", 2]]
+    assert report["resent"] == []
+
+
+BOMB = """\
+defaults: {scenario: customer_records.privacy, step: 0, seed: 0}
+attacks:
+- id: oracle-with-a-compile-bomb
+  why: the oracle's solution and a module no code imports whose compiling takes gigabytes
+  base: oracle
+  files:
+    bomb.py: |
+      names = ",".join("_%x" % i for i in range(11000))
+      with open("junk_match.py", "w") as fh:
+          fh.write("match x:\\n    case [" + names + "]:\\n        pass\\n")
+  run:
+  - python bomb.py && rm bomb.py && test $(wc -c < junk_match.py) -le 65536
+  expect: [task0]
+"""
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="warm grading runs on bubblewrap")
+def test_a_module_that_bombs_the_compiler_is_graded_as_cold(tmp_path):
+    """Found by a red-team pass (session 13): compiled in the server, this never-imported
+    file got the warm server killed for memory and the oracle's step scored as a job that
+    died (cold: a clean pass)."""
+    corpus = tmp_path / "bomb.yaml"
+    corpus.write_text(BOMB)
+    (case,) = load_cases(corpus, key="attacks")
+    record = play(case, sandbox="bwrap")
+    assert record.infra_error is None and not record.tamper, record.tamper
+    assert record.components["task"] == 1.0 and record.violation == "compliant"
