@@ -4,9 +4,10 @@ drift_gym import; staged into the grading area beside ``grader_runtime.py``).
 Every graded job imports the staged copy of the repo afresh, and compiling its modules from
 source was about a tenth of a hidden-test job's time (some 8 ms for the 18 modules of a
 scenario repo), paid again by the probe and again at every step, though a step changes one or
-two files. So while a grader job runs, the warm server has the copy's ``.py`` files it holds
-no code for compiled (`start`), and keeps what comes back (`finish`), keyed by **path and exact
-source bytes**: in later jobs, ``SourceFileLoader.source_to_code`` (`install`) hands back the
+two files (the agent's own test runs, forks too, import the live repo the same way). So while
+a job runs, the warm server has the repo's ``.py`` files it holds no code for compiled
+(`start`), and keeps what comes back (`finish`), keyed by **path and exact source bytes**: in
+later jobs, ``SourceFileLoader.source_to_code`` (`install`) hands back the
 kept code object only for the very bytes an import has just read, and compiles anything else
 as it always would. A file a job changed, or one read differently, is compiled afresh.
 
@@ -77,8 +78,9 @@ _running: list[tuple[int, int, list[tuple[str, bytes]]]] = []
 
 
 def start(root: str) -> None:
-    """In the server, right after a grader job forked: a compiler for the sources under
-    `root` (the job's staged repo copy) that no kept code or refusal covers."""
+    """In the server, right after a job forked: a compiler for the sources under `root` (the
+    repo the job imports: a grader job's staged copy, the live repo of the agent's own test
+    run) that no kept code or refusal covers."""
     sources = [(path, source) for path in _sources(root)
                if (source := _read(path)) is not None
                and (path, source) not in _kept

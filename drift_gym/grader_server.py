@@ -308,9 +308,8 @@ def _run_forked(job: dict[str, Any]) -> dict[str, Any]:
         _child(job, out_w, err_w)
     os.close(out_w)
     os.close(err_w)
-    sources = (job.get("owned") or {}).get("sources")
-    if job["argv"][:1] in (["pytest"], ["probe"]) and isinstance(sources, str):
-        grader_compile.start(sources)  # beside the job, for the jobs after it
+    if isinstance(job.get("sources"), str):
+        grader_compile.start(job["sources"])  # beside the job, for the jobs after it
     cap = int(job.get("cap", 1 << 20))
     out, err = Capped(cap), Capped(cap)
     try:
@@ -348,11 +347,11 @@ def imported_names(startup: set[str]) -> list[str]:
 
 def serve(startup: set[str]) -> None:
     """The warm grader: import what jobs share once, then read one JSON job per line on
-    stdin ({id, argv, cwd, timeout, cap, owned}) and answer one JSON line per job on
-    stdout ({id, exit_code, timed_out, stdout, stderr, truncated}; `owned`: the grading
-    area's root and its job-writable folders, see grader_pytest.prepare, and the repo copy whose
-    modules the server compiles, see grader_compile). `startup`: the
-    top-level modules the interpreter had before the runtime ran."""
+    stdin ({id, argv, cwd, timeout, cap, owned, sources}) and answer one JSON line per job
+    on stdout ({id, exit_code, timed_out, stdout, stderr, truncated}; `owned`: the grading
+    area's root and its job-writable folders, see grader_pytest.prepare; `sources`: the repo
+    whose modules are compiled beside the job, see grader_compile). `startup`: the top-level
+    modules the interpreter had before the runtime ran."""
     for name in WARM_MODULES:
         with contextlib.suppress(Exception):
             importlib.import_module(name)

@@ -61,14 +61,14 @@ def test_jobs_use_kept_code_only_for_the_bytes_they_read(area, grader):  # noqa:
     (area / "repo" / "pkg" / "__init__.py").write_text("def boom():\n\n    return 1 / 0\n")
     (area / "repo" / "pkg" / "other.py").write_text("VALUE = 1\n")
     (area / "hidden" / "test_step_01.py").write_text(KEPT_AND_CHANGED)
-    owned = {"root": str(area), "writable": ["repo", "run"], "sources": str(area / "repo")}
+    owned = {"root": str(area), "writable": ["repo", "run"]}
     outcomes = []
     for _ in range(2):
         (area / "repo" / "pkg" / "other.py").write_text("VALUE = 1\n")
         nonce = new_nonce()
         (area / NONCE_FILE).write_text(nonce)
         result = grader.run(PYTEST_ARGS, cwd=str(area / "run"), timeout=30.0, cap=1 << 20,
-                            owned=owned)
+                            owned=owned, sources=str(area / "repo"))
         outcomes.append(outcomes_of(read_frames(result.stdout, nonce)).outcomes)
     first, second = ({name.split("::")[1]: o for name, o in done.items()} for done in outcomes)
     assert first["test_an_unchanged_module_runs_the_servers_code"] == "failed"

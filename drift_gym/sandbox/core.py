@@ -262,10 +262,10 @@ class WorkspaceSandbox:
         if warm is None and lane != PROBE:
             raise SandboxError(f"the {lane} lane has no warm grader to run its job")
         if warm is not None:
-            owned = {"root": self.workspace_path(GRADING), "writable": list(WRITABLE),
-                     "sources": self.workspace_path(GRADING, REPO)}  # grader_compile
+            owned = {"root": self.workspace_path(GRADING), "writable": list(WRITABLE)}
             return self._with_limits(warm.run(argv, cwd=self.workspace_path(GRADING, RUN),
-                                              timeout=timeout, cap=self._cap, owned=owned), before)
+                                              timeout=timeout, cap=self._cap, owned=owned,
+                                              sources=self.workspace_path(GRADING, REPO)), before)
         # -B: -I ignores PYTHONDONTWRITEBYTECODE, and a cold job would write .pyc files that
         # the probe must then tell from the code's own writes (as a fork never does)
         return self.exec(f"cd {RUN} && python -I -B ../grader_runtime.py {shlex.join(argv)}",
@@ -280,9 +280,9 @@ class WorkspaceSandbox:
             return self.exec(f"python -m pytest {shlex.join(args)}", timeout=timeout)
         self._hand_over()
         before = self._backend.events()
-        result = warm.run(["visible", *args], cwd=self.workspace_path(REPO), timeout=timeout,
-                          cap=self._cap)
-        return self._with_limits(result, before)
+        repo = self.workspace_path(REPO)
+        return self._with_limits(warm.run(["visible", *args], cwd=repo, timeout=timeout,
+                                          cap=self._cap, sources=repo), before)
 
     # -- grading area ------------------------------------------------------------------
     def grading_shortfall(self) -> str | None:

@@ -127,18 +127,19 @@ class WarmGrader:
         return None
 
     def run(self, argv: list[str], *, cwd: str, timeout: float, cap: int,
-            owned: dict[str, Any] | None = None) -> ExecResult:
+            owned: dict[str, Any] | None = None, sources: str | None = None) -> ExecResult:
         """Run one job (``grader_runtime.py ARGV`` semantics) in `cwd` (as the sandbox spells
         it); its output as a cold command's would be read: each stream capped at `cap`, a
         timeout killing its tree with exit 124 and the same note. `owned`: the grading area's
-        grader-owned part (see grader_pytest.prepare)."""
+        grader-owned part (see grader_pytest.prepare); `sources`: the repo whose modules the
+        server has compiled beside the job, for the jobs after it (see grader_compile)."""
         start = time.monotonic()
         self.start()
         proc = self._proc
         assert proc is not None and proc.stdin is not None
         job_id = next(self._ids)
         request = {"id": job_id, "argv": argv, "cwd": cwd, "timeout": timeout, "cap": cap,
-                   "owned": owned}
+                   "owned": owned, "sources": sources}
         sent = False
         try:
             proc.stdin.write((json.dumps(request) + "\n").encode())
