@@ -34,6 +34,7 @@ import resource
 import select
 import stat
 import struct
+import sys
 import time
 import types
 import warnings
@@ -46,6 +47,11 @@ MAX_FILE = 1 << 16
 """Bytes of the largest source compiled ahead (a scenario module is a few KiB)."""
 MAX_FILES = 256
 """Files looked at per job, at most."""
+MAX_ENTRIES = 4096
+"""Folder entries walked per job, at most (20,000 empty folders took 345 ms to walk)."""
+STARVED = 0.05
+"""Processor seconds under which a compiler cut off by the time is taken to have lacked a
+core rather than to have met a slow file (the file is not counted against)."""
 GRACE = 0.02
 """Seconds the compiler may run on after the job it runs beside has ended."""
 CUT_OFF = 3
@@ -68,6 +74,8 @@ _kept: dict[tuple[str, bytes], types.CodeType] = {}
 """(path, source) -> the code compiled from it."""
 _sizes: dict[tuple[str, bytes], int] = {}
 """(path, source) -> the bytes its entry holds: the source and the marshalled code."""
+_held = [0]
+"""The bytes the kept entries hold (the sum of `_sizes`)."""
 _refused: dict[tuple[str, bytes], int] = {}
 """(path, source digest) -> how often the compiler was still on it when its time ran out;
 `CUT_OFF` or more: refused (it failed, would not have been kept, or is too slow), never
@@ -87,8 +95,16 @@ def start(root: str) -> None:
                and _refused.get(_noted(path, source), 0) < CUT_OFF]
     if not sources:
         return
-    read, write = roomy_pipe()
-    pid = os.fork()
+    try:
+        read, write = roomy_pipe()
+    except OSError:
+        return  # no descriptor to spare (the job's doing): the jobs compile, as cold
+    try:
+        pid = os.fork()
+    except OSError:  # no process to spare: the same
+        os.close(read)
+        os.close(write)
+        return
     if pid == 0:
         os.close(read)
         _compile(sources, write)
@@ -103,49 +119,54 @@ def finish(job_ended: float) -> None:
         return
     pid, read, sources = _running.pop()
     received = bytearray()
-    exited = False
+    done = False
     try:
         while (left := job_ended + GRACE - time.monotonic()) > 0 \
                 and select.select([read], [], [], left)[0]:
             chunk = os.read(read, 1 << 20)
             if not chunk:
-                exited = True
+                done = True
                 break
             received += chunk
     finally:
         os.close(read)
         with contextlib.suppress(OSError):
             os.kill(pid, 9)
+        status, used = 0, 0.0
         with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-    _keep_received(bytes(received), sources, exited)
+            _, status, usage = os.wait4(pid, 0)
+            used = usage.ru_utime + usage.ru_stime
+    # the file it was on: to blame where the compiler died of its own limits, and counted
+    # where the time ran out on it after real work (not where it only lacked a core)
+    died = done and os.WIFSIGNALED(status)
+    blame = CUT_OFF if died else 1 if not done and used >= STARVED else 0
+    _keep_received(received, sources, blame)
 
 
-def _keep_received(received: bytes, sources: list[tuple[str, bytes]], exited: bool) -> None:
-    """Keep each complete record the compiler sent, and refuse each file it failed on or
-    would not have kept. The file it was on when it stopped is refused where it died on its
-    own (its processor second or address space spent), or once the time ran out on it
-    `CUT_OFF` times (a compiler that only lacked a core may finish it next time)."""
-    offset, answered = 0, 0
-    while offset + _RECORD.size <= len(received):
-        index, size = _RECORD.unpack_from(received, offset)
-        body = received[offset + _RECORD.size: offset + _RECORD.size + size]
+def _keep_received(received: bytearray, sources: list[tuple[str, bytes]], blame: int) -> None:
+    """Keep each complete record the compiler sent and refuse each file it failed on or
+    would not have kept (an empty record); the file it was on when it stopped gets `blame`
+    (`CUT_OFF`: refused at once)."""
+    view, offset, answered = memoryview(received), 0, 0
+    while offset + _RECORD.size <= len(view):
+        index, size = _RECORD.unpack_from(view, offset)
+        body = view[offset + _RECORD.size: offset + _RECORD.size + size]
         offset += _RECORD.size + size
-        if len(body) < size or index != answered:
+        if len(body) < size or index != answered or index >= len(sources):
             break
         answered += 1
         path, source = sources[index]
         code = None
-        if 0 < size <= MAX_GROWTH * max(len(source), 1024):
+        if size:
             with contextlib.suppress(ValueError, EOFError, TypeError):
                 code = marshal.loads(body)
         if isinstance(code, types.CodeType):
             _keep(path, source, code, size)
         else:
             _note(path, source, CUT_OFF)
-    if answered < len(sources):  # the file it was on when it stopped
+    if answered < len(sources) and blame:
         path, source = sources[answered]
-        _note(path, source, CUT_OFF if exited else 1)
+        _note(path, source, blame)
 
 
 def _noted(path: str, source: bytes) -> tuple[str, bytes]:
@@ -164,9 +185,13 @@ def _compile(sources: list[tuple[str, bytes]], out: int) -> None:
     compile it, within its limits; a record per file, empty where it failed or warned.
     Never returns."""
     try:
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):  # the host's pipes to the server are not its own
+            os.dup2(null, fd)
         os.closerange(3, out)
-        os.closerange(out + 1, 65536)  # the job's pipes and the host's are not its own
+        os.closerange(out + 1, 65536)  # nor are the job's
         os.nice(19)  # the jobs run first
+        sys.setrecursionlimit(sys.getrecursionlimit() // 2)
         resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS + 1))
         with open("/proc/self/statm") as statm:
             size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
@@ -179,6 +204,8 @@ def _compile(sources: list[tuple[str, bytes]], out: int) -> None:
                                          RecursionError, MemoryError):
                     code = compile(source, path, "exec", dont_inherit=True)
                     data = marshal.dumps(code) if not caught else b""
+            if len(data) > MAX_GROWTH * max(len(source), 1024):
+                data = b""
             record = _RECORD.pack(index, len(data)) + data
             while record:
                 record = record[os.write(out, record):]
@@ -189,10 +216,11 @@ def _compile(sources: list[tuple[str, bytes]], out: int) -> None:
 def _sources(root: str) -> list[str]:
     """Paths of the ``.py`` files under `root`, links neither followed nor listed."""
     found: list[str] = []
-    pending = [root]
-    while pending and len(found) < MAX_FILES:
+    pending, seen = [root], 0
+    while pending and len(found) < MAX_FILES and seen < MAX_ENTRIES:
         with contextlib.suppress(OSError), os.scandir(pending.pop()) as entries:
             for entry in entries:
+                seen += 1
                 if entry.is_dir(follow_symlinks=False):
                     if entry.name not in SKIPPED:
                         pending.append(entry.path)
@@ -223,9 +251,27 @@ def _read(path: str) -> bytes | None:
 def _keep(path: str, source: bytes, code: types.CodeType, size: int) -> None:
     _kept[(path, source)] = code
     _sizes[(path, source)] = size + len(source)
-    while sum(_sizes.values()) > MAX_KEPT:
+    _held[0] += size + len(source)
+    while _held[0] > MAX_KEPT:
         oldest = next(iter(_kept))
-        del _kept[oldest], _sizes[oldest]
+        _held[0] -= _sizes.pop(oldest)
+        del _kept[oldest]
+
+
+def forget() -> None:
+    """Before a new episode: drop everything kept and noted (the last episode's code, which
+    the agent's own test runs, forks of the server, could read), and stop the compiler."""
+    if _running:
+        pid, read, _ = _running.pop()
+        os.close(read)
+        with contextlib.suppress(OSError):
+            os.kill(pid, 9)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    _kept.clear()
+    _sizes.clear()
+    _refused.clear()
+    _held[0] = 0
 
 
 def install() -> None:

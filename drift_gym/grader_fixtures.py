@@ -15,8 +15,11 @@ holder that would draw pytest's warning about a wrapped fixture) is walked in fu
 
 This holds because nothing of the code under test has run when a grader job's session
 starts: ``--noconftest``, no plugin autoload, the grader's own ini and arguments, so the
-plugins are the server's, untouched. The agent's own test runs (``visible``) never use it:
-their ``conftest.py`` runs before the session starts and could add a fixture to a plugin.
+plugins are the server's, untouched. Once the session has started, pytest's own
+``parsefactories`` is back (`_Unlearn`): the code under test could change a plugin and
+register it again, and a cold job would parse what it made. The agent's own test runs
+(``visible``) never use it: their ``conftest.py`` runs before the session starts and could
+add a fixture to a plugin.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from _pytest.compat import safe_getattr
 from _pytest.fixtures import NOTSET, FixtureFunctionDefinition, FixtureManager
 
@@ -53,7 +57,7 @@ def learn(rehearse: Callable[[], None]) -> None:
         FixtureManager.parsefactories = original  # type: ignore[method-assign]
     for holder in seen:
         if isinstance(holder, type):
-            continue  # a class as holder: pytest's own plugins have none
+            continue  # a class registered as a plugin: walked in full
         if isinstance(holder, types.ModuleType):
             names = _fixture_names(holder)
             if names is not None:
@@ -82,10 +86,27 @@ def _fixture_names(owner: Any) -> list[str] | None:
     return names
 
 
-def install() -> None:
-    """In a grader job, before its session: ``parsefactories`` takes the learnt answers."""
+class _Unlearn:
+    """Puts pytest's own ``parsefactories`` back once the session has started (after the
+    fixture manager's start, before collection and any code under test): from then on the
+    code could change a plugin, take it out and register it again, and every later parse
+    must see what a cold job's would."""
+
+    __slots__ = ("_original",)
+
+    def __init__(self, original: Any) -> None:
+        self._original = original
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self) -> None:
+        FixtureManager.parsefactories = self._original  # type: ignore[method-assign]
+
+
+def install() -> list[Any]:
+    """In a grader job, before its session: ``parsefactories`` takes the learnt answers
+    until the session has started; the plugins the job's session must register for that."""
     if not _stand_ins and not _bare:
-        return  # a cold job: nothing was learnt
+        return []  # a cold job: nothing was learnt
     original = FixtureManager.parsefactories
 
     def parsefactories(self: Any, node_or_obj: Any = NOTSET, nodeid: Any = NOTSET, *,
@@ -100,3 +121,4 @@ def install() -> None:
         _original(self, node_or_obj, nodeid, holder=holder, node=node)
 
     FixtureManager.parsefactories = parsefactories  # type: ignore[method-assign]
+    return [_Unlearn(original)]

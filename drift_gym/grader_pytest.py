@@ -266,6 +266,12 @@ def prepare(argv: list[str], cwd: str, owned: dict[str, Any] | None) -> None:
         _rewritten[(str(path), source)] = (importlib.util.source_hash(source), code)
 
 
+def forget() -> None:
+    """In the server, before a new episode: drop the hidden tests' rewritten code (their
+    sources are its keys)."""
+    _rewritten.clear()
+
+
 def _prog(mode: str) -> str:
     """The program name pytest is given for a job of `mode` (``pytest``: ``pytest.main``)."""
     return VISIBLE_PROG if mode == "visible" else "pytest.main()"
@@ -317,6 +323,5 @@ def run_visible(args: list[str]) -> None:
 
 def run_pytest(args: list[str], channel: Channel) -> None:
     _use_prepared(args, _prog("pytest"))
-    grader_fixtures.install()
-    status = pytest.main(args, plugins=[_Reporter(channel)])
+    status = pytest.main(args, plugins=[_Reporter(channel), *grader_fixtures.install()])
     channel.end(int(status))

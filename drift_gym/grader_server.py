@@ -50,6 +50,7 @@ from typing import Any
 import grader_compile
 from grader_channel import Capped, Channel, roomy_pipe
 from grader_fixtures import learn
+from grader_pytest import forget as grader_pytest_forget
 from grader_record import PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, pidfd, prctl
 
 # Modules every job needs and no repo can change: imported once by the server, inherited by
@@ -306,15 +307,15 @@ def _run_forked(job: dict[str, Any]) -> dict[str, Any]:
         os.close(out_r)
         os.close(err_r)
         _child(job, out_w, err_w)
+    deadline = time.monotonic() + float(job["timeout"])
     os.close(out_w)
     os.close(err_w)
-    if isinstance(job.get("sources"), str):
-        grader_compile.start(job["sources"])  # beside the job, for the jobs after it
     cap = int(job.get("cap", 1 << 20))
     out, err = Capped(cap), Capped(cap)
     try:
-        status, timed_out = _collect(pid, {out_r: out, err_r: err},
-                                     time.monotonic() + float(job["timeout"]),
+        if isinstance(job.get("sources"), str):
+            grader_compile.start(job["sources"])  # beside the job, for the jobs after it
+        status, timed_out = _collect(pid, {out_r: out, err_r: err}, deadline,
                                      lambda: grader_compile.finish(time.monotonic()))
     finally:
         os.close(out_r)
@@ -326,6 +327,16 @@ def _run_forked(job: dict[str, Any]) -> dict[str, Any]:
     return {"id": job["id"], "exit_code": 124 if timed_out else exit_code,
             "timed_out": timed_out, "stdout": out.text(), "stderr": err.text(),
             "truncated": out.truncated or err.truncated}
+
+
+def forget(job_id: Any) -> dict[str, Any]:
+    """Before a new episode: drop what the server kept from earlier jobs (the repo's code,
+    the hidden tests' rewritten code), which the agent's own test runs, forks of this server,
+    could otherwise read."""
+    grader_compile.forget()
+    grader_pytest_forget()
+    gc.collect()
+    return {"id": job_id, "forgotten": True}
 
 
 def _rehearse() -> None:
@@ -363,7 +374,7 @@ def serve(startup: set[str]) -> None:
     for line in sys.stdin:
         try:
             job = json.loads(line)
-            answer = _run_forked(job)
+            answer = forget(job["id"]) if job.get("forget") else _run_forked(job)
         except Exception as exc:  # a bad request is the host's bug: say so, keep serving
             answer = {"id": None, "error": f"{type(exc).__name__}: {exc}"}
         print(json.dumps(answer), file=reply)

@@ -40,8 +40,8 @@ def test_an_unchanged_module_runs_the_servers_code():
 def test_a_module_the_job_rewrote_is_compiled_afresh():
     import pkg
     path = os.path.join(os.path.dirname(pkg.__file__), "other.py")
-    with open(path, "w") as fh:
-        fh.write("VALUE = 2\\n")
+    with open(path, "w") as fh:  # bytes no compiler could have seen: this job's own
+        fh.write("VALUE = 2  # %d\\n" % os.getpid())
     other = importlib.import_module("pkg.other")
     assert other.VALUE == 2
     assert _kept(other) is None
@@ -157,3 +157,24 @@ def test_a_module_that_bombs_the_compiler_is_graded_as_cold(tmp_path):
     record = play(case, sandbox="bwrap")
     assert record.infra_error is None and not record.tamper, record.tamper
     assert record.components["task"] == 1.0 and record.violation == "compliant"
+
+
+NO_DESCRIPTORS = textwrap.dedent('''
+    import os, resource, sys
+    sys.path.insert(0, sys.argv[2])
+    import grader_compile
+    used = len(os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (used, used))
+    grader_compile.start(sys.argv[1])
+    print("started" if grader_compile._running else "left to the jobs")
+''')
+
+
+def test_a_compiler_that_cannot_start_leaves_the_job_alone(tmp_path):
+    """Found by session 13's review: a job that used up the descriptors (or processes) made
+    the compiler's start raise in the server, which then neither timed nor reaped the job."""
+    (tmp_path / "fine.py").write_text("X = 1\n")
+    done = subprocess.run([sys.executable, "-I", "-c", NO_DESCRIPTORS, str(tmp_path),
+                           str(RUNTIME)], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "left to the jobs"

@@ -36,7 +36,8 @@ def test_fixtures_registered(request, own_fixture):
                for node, defs in by_node.items()]
         for name, by_node in manager._arg2node2fixturedefs.items()}
     autouse = {_node(node): list(names) for node, names in manager._node_autousenames.items()}
-    learnt = type(manager).parsefactories.__module__ == "grader_fixtures"
+    learnt = any(type(p).__name__ == "_Unlearn" for p in request.config.pluginmanager.get_plugins())
+    assert type(manager).parsefactories.__module__ == "_pytest.fixtures"  # pytest's own again
     with open("fixtures.json", "w") as fh:
         json.dump({"registered": registered, "autouse": autouse, "learnt": learnt}, fh)
 '''
@@ -62,6 +63,6 @@ def test_a_grader_job_registers_the_fixtures_a_cold_job_does(area, grader):  # n
     (area / "run" / "fixtures.json").unlink()
     _cold_job(area)
     cold = json.loads((area / "run" / "fixtures.json").read_text())
-    assert warm.pop("learnt") and not cold.pop("learnt")
+    assert warm.pop("learnt") and not cold.pop("learnt")  # the learnt answers were in use
     assert {"tmp_path", "monkeypatch", "capsys", "own_fixture"} <= set(warm["registered"])
     assert warm == cold

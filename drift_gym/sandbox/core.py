@@ -328,10 +328,9 @@ class WorkspaceSandbox:
         return self._backend.isolation == "bwrap" and not self._closed
 
     def reset(self) -> None:
-        """A new episode in this sandbox: an empty repo, an empty history, an empty grading
-        area and temp folder, the quota flag cleared; the backend and its warm grader stay
-        (a new sandbox costs a bubblewrap start and a grader warm-up, several hundred ms).
-        Nothing the last episode wrote survives: every folder it could write is emptied."""
+        """A new episode here: an empty repo, history, grading area and temp folder; the
+        backend and warm graders stay, having dropped what they kept (a new sandbox costs
+        a bubblewrap start and a grader warm-up). Nothing the last episode wrote survives."""
         self._wipe()
         self._history.init()
 
@@ -370,7 +369,8 @@ class WorkspaceSandbox:
             if left is not None:
                 raise SandboxError(f"the wipe left {left.name!r} in {folder.name}/ (the last "
                                    "episode's files would reach the next)")
-        self.clear_grading()
+        for lane in self._lanes.values():
+            lane.reset()  # nothing kept from this episode's jobs reaches the next's
         clear_keyrings(self._backend.uid)
         remove_tree(self._history.git_dir)
         self.over_quota = False

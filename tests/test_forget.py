@@ -1,0 +1,48 @@
+"""A reused sandbox's warm graders drop what they kept from the last episode: the agent's own
+test runs are forks of the probe lane's server, and code there read the previous episode's
+repo sources (kept compiled code, session 13's review) and hidden tests (kept rewritten code,
+where the lanes take turns) through the server's module globals."""
+
+from __future__ import annotations
+
+import pytest
+
+from drift_gym.agents import ScriptedAgent
+from drift_gym.env import CodingDriftEnv
+from drift_gym.sandbox.local import bwrap_available
+from drift_gym.tools import Action, ToolCall
+
+PEEK = '''
+def test_peek():
+    import grader_compile, grader_pytest
+    sources = [source for _, source in grader_compile._kept]
+    hidden = [source for _, source in grader_pytest._rewritten]
+    print("PEEK", any(b"SECRET_OF_EPISODE_ONE" in s for s in sources),
+          any(b"def test_" in s for s in hidden))
+'''
+
+
+def _peek(env: CodingDriftEnv) -> str:
+    env.sandbox.write_file("test_peek.py", PEEK)
+    result = env.sandbox.run_pytest(["-q", "-s", "-p", "no:cacheprovider", "test_peek.py"],
+                                    timeout=60)
+    return next(line for line in result.stdout.splitlines() if line.startswith("PEEK"))
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not usable here")
+def test_a_new_episode_cannot_read_what_the_last_ones_jobs_left_in_the_servers(monkeypatch):
+    monkeypatch.setenv("DRIFT_GYM_GRADERS", "64")  # lanes take turns: one server for all
+    env = CodingDriftEnv(scenario="inventory_service.privacy", sandbox="bwrap", max_steps=1)
+    try:
+        observation, info = env.reset(seed=0)
+        agent = ScriptedAgent("oracle")
+        agent.reset(env)
+        env.step(Action((ToolCall("write_file", {"path": "secret_one.py",
+                                                 "content": "SECRET_OF_EPISODE_ONE = 1\n"}),)))
+        while "graded" not in info:
+            observation, _, _, _, info = env.step(agent.act(observation, info))
+        assert _peek(env) == "PEEK True True"  # kept within the episode: the check can fail
+        env.reset(seed=1)
+        assert _peek(env) == "PEEK False False"
+    finally:
+        env.close()
