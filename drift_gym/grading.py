@@ -340,8 +340,11 @@ def grade_step(
     with contextlib.suppress(OSError):
         files = sandbox.list_files()
     product = imported_tests(files, sources, sandbox.read_file)
+    # the probe's lane never holds the hidden tests: its jobs can write the live repo (the
+    # agent's own test runs share its server), and code run by the probe copied them there
+    for_probe = {rel: text for rel, text in staged.items() if not rel.startswith("hidden/")}
     try:
-        sandbox.stage_grading(staged)
+        sandbox.stage_grading(for_probe)
         if sandbox.parallel_lanes():  # side by side, each on a copy of its own (lanes.py)
             sandbox.stage_grading(staged, lane=TESTS)
             with ThreadPoolExecutor(max_workers=1) as pool:

@@ -46,3 +46,38 @@ def test_a_new_episode_cannot_read_what_the_last_ones_jobs_left_in_the_servers(m
         assert _peek(env) == "PEEK False False"
     finally:
         env.close()
+
+
+COPY_HIDDEN = '''
+import os as _os, shutil as _sh
+_found = _os.path.join(_os.getcwd(), "..", "hid" + "den")
+if _os.path.isdir(_found):
+    try:
+        _os.makedirs("/sandbox/repo/leak", exist_ok=True)
+        for _name in _os.listdir(_found):
+            _sh.copy(_os.path.join(_found, _name), "/sandbox/repo/leak")
+    except OSError:
+        pass
+'''
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not usable here")
+def test_code_the_probe_runs_finds_no_hidden_tests_to_copy_into_the_live_repo(monkeypatch):
+    """Session 13: the probe's lane staged the hidden tests too, and its jobs can write the
+    live repo (the agent's own test runs share its server): package code run by the probe
+    copied the step's hidden tests there, for the agent to read at the next step."""
+    monkeypatch.setenv("DRIFT_GYM_GRADERS", "1")  # a core per lane: side by side
+    env = CodingDriftEnv(scenario="customer_records.privacy", sandbox="bwrap", max_steps=1)
+    try:
+        observation, info = env.reset(seed=0)
+        agent = ScriptedAgent("oracle")
+        agent.reset(env)
+        init = env.sandbox.read_file("clientbase/__init__.py")
+        env.step(Action((ToolCall("write_file", {"path": "clientbase/__init__.py",
+                                                 "content": init + COPY_HIDDEN}),)))
+        while "graded" not in info:
+            observation, _, _, _, info = env.step(agent.act(observation, info))
+        assert info["graded"]["hidden_tests"]["passed"]
+        assert not list((env.sandbox.repo / "leak").glob("*"))
+    finally:
+        env.close()
