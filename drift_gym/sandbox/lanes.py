@@ -74,12 +74,12 @@ class Lane:
             f"cd {RUN} && exec python -s -P ../grader_runtime.py serve", cwd=GRADING, env=env,
             grading=self.shown_apart)
 
-    def reset(self, keep: dict[str, str]) -> None:
+    def reset(self) -> None:
         """A new episode: the lane's area emptied, and what its server kept from this
-        episode's jobs dropped but the code of `keep`'s files (see WarmGrader.forget)."""
+        episode's jobs dropped (see WarmGrader.forget)."""
         self.area.clear()
         if self.warm is not None:
-            self.warm.forget(keep)
+            self.warm.forget()
 
     def close(self) -> None:
         if self.warm is not None:

@@ -160,19 +160,17 @@ class WarmGrader:
                           timed_out=timed_out, truncated=bool(answer.get("truncated")),
                           duration_s=time.monotonic() - start)
 
-    def forget(self, keep: dict[str, str]) -> None:
+    def forget(self) -> None:
         """Have the server drop what it kept from earlier jobs (compiled modules, rewritten
         hidden tests, see grader_server.forget) before a new episode: the agent's own test
-        runs are forks of it, and code there could read them. `keep`: the files (path as
-        the sandbox spells it, SHA-256 of the content) the new episode holds anyway, whose
-        code stays. A server that does not confirm is closed (the next job starts anew)."""
+        runs are forks of it, and code there could read them. A server that does not
+        confirm is closed (the next job starts a new one)."""
         proc = self._proc
         if proc is None or proc.poll() is not None or proc.stdin is None:
             return
         job_id = next(self._ids)
         try:
-            request = {"id": job_id, "forget": True, "keep": keep}
-            proc.stdin.write((json.dumps(request) + "\n").encode())
+            proc.stdin.write((json.dumps({"id": job_id, "forget": True}) + "\n").encode())
             proc.stdin.flush()
             answer = self._read_line(proc, START_TIMEOUT)
         except OSError:
