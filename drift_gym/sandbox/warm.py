@@ -135,22 +135,9 @@ class WarmGrader:
         server has compiled beside the job, for the jobs after it (see grader_compile)."""
         start = time.monotonic()
         self.start()
-        proc = self._proc
-        assert proc is not None and proc.stdin is not None
-        job_id = next(self._ids)
-        request = {"id": job_id, "argv": argv, "cwd": cwd, "timeout": timeout, "cap": cap,
-                   "owned": owned, "sources": sources}
-        sent = False
-        try:
-            proc.stdin.write((json.dumps(request) + "\n").encode())
-            proc.stdin.flush()
-        except OSError:
-            answer = None
-        else:
-            sent = True
-            answer = self._read_line(proc, timeout + 15)
-        if answer is None or answer.get("id") != job_id:
-            self.close()  # it died with the job, or stalled: the next job gets a new one
+        sent, answer = self._ask({"argv": argv, "cwd": cwd, "timeout": timeout, "cap": cap,
+                                  "owned": owned, "sources": sources}, timeout + 15)
+        if answer is None:  # it died with the job, or stalled: the next job gets a new one
             answer = {"exit_code": 137, "timed_out": False, "stderr": LOST if sent else ""}
         timed_out = bool(answer.get("timed_out"))
         stderr = str(answer.get("stderr", ""))
@@ -165,18 +152,30 @@ class WarmGrader:
         hidden tests, see grader_server.forget) before a new episode: the agent's own test
         runs are forks of it, and code there could read them. A server that does not
         confirm is closed (the next job starts a new one)."""
-        proc = self._proc
-        if proc is None or proc.poll() is not None or proc.stdin is None:
+        if self._proc is None or self._proc.poll() is not None:
             return
+        _, answer = self._ask({"forget": True}, START_TIMEOUT)
+        if answer is not None and answer.get("forgotten") is not True:
+            self.close()
+
+    def _ask(self, request: dict[str, Any], timeout: float) -> tuple[bool, dict | None]:
+        """Send the running server one request (an id added) and read its answer within
+        `timeout`: (sent, the answer, None where the server died, stalled or answered
+        another id, having been closed)."""
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None
         job_id = next(self._ids)
         try:
-            proc.stdin.write((json.dumps({"id": job_id, "forget": True}) + "\n").encode())
+            proc.stdin.write((json.dumps({"id": job_id, **request}) + "\n").encode())
             proc.stdin.flush()
-            answer = self._read_line(proc, START_TIMEOUT)
         except OSError:
-            answer = None
-        if answer is None or answer != {"id": job_id, "forgotten": True}:
             self.close()
+            return False, None
+        answer = self._read_line(proc, timeout)
+        if answer is None or answer.get("id") != job_id:
+            self.close()
+            return True, None
+        return True, answer
 
     def close(self) -> None:
         if self._proc is None:
