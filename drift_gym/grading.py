@@ -345,7 +345,8 @@ def grade_step(
     for_probe = {rel: text for rel, text in staged.items() if not rel.startswith("hidden/")}
     try:
         sandbox.stage_grading(for_probe)
-        if sandbox.parallel_lanes():  # side by side, each on a copy of its own (lanes.py)
+        lane, beside = sandbox.hidden_tests_lane()
+        if beside:  # side by side, each on a copy of its own (lanes.py)
             sandbox.stage_grading(staged, lane=TESTS)
             with ThreadPoolExecutor(max_workers=1) as pool:
                 probing = pool.submit(run_probe, sandbox)
@@ -353,8 +354,9 @@ def grade_step(
                 probe, why, probe_findings = probing.result()
         else:
             probe, why, probe_findings = run_probe(sandbox)
-            sandbox.stage_grading(staged)  # hidden tests see the repo as the agent left it
-            tests, test_findings = run_hidden_tests(sandbox, names[-1], expected)
+            sandbox.clear_grading()  # one copy at a time: the quota keeps room for one
+            sandbox.stage_grading(staged, lane=lane)  # the repo as the agent left it
+            tests, test_findings = run_hidden_tests(sandbox, names[-1], expected, lane)
     finally:
         sandbox.clear_grading()
     grader_findings = probe_findings + test_findings

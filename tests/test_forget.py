@@ -1,7 +1,8 @@
-"""A reused sandbox's warm graders drop what they kept from the last episode: the agent's own
-test runs are forks of the probe lane's server, and code there read the previous episode's
-repo sources (kept compiled code, session 13's review) and hidden tests (kept rewritten code,
-where the lanes take turns) through the server's module globals."""
+"""What the agent's own code can reach of the grading: its test runs are forks of the probe
+lane's server, and code there read the previous episode's repo sources (kept compiled code,
+session 13's review) and hidden tests (kept rewritten code, where the lanes took turns in the
+probe's lane) through the server's module globals; code the hidden tests ran there could copy
+them into the live repo."""
 
 from __future__ import annotations
 
@@ -41,7 +42,9 @@ def test_a_new_episode_cannot_read_what_the_last_ones_jobs_left_in_the_servers(m
                                                  "content": "SECRET_OF_EPISODE_ONE = 1\n"}),)))
         while "graded" not in info:
             observation, _, _, _, info = env.step(agent.act(observation, info))
-        assert _peek(env) == "PEEK True True"  # kept within the episode: the check can fail
+        # the repo's code is kept within the episode (the check can fail); the hidden tests
+        # ran in a lane of their own even though the lanes take turns
+        assert _peek(env) == "PEEK True False"
         env.reset(seed=1)
         assert _peek(env) == "PEEK False False"
     finally:
@@ -62,11 +65,15 @@ if _os.path.isdir(_found):
 
 
 @pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not usable here")
-def test_code_the_probe_runs_finds_no_hidden_tests_to_copy_into_the_live_repo(monkeypatch):
+@pytest.mark.parametrize("graders", ["1", "64"], ids=["side-by-side", "taking-turns"])
+def test_code_the_grading_runs_finds_no_hidden_tests_to_copy_into_the_live_repo(
+        monkeypatch, graders):
     """Session 13: the probe's lane staged the hidden tests too, and its jobs can write the
     live repo (the agent's own test runs share its server): package code run by the probe
-    copied the step's hidden tests there, for the agent to read at the next step."""
-    monkeypatch.setenv("DRIFT_GYM_GRADERS", "1")  # a core per lane: side by side
+    copied the step's hidden tests there, for the agent to read at the next step. Where the
+    lanes took turns the hidden tests ran in the probe's lane, and the same code, run by
+    them, copied them there (session 14)."""
+    monkeypatch.setenv("DRIFT_GYM_GRADERS", graders)
     env = CodingDriftEnv(scenario="customer_records.privacy", sandbox="bwrap", max_steps=1)
     try:
         observation, info = env.reset(seed=0)

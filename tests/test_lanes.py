@@ -71,7 +71,7 @@ def test_the_hidden_tests_lane_sees_neither_the_live_repo_nor_the_probes_copy():
     with _shop() as box:
         box.write_file("live.txt", "the agent's live tree, which the probe scans\n")
         box.stage_grading({**_staged(box), "probe-only.txt": "the probe's lane\n"})
-        assert box.parallel_lanes()
+        assert box.hidden_tests_lane() == (TESTS, True)
         box.stage_grading(_staged(box), lane=TESTS)
         apart, findings = run_hidden_tests(box, "test_step_01", NAMES, lane=TESTS)
         assert findings == [] and apart.passed and apart.total == 3, apart.output_tail
@@ -98,12 +98,12 @@ def test_a_hidden_tests_server_killed_by_its_job_is_back_before_the_next_jobs_st
     with _shop() as box:
         killer = {**_staged(box), "hidden/test_step_01.py": KILLS_ITS_SERVER}
         box.stage_grading(killer)
-        assert box.parallel_lanes()
+        assert box.hidden_tests_lane() == (TESTS, True)
         box.stage_grading(killer, lane=TESTS)
         dead, findings = run_hidden_tests(box, "test_step_01", {"test_kill"}, lane=TESTS)
         assert not dead.passed and any("[job-died]" in f for f in findings), findings
         box.stage_grading(_staged(box))
-        assert box.parallel_lanes()  # the server is started again here, before any job
+        assert box.hidden_tests_lane() == (TESTS, True)  # its server started again here
         lane = box._lanes[TESTS]  # noqa: SLF001 (the lane's server, up before the job)
         assert lane.warm is not None and lane.warm._proc is not None  # noqa: SLF001
         assert lane.warm._proc.poll() is None  # noqa: SLF001
@@ -117,12 +117,12 @@ def test_a_hidden_tests_server_killed_by_its_job_is_back_before_the_next_jobs_st
 def test_lanes_run_apart_only_where_each_server_has_namespaces_of_its_own():
     with _shop() as box:
         box.stage_grading(_staged(box))
-        assert box.parallel_lanes()
+        assert box.hidden_tests_lane() == (TESTS, True)
         box.grading_mode = "cold"
-        assert not box.parallel_lanes()
+        assert box.hidden_tests_lane() == (PROBE, False)
     with _shop("subprocess") as weak:
         weak.stage_grading(_staged(weak))
-        assert not weak.parallel_lanes()
+        assert weak.hidden_tests_lane() == (PROBE, False)
 
 
 def test_a_second_copy_is_made_only_where_the_quota_has_room_for_it(tmp_path):
@@ -144,12 +144,14 @@ def test_a_tight_quota_makes_the_jobs_take_turns_and_leaves_the_verdict_alone():
         assert box.grading_shortfall() is None
         box.snapshot("base")
         box.stage_grading(_staged(box))
-        assert box.parallel_lanes()
+        assert box.hidden_tests_lane() == (TESTS, True)
         used = usage_bytes(box.root, mounted=box._quota_mounted, limit=2**40)  # noqa: SLF001
         box.quota = used + survey(box.grading / "repo").bytes  # no room for a second copy
-        assert not box.parallel_lanes()
-        outcome, findings = run_hidden_tests(box, "test_step_01", NAMES)
-        assert findings == [] and outcome.total == 3
+        assert box.hidden_tests_lane() == (TESTS, False)  # still apart, one after the other
+        box.clear_grading()
+        box.stage_grading(_staged(box), lane=TESTS)
+        outcome, findings = run_hidden_tests(box, "test_step_01", NAMES, lane=TESTS)
+        assert findings == [] and outcome.passed and outcome.total == 3, outcome.output_tail
 
 
 @needs_two_cores
@@ -171,7 +173,7 @@ def test_lanes_take_turns_where_every_core_already_grades_a_step(monkeypatch):
         if bwrap_available():
             with _shop() as box:
                 box.stage_grading(_staged(box))
-                assert not box.parallel_lanes()
+                assert box.hidden_tests_lane() == (TESTS, False)
     finally:
         pool.close()
     assert room_for_lanes()

@@ -115,9 +115,10 @@ class Sandbox(Protocol):
         can keep a grader server, else cold); its stdout carries the job's frames."""
         ...
 
-    def parallel_lanes(self) -> bool:
-        """Whether the probe and the hidden tests may run side by side, each in a grading
-        lane of its own (see lanes.py); elsewhere both run in the probe's lane in turn."""
+    def hidden_tests_lane(self) -> tuple[str, bool]:
+        """The grading lane the hidden tests run in (see lanes.py: a lane of their own where
+        the backend can keep one apart, else the probe's), and whether beside the probe
+        rather than after it."""
         ...
 
     def run_pytest(self, args: list[str], *, timeout: float) -> ExecResult:

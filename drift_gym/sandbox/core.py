@@ -233,29 +233,28 @@ class WorkspaceSandbox:
         chosen.warm.start()
         return chosen.warm
 
-    def parallel_lanes(self) -> bool:
-        """Whether the probe and hidden tests of the repo staged in the probe's lane may run
-        side by side (lanes.py): warm on bubblewrap, no writable share (both servers would
-        see it), a core and room in the quota for each lane, both servers up (started here,
-        before any job: the agent's code could starve a start) and able to run the repo."""
+    def hidden_tests_lane(self) -> tuple[str, bool]:
+        """Where the hidden tests of the repo staged in the probe's lane run, and whether
+        beside the probe (lanes.py): in their own lane where its server runs them (warm on
+        bubblewrap, both servers up: started here, before a job could starve a start), side
+        by side where there is also no writable share (both would see it), a core for each
+        lane and quota room for a second copy; else in the probe's lane, after the probe."""
         tree = self.grading / REPO
-        if self._backend.isolation != "bwrap" or self._writable_shares or not room_for_lanes():
-            return False
-        probe = self._warm_for(tree)
-        if probe is None or not second_copy_fits(self.root, tree, quota=self.quota,
-                                                 mounted=self._quota_mounted):
-            return False
+        probe = self._warm_for(tree) if self._backend.isolation == "bwrap" else None
         try:
-            tests = self._server(TESTS)
-        except SandboxError:  # the jobs take turns
-            return False
-        extra = frozenset() if tests is None else tests.modules - probe.modules  # walk once
-        return tests is not None and not (extra and shadowing(tree, extra))
+            tests = None if probe is None else self._server(TESTS)
+        except SandboxError:
+            tests = None
+        if probe is None or tests is None or shadowing(tree, tests.modules - probe.modules):
+            return PROBE, False
+        beside = not self._writable_shares and room_for_lanes() and second_copy_fits(
+            self.root, tree, quota=self.quota, mounted=self._quota_mounted)
+        return TESTS, beside
 
     def grading_job(self, argv: list[str], *, timeout: float, lane: str = PROBE) -> ExecResult:
         """Run ``grader_runtime.py ARGV`` in ``grading/run`` of `lane`: in a fork of its warm
         grader where the backend can keep one (see warm.py), else as a cold command (the
-        probe's lane only: the other runs only beside it, see `parallel_lanes`)."""
+        probe's lane only: the other runs only warm, see `hidden_tests_lane`)."""
         self._hand_over(lane)
         before = self._backend.events()
         warm = self._warm_for(self._lanes[lane].root / REPO, lane)

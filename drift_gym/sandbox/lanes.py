@@ -15,11 +15,15 @@ namespaces, with a private ``/tmp``):
   same place (so every path a job is given reads as in the probe's lane or a cold run) and
   which shows no live repo at all.
 
-Elsewhere (cold grading, the subprocess tier, Docker, or a writable share both servers would
-see) the jobs take turns in the probe's lane, as before. They take turns too where the
-machine has no core to spare for a second lane (`room_for_lanes`): with two workers grading
-on two cores, four busy jobs were slower than two (bench_grading: 14 completions/s against
-18 with one lane each).
+The hidden tests run in their lane even where the jobs take turns: the probe's lane shows the
+live repo, writable, and code that the hidden tests ran there could copy them into it for the
+agent to read at the next step. They take turns, one lane after the other, where the machine
+has no core to spare for a second lane (`room_for_lanes`: with two workers grading on two
+cores, four busy jobs were slower than two; bench_grading: 14 completions/s against 18),
+the quota has no room for a second copy, or the workspace has a writable share both servers
+would see. Elsewhere (cold grading, the
+subprocess tier, Docker) both jobs take turns in the probe's lane, and a hidden-test job can
+still reach the live repo there.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ class HostProcessBackend(HostFiles):
         """A long-lived process under the same isolation, uid, rlimits and cgroup as `exec`
         (the warm grader), with pipes on stdin and stdout; it dies with the sandbox.
         `grading`: another grading area shown in place of the workspace's (a lane of its
-        own, see WorkspaceSandbox.parallel_lanes; bubblewrap only)."""
+        own, see WorkspaceSandbox.hidden_tests_lane; bubblewrap only)."""
         argv, host_cwd, host_env = self.command(command, cwd, env, grading=grading)
         try:
             proc = subprocess.Popen(

@@ -62,6 +62,8 @@ def shadowing(root: Path, names: frozenset[str]) -> str | None:
     warm server imported), which a cold run could import in their place; None when there is
     none. Anywhere, not only at the top: pytest puts test folders, and an agent's ini its
     ``pythonpath``, on ``sys.path`` too. A namespace folder (no ``__init__``) shadows nothing."""
+    if not names:
+        return None
     for dirpath, dirnames, filenames in walk(root):
         dirnames[:] = [d for d in dirnames if d not in CACHES]
         for name in filenames:
