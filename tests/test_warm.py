@@ -8,12 +8,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 
 from drift_gym.agents import ScriptedAgent
 from drift_gym.env import CodingDriftEnv
 from drift_gym.job_report import NONCE_FILE, new_nonce, outcomes_of, read_frames
+from drift_gym.sandbox.base import SandboxError
 from drift_gym.sandbox.grading_area import runtime_files
 from drift_gym.sandbox.local import bwrap_available
 from drift_gym.sandbox.warm import WarmGrader
@@ -45,10 +47,10 @@ def grader(area):
     env = {"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1",
            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "TMPDIR": str(area / "tmp")}
 
-    def spawn() -> subprocess.Popen[bytes]:
+    def spawn(log: IO[bytes]) -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, "-s", "-P", "../grader_runtime.py", "serve"],
                                 cwd=area / "run", env=env, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                stdout=subprocess.PIPE, stderr=log)
 
     warm = WarmGrader(spawn)
     yield warm
@@ -193,6 +195,29 @@ def test_a_job_that_kills_the_server_is_a_dead_job_and_the_server_comes_back(are
     _stage(area, "x = 1\n", "def test_ok():\n    pass\n")
     _, frames = _job(area, grader)
     assert frames.end_status == 0
+
+
+def test_a_server_that_cannot_start_is_tried_again_and_then_says_why(tmp_path):
+    """A start that fails once (a transient stall or death) is tried again before the step's
+    grading fails as the grader's own; where it keeps failing, the error carries the
+    server's stderr (it was discarded, and two CI failures said nothing but "did not
+    start")."""
+    tries = tmp_path / "tries"
+
+    def spawn(log: IO[bytes]) -> subprocess.Popen[bytes]:
+        tries.write_text(tries.read_text() + "x" if tries.exists() else "x")
+        script = ("import sys; sys.stderr.write('the cause, said on stderr'); sys.exit(3)"
+                  if len(tries.read_text()) < 3 else "print('{\"ready\": 1}', flush=True)")
+        return subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=log)
+
+    warm = WarmGrader(spawn)
+    with pytest.raises(SandboxError, match=r"2 tries.*the cause, said on stderr"):
+        warm.start()
+    assert tries.read_text() == "xx"
+    warm.start()  # the third start answers
+    assert tries.read_text() == "xxx"
+    warm.close()
 
 
 def test_a_changed_hidden_test_is_never_run_from_code_compiled_for_an_earlier_one(area, grader):

@@ -229,7 +229,7 @@ class WorkspaceSandbox:
         chosen = self._lanes[lane]
         if chosen.warm is None:
             env = {**SAFE_ENV, "PATH": command_path(), "DRIFT_GYM_SANDBOX": self.isolation}
-            chosen.warm = WarmGrader(lambda: chosen.spawn(self._backend, env))
+            chosen.warm = WarmGrader(lambda log: chosen.spawn(self._backend, env, log))
         chosen.warm.start()
         return chosen.warm
 

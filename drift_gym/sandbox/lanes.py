@@ -34,7 +34,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .base import GRADING, RUN
 from .grading_area import GRADING_HEADROOM, GradingArea, runtime_files, survey
@@ -69,14 +69,16 @@ class Lane:
         (None: the probe's lane, which is that area)."""
         return None if self.name == PROBE else self.root
 
-    def spawn(self, backend: Any, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def spawn(self, backend: Any, env: dict[str, str],
+              stderr: IO[bytes]) -> subprocess.Popen[bytes]:
         """This lane's server, started from the runtime staged in its area (it imports all
-        of it before it answers, so the next clearing of the area does not touch it)."""
+        of it before it answers, so the next clearing of the area does not touch it), its
+        stderr on the host file `stderr`."""
         for rel, text in runtime_files().items():
             self.area.write(rel, text)
         return backend.spawn(
             f"cd {RUN} && exec python -s -P ../grader_runtime.py serve", cwd=GRADING, env=env,
-            grading=self.shown_apart)
+            grading=self.shown_apart, stderr=stderr)
 
     def reset(self) -> None:
         """A new episode: the lane's area emptied, and what its server kept from this

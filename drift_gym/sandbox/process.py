@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .base import SandboxError
 from .files import HostFiles
@@ -79,16 +79,18 @@ class HostProcessBackend(HostFiles):
         raise NotImplementedError
 
     def spawn(self, command: str, *, cwd: str, env: dict[str, str],
-              grading: Path | None = None) -> subprocess.Popen[bytes]:
+              grading: Path | None = None, stderr: IO[bytes] | None = None,
+              ) -> subprocess.Popen[bytes]:
         """A long-lived process under the same isolation, uid, rlimits and cgroup as `exec`
-        (the warm grader), with pipes on stdin and stdout; it dies with the sandbox.
-        `grading`: another grading area shown in place of the workspace's (a lane of its
-        own, see WorkspaceSandbox.hidden_tests_lane; bubblewrap only)."""
+        (the warm grader), with pipes on stdin and stdout and its stderr on the host file
+        `stderr` (none: discarded); it dies with the sandbox. `grading`: another grading
+        area shown in place of the workspace's (a lane of its own, see
+        WorkspaceSandbox.hidden_tests_lane; bubblewrap only)."""
         argv, host_cwd, host_env = self.command(command, cwd, env, grading=grading)
         try:
             proc = subprocess.Popen(
                 argv, cwd=host_cwd, env=host_env, stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+                stdout=subprocess.PIPE, stderr=stderr or subprocess.DEVNULL, start_new_session=True,
                 preexec_fn=self.preexec(SPAWNED_CPU_SECONDS))
         except (OSError, subprocess.SubprocessError) as exc:
             raise SandboxError(f"could not start {argv[0]}: {exc}") from exc

@@ -30,10 +30,11 @@ import json
 import os
 import selectors
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .base import ExecResult, SandboxError
 from .capture import timeout_note
@@ -41,6 +42,7 @@ from .paths import CACHES
 from .trees import walk
 
 START_TIMEOUT = 30.0
+START_TRIES = 2
 LOST = "[sandbox: the warm grader died or stalled while the job ran]"
 """The stderr of a job whose server took its request and never answered: the job (the
 agent's code, in a fork of the server, same uid) killed or stopped it. Grading reads it as a
@@ -80,7 +82,7 @@ def shadowing(root: Path, names: frozenset[str]) -> str | None:
 class WarmGrader:
     """Runs jobs in forks of one server; `spawn` starts the server in the sandbox."""
 
-    def __init__(self, spawn: Callable[[], subprocess.Popen[bytes]]) -> None:
+    def __init__(self, spawn: Callable[[IO[bytes]], subprocess.Popen[bytes]]) -> None:
         self._spawn = spawn
         self._proc: subprocess.Popen[bytes] | None = None
         self._ids = itertools.count(1)
@@ -88,21 +90,29 @@ class WarmGrader:
         """The top-level modules the running server imported (see `shadowing`)."""
 
     def start(self) -> None:
-        """Start the server unless it runs (the first job, or one after a job killed it)."""
+        """Start the server unless it runs (the first job, or one after a job killed it).
+        A start that fails is tried once more (before any job of the step, see
+        WorkspaceSandbox.hidden_tests_lane), then raises SandboxError with the server's
+        last stderr: the step's grading is the grader's failure, not the agent's."""
         if self._proc is not None and self._proc.poll() is None:
             return
         self.close()
-        proc = self._spawn()
-        answer = self._read_line(proc, START_TIMEOUT)
-        if answer is None or "ready" not in answer:
-            stderr = b""
-            with contextlib.suppress(Exception):
-                proc.kill()
-                stderr = proc.stderr.read()[-600:] if proc.stderr else b""
-            raise SandboxError("the warm grader did not start: "
-                               f"{stderr.decode('utf-8', 'replace')}")
-        self.modules = frozenset(str(m) for m in answer.get("modules", []))
-        self._proc = proc
+        why = ""
+        for _ in range(START_TRIES):
+            # its stderr: an unlinked host file no job can reach (its fds 2 are pipes)
+            with tempfile.TemporaryFile() as log:
+                proc = self._spawn(log)
+                answer = self._read_line(proc, START_TIMEOUT)
+                if answer is not None and "ready" in answer:
+                    self.modules = frozenset(str(m) for m in answer.get("modules", []))
+                    self._proc = proc
+                    return
+                self._proc = proc
+                self.close()
+                why = "no answer" if answer is None else f"answered {str(answer)[:200]}"
+                log.seek(max(0, log.seek(0, os.SEEK_END) - 600))
+                why += "; stderr: " + log.read().decode("utf-8", "replace")
+        raise SandboxError(f"the warm grader did not start ({START_TRIES} tries): {why}")
 
     @staticmethod
     def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> dict | None:
