@@ -258,9 +258,11 @@ def _keep(path: str, source: bytes, code: types.CodeType, size: int) -> None:
         del _kept[oldest]
 
 
-def forget() -> None:
-    """Before a new episode: drop everything kept and noted (the last episode's code, which
-    the agent's own test runs, forks of the server, could read), and stop the compiler."""
+def forget(keep: dict[str, str]) -> None:
+    """Before a new episode: stop the compiler and drop everything kept and noted (the last
+    episode's code, which the agent's own test runs, forks of the server, could read) but
+    the code of the files in `keep` (path: SHA-256 of the content), which the new episode
+    holds anyway (a GRPO completion restores its row's start state)."""
     if _running:
         pid, read, _ = _running.pop()
         os.close(read)
@@ -268,10 +270,10 @@ def forget() -> None:
             os.kill(pid, 9)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-    _kept.clear()
-    _sizes.clear()
+    for key in [key for key in _kept if keep.get(key[0]) != hashlib.sha256(key[1]).hexdigest()]:
+        del _kept[key]
+        _held[0] -= _sizes.pop(key)
     _refused.clear()
-    _held[0] = 0
 
 
 def install() -> None:

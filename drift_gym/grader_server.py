@@ -329,11 +329,12 @@ def _run_forked(job: dict[str, Any]) -> dict[str, Any]:
             "truncated": out.truncated or err.truncated}
 
 
-def forget(job_id: Any) -> dict[str, Any]:
+def forget(job_id: Any, keep: dict[str, str]) -> dict[str, Any]:
     """Before a new episode: drop what the server kept from earlier jobs (the repo's code,
     the hidden tests' rewritten code), which the agent's own test runs, forks of this server,
-    could otherwise read."""
-    grader_compile.forget()
+    could otherwise read; but the code of `keep`'s files (path: SHA-256 of the content),
+    which the new episode holds anyway."""
+    grader_compile.forget(keep)
     grader_pytest_forget()
     gc.collect()
     return {"id": job_id, "forgotten": True}
@@ -374,7 +375,8 @@ def serve(startup: set[str]) -> None:
     for line in sys.stdin:
         try:
             job = json.loads(line)
-            answer = forget(job["id"]) if job.get("forget") else _run_forked(job)
+            answer = forget(job["id"], job.get("keep") or {}) if job.get("forget") \
+                else _run_forked(job)
         except Exception as exc:  # a bad request is the host's bug: say so, keep serving
             answer = {"id": None, "error": f"{type(exc).__name__}: {exc}"}
         print(json.dumps(answer), file=reply)

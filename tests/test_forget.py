@@ -88,3 +88,36 @@ def test_code_the_grading_runs_finds_no_hidden_tests_to_copy_into_the_live_repo(
         assert not list((env.sandbox.repo / "leak").glob("*"))
     finally:
         env.close()
+
+
+KEPT_FILES = '''
+def test_kept_files():
+    import grader_compile
+    print("KEPT", sorted({path.rsplit("/", 1)[-1] for path, _ in grader_compile._kept}))
+'''
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not usable here")
+def test_a_restored_start_state_keeps_the_code_of_its_own_files_and_no_other():
+    """GRPO restores a row's start state for each completion: the servers keep the code of
+    the files that state holds (the completion has them anyway), and drop the rest."""
+    env = CodingDriftEnv(scenario="inventory_service.privacy", sandbox="bwrap", max_steps=1)
+    try:
+        env.reset(seed=0)
+        sandbox = env.sandbox
+        state = sandbox.save_state()
+        sandbox.write_file("secret_one.py", "SECRET_OF_EPISODE_ONE = 1\n")
+        sandbox.write_file("test_kept.py", KEPT_FILES)
+        args = ["-q", "-s", "-p", "no:cacheprovider", "test_kept.py"]
+        sandbox.run_pytest(args, timeout=60)  # its compiler keeps the repo's code
+        before = sandbox.run_pytest(args, timeout=60).stdout
+        assert "'secret_one.py'" in before and "'test_kept.py'" in before
+        sandbox.restore_state(state)
+        sandbox.write_file("test_kept.py", KEPT_FILES)
+        after = next(line for line in sandbox.run_pytest(args, timeout=60).stdout.splitlines()
+                     if line.startswith("KEPT"))
+        names = set(eval(after[len("KEPT "):]))  # noqa: S307 (a list the test printed)
+        saved_names = {p.name for p in (state / "repo").rglob("*.py")}
+        assert names and names <= saved_names, names - saved_names
+    finally:
+        env.close()

@@ -1,10 +1,9 @@
 """The one `Sandbox` implementation, shared by every backend.
 
 It owns what must not differ between isolation technologies, so that a verdict means the same
-on each: the host workspace (tmpfs quota, owner record, cleanup layers), path confinement of
-the file tools, the git history outside the repo, the grading area, handing the writable
-folders to the sandbox's uid, and the ``[sandbox: ...]`` limit reports. The backend only runs
-commands and moves files.
+on each: the host workspace (tmpfs quota, owner record, cleanup layers), path confinement of the
+file tools, the git history outside the repo, the grading area, handing the writable folders to
+the sandbox's uid, the ``[sandbox: ...]`` limit reports. The backend runs commands, moves files.
 """
 
 from __future__ import annotations
@@ -343,15 +342,16 @@ class WorkspaceSandbox:
         return saved.save(self.root, self.repo, self._history.git_dir, str(self._saves))
 
     def restore_state(self, state: Path) -> None:
-        """A new episode from a saved state: as `reset`, but the repo and its history are
-        fresh copies of the saved ones (never shared with it, see saved.py)."""
-        self._wipe()
+        """A new episode from a saved state: as `reset`, but the repo and history are fresh
+        copies of the saved ones (see saved.py), whose code the warm graders keep."""
+        roots = (self.workspace_path(REPO), self.workspace_path(GRADING, REPO))
+        self._wipe(keep=saved.sources(state, roots))
         saved.restore(state, self.repo, self._history.git_dir)
 
     def drop_state(self, state: Path) -> None:
         remove_tree(state)
 
-    def _wipe(self) -> None:
+    def _wipe(self, keep: dict[str, str] | None = None) -> None:
         """Empty every folder an episode could write, and remove the history. The folders
         get their first modes back (the sandbox's uid owns them: a ``chmod 0 .`` would
         otherwise lock the next episode out of its repo), and one the removal could not
@@ -368,8 +368,8 @@ class WorkspaceSandbox:
             if left is not None:
                 raise SandboxError(f"the wipe left {left.name!r} in {folder.name}/ (the last "
                                    "episode's files would reach the next)")
-        for lane in self._lanes.values():
-            lane.reset()  # nothing kept from this episode's jobs reaches the next's
+        for lane in self._lanes.values():  # what its server kept: only code of files in `keep`
+            lane.reset(keep or {})
         clear_keyrings(self._backend.uid)
         remove_tree(self._history.git_dir)
         self.over_quota = False

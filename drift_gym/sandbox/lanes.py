@@ -80,12 +80,12 @@ class Lane:
             f"cd {RUN} && exec python -s -P ../grader_runtime.py serve", cwd=GRADING, env=env,
             grading=self.shown_apart, stderr=stderr)
 
-    def reset(self) -> None:
+    def reset(self, keep: dict[str, str]) -> None:
         """A new episode: the lane's area emptied, and what its server kept from this
-        episode's jobs dropped (see WarmGrader.forget)."""
+        episode's jobs dropped but the code of `keep`'s files (see WarmGrader.forget)."""
         self.area.clear()
         if self.warm is not None:
-            self.warm.forget()
+            self.warm.forget(keep)
 
     def close(self) -> None:
         if self.warm is not None:

@@ -16,6 +16,7 @@ history folder.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import stat
@@ -87,3 +88,27 @@ def restore(saved: Path, repo: Path, git_dir: Path) -> None:
     what the last completion left)."""
     copy_repo(saved / _REPO, repo)
     copy_history(saved / _GIT, git_dir)
+
+
+MAX_SOURCES = 4096
+"""Files `sources` reads from a saved repo, at most."""
+
+
+def sources(saved: Path, roots: tuple[str, ...]) -> dict[str, str]:
+    """The ``.py`` files of a saved state's repo as a warm grader's jobs name them under each
+    of `roots` (the live repo and the grading copy, as the sandbox spells them), each with
+    its content's SHA-256: the code a restored episode may keep, since it holds those very
+    files (see WarmGrader.forget)."""
+    found: dict[str, str] = {}
+    top = saved / _REPO
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if d not in CACHES]
+        for name in files:
+            path = os.path.join(folder, name)
+            if not name.endswith(".py") or os.path.islink(path) or len(found) >= MAX_SOURCES:
+                continue
+            with open(path, "rb") as fh:
+                digest = hashlib.sha256(fh.read()).hexdigest()
+            rel = os.path.relpath(path, top)
+            found.update({f"{root}/{rel}": digest for root in roots})
+    return found

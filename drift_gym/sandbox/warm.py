@@ -159,14 +159,15 @@ class WarmGrader:
                           timed_out=timed_out, truncated=bool(answer.get("truncated")),
                           duration_s=time.monotonic() - start)
 
-    def forget(self) -> None:
+    def forget(self, keep: dict[str, str]) -> None:
         """Have the server drop what it kept from earlier jobs (compiled modules, rewritten
         hidden tests, see grader_server.forget) before a new episode: the agent's own test
-        runs are forks of it, and code there could read them. A server that does not
-        confirm is closed (the next job starts a new one)."""
+        runs are forks of it, and code there could read them. `keep`: the files (path as
+        the sandbox spells it, SHA-256 of the content) the new episode holds anyway, whose
+        code stays. A server that does not confirm is closed (the next job starts anew)."""
         if self._proc is None or self._proc.poll() is not None:
             return
-        _, answer = self._ask({"forget": True}, START_TIMEOUT)
+        _, answer = self._ask({"forget": True, "keep": keep}, START_TIMEOUT)
         if answer is not None and answer.get("forgotten") is not True:
             self.close()
 
