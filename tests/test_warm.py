@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
@@ -17,7 +18,8 @@ from drift_gym.env import CodingDriftEnv
 from drift_gym.job_report import NONCE_FILE, new_nonce, outcomes_of, read_frames
 from drift_gym.sandbox.base import SandboxError
 from drift_gym.sandbox.grading_area import runtime_files
-from drift_gym.sandbox.local import bwrap_available
+from drift_gym.sandbox.lanes import PROBE
+from drift_gym.sandbox.local import LocalSandbox, bwrap_available
 from drift_gym.sandbox.warm import WarmGrader
 from drift_gym.tools import Action, ToolCall
 
@@ -233,6 +235,25 @@ def test_a_changed_hidden_test_is_never_run_from_code_compiled_for_an_earlier_on
     assert frames.end_status == 1
     assert outcomes_of(frames).outcomes == {"hidden/test_step_01.py::test_add": "failed"}
     assert "where 3 = add(1, 2)" in result.stdout  # the rewritten assert explains itself
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not usable here")
+def test_a_server_outlives_the_thread_that_started_it():
+    """bubblewrap's --die-with-parent fires when the thread that started it ends: servers a
+    grading pool's worker started were killed when the pool shut down, and every GRPO step
+    restarted them (a server another call was using would die in its job)."""
+    with LocalSandbox(tier="bwrap") as box:
+        box.write_file("test_one.py", "def test_one():\n    pass\n")
+        args = ["-q", "-p", "no:cacheprovider", "test_one.py"]
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(box.run_pytest, args, timeout=60).result().exit_code == 0
+        warm = box._lanes[PROBE].warm  # noqa: SLF001 (the server the pool's thread started)
+        assert warm is not None and warm._proc is not None  # noqa: SLF001
+        pid = warm._proc.pid  # noqa: SLF001
+        time.sleep(0.2)
+        assert warm._proc.poll() is None  # noqa: SLF001
+        assert box.run_pytest(args, timeout=60).exit_code == 0
+        assert warm._proc is not None and warm._proc.pid == pid  # noqa: SLF001
 
 
 @pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not usable here")
