@@ -86,9 +86,10 @@ _running: list[tuple[int, int, list[tuple[str, bytes]]]] = []
 
 
 def start(root: str) -> None:
-    """In the server, right after a job forked: a compiler for the sources under `root` (the
-    repo the job imports: a grader job's staged copy, the live repo of the agent's own test
-    run) that no kept code or refusal covers."""
+    """In the server, right after a job forked (or ahead of one, see
+    grader_server.compile_ahead): a compiler for the sources under `root` (the repo the job
+    imports: a grader job's staged copy, the live repo of the agent's own test run) that no
+    kept code or refusal covers."""
     sources = [(path, source) for path in _sources(root)
                if (source := _read(path)) is not None
                and (path, source) not in _kept

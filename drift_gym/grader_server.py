@@ -294,6 +294,7 @@ def _collect(pid: int, streams: dict[int, Capped], deadline: float,
 def _run_forked(job: dict[str, Any]) -> dict[str, Any]:
     """One job in a fresh fork, killed with its whole tree at its deadline; every process
     it left is killed and every temp file it left removed after it."""
+    grader_compile.finish(time.monotonic())  # one asked for ahead (`compile_ahead`): its code
     if job["argv"][:1] in (["pytest"], ["visible"]):
         from grader_pytest import prepare
 
@@ -340,6 +341,16 @@ def forget(job_id: Any, keep: dict[str, str]) -> dict[str, Any]:
     return {"id": job_id, "forgotten": True}
 
 
+def compile_ahead(job_id: Any, sources: str) -> dict[str, Any]:
+    """Have the repo at `sources` compiled now, for the next job (the hidden tests' lane
+    where the lanes take turns: its copy is staged while the probe runs in the other lane,
+    and its server would otherwise compile the whole repo in the job); that job keeps what
+    the compiler sent by its start (see grader_compile)."""
+    grader_compile.finish(time.monotonic())
+    grader_compile.start(sources)
+    return {"id": job_id, "compiling": True}
+
+
 def _rehearse() -> None:
     """One pytest session over an empty folder, output discarded: pytest imports much of
     itself lazily, on the first session; afterwards every fork starts with it loaded."""
@@ -362,8 +373,9 @@ def serve(startup: set[str]) -> None:
     stdin ({id, argv, cwd, timeout, cap, owned, sources}) and answer one JSON line per job
     on stdout ({id, exit_code, timed_out, stdout, stderr, truncated}; `owned`: the grading
     area's root and its job-writable folders, see grader_pytest.prepare; `sources`: the repo
-    whose modules are compiled beside the job, see grader_compile). `startup`: the top-level
-    modules the interpreter had before the runtime ran."""
+    whose modules are compiled beside the job, see grader_compile), or a request to
+    `forget` or `compile_ahead`. `startup`: the top-level modules the interpreter had
+    before the runtime ran."""
     for name in WARM_MODULES:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
@@ -376,6 +388,7 @@ def serve(startup: set[str]) -> None:
         try:
             job = json.loads(line)
             answer = forget(job["id"], job.get("keep") or {}) if job.get("forget") \
+                else compile_ahead(job["id"], str(job["compile"])) if job.get("compile") \
                 else _run_forked(job)
         except Exception as exc:  # a bad request is the host's bug: say so, keep serving
             answer = {"id": None, "error": f"{type(exc).__name__}: {exc}"}

@@ -39,7 +39,7 @@ from .repo import RenderedRepo
 from .rewards import agent_components
 from .sandbox import GRADING, REPO, ExecResult, Sandbox, SandboxError
 from .sandbox.grading_area import runtime_files
-from .sandbox.lanes import PROBE, TESTS
+from .sandbox.lanes import AHEAD, BESIDE, PROBE, SHARED, TESTS
 from .sandbox.warm import LOST
 
 # pytest plugins no hidden test uses (they use monkeypatch, request, tmp_path and their own
@@ -345,17 +345,22 @@ def grade_step(
     for_probe = {rel: text for rel, text in staged.items() if not rel.startswith("hidden/")}
     try:
         sandbox.stage_grading(for_probe)
-        lane, beside = sandbox.hidden_tests_lane()
-        if beside:  # side by side, each on a copy of its own (lanes.py)
+        plan = sandbox.hidden_tests_plan()
+        if plan in (BESIDE, AHEAD):  # each lane on a copy of its own (lanes.py)
             sandbox.stage_grading(staged, lane=TESTS)
+        if plan == BESIDE:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 probing = pool.submit(run_probe, sandbox)
                 tests, test_findings = run_hidden_tests(sandbox, names[-1], expected, TESTS)
                 probe, why, probe_findings = probing.result()
         else:
+            if plan == AHEAD:
+                sandbox.compile_ahead(TESTS)  # while the probe runs
             probe, why, probe_findings = run_probe(sandbox)
-            sandbox.clear_grading()  # one copy at a time: the quota keeps room for one
-            sandbox.stage_grading(staged, lane=lane)  # the repo as the agent left it
+            lane = PROBE if plan == SHARED else TESTS
+            if plan != AHEAD:
+                sandbox.clear_grading()  # one copy at a time: the quota keeps room for one
+                sandbox.stage_grading(staged, lane=lane)  # the repo as the agent left it
             tests, test_findings = run_hidden_tests(sandbox, names[-1], expected, lane)
     finally:
         sandbox.clear_grading()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,8 +14,12 @@ from drift_gym.executors import LocalExecutor
 from drift_gym.grading import run_hidden_tests
 from drift_gym.sandbox.grading_area import GRADING_HEADROOM, survey
 from drift_gym.sandbox.lanes import (
+    AFTER,
+    AHEAD,
+    BESIDE,
     GRADERS_ENV,
     PROBE,
+    SHARED,
     TESTS,
     graders,
     room_for_lanes,
@@ -71,7 +76,7 @@ def test_the_hidden_tests_lane_sees_neither_the_live_repo_nor_the_probes_copy():
     with _shop() as box:
         box.write_file("live.txt", "the agent's live tree, which the probe scans\n")
         box.stage_grading({**_staged(box), "probe-only.txt": "the probe's lane\n"})
-        assert box.hidden_tests_lane() == (TESTS, True)
+        assert box.hidden_tests_plan() == BESIDE
         box.stage_grading(_staged(box), lane=TESTS)
         apart, findings = run_hidden_tests(box, "test_step_01", NAMES, lane=TESTS)
         assert findings == [] and apart.passed and apart.total == 3, apart.output_tail
@@ -98,12 +103,12 @@ def test_a_hidden_tests_server_killed_by_its_job_is_back_before_the_next_jobs_st
     with _shop() as box:
         killer = {**_staged(box), "hidden/test_step_01.py": KILLS_ITS_SERVER}
         box.stage_grading(killer)
-        assert box.hidden_tests_lane() == (TESTS, True)
+        assert box.hidden_tests_plan() == BESIDE
         box.stage_grading(killer, lane=TESTS)
         dead, findings = run_hidden_tests(box, "test_step_01", {"test_kill"}, lane=TESTS)
         assert not dead.passed and any("[job-died]" in f for f in findings), findings
         box.stage_grading(_staged(box))
-        assert box.hidden_tests_lane() == (TESTS, True)  # its server started again here
+        assert box.hidden_tests_plan() == BESIDE  # its server started again here
         lane = box._lanes[TESTS]  # noqa: SLF001 (the lane's server, up before the job)
         assert lane.warm is not None and lane.warm._proc is not None  # noqa: SLF001
         assert lane.warm._proc.poll() is None  # noqa: SLF001
@@ -117,12 +122,12 @@ def test_a_hidden_tests_server_killed_by_its_job_is_back_before_the_next_jobs_st
 def test_lanes_run_apart_only_where_each_server_has_namespaces_of_its_own():
     with _shop() as box:
         box.stage_grading(_staged(box))
-        assert box.hidden_tests_lane() == (TESTS, True)
+        assert box.hidden_tests_plan() == BESIDE
         box.grading_mode = "cold"
-        assert box.hidden_tests_lane() == (PROBE, False)
+        assert box.hidden_tests_plan() == SHARED
     with _shop("subprocess") as weak:
         weak.stage_grading(_staged(weak))
-        assert weak.hidden_tests_lane() == (PROBE, False)
+        assert weak.hidden_tests_plan() == SHARED
 
 
 def test_a_second_copy_is_made_only_where_the_quota_has_room_for_it(tmp_path):
@@ -144,10 +149,10 @@ def test_a_tight_quota_makes_the_jobs_take_turns_and_leaves_the_verdict_alone():
         assert box.grading_shortfall() is None
         box.snapshot("base")
         box.stage_grading(_staged(box))
-        assert box.hidden_tests_lane() == (TESTS, True)
+        assert box.hidden_tests_plan() == BESIDE
         used = usage_bytes(box.root, mounted=box._quota_mounted, limit=2**40)  # noqa: SLF001
         box.quota = used + survey(box.grading / "repo").bytes  # no room for a second copy
-        assert box.hidden_tests_lane() == (TESTS, False)  # still apart, one after the other
+        assert box.hidden_tests_plan() == AFTER  # still apart, one after the other
         box.clear_grading()
         box.stage_grading(_staged(box), lane=TESTS)
         outcome, findings = run_hidden_tests(box, "test_step_01", NAMES, lane=TESTS)
@@ -173,7 +178,38 @@ def test_lanes_take_turns_where_every_core_already_grades_a_step(monkeypatch):
         if bwrap_available():
             with _shop() as box:
                 box.stage_grading(_staged(box))
-                assert box.hidden_tests_lane() == (TESTS, False)
+                assert box.hidden_tests_plan() == AHEAD
     finally:
         pool.close()
     assert room_for_lanes()
+
+
+KEPT_BEFORE_THE_JOB = '''import grader_compile
+
+def test_kept_before_the_job():
+    path = "/sandbox/grading/repo/shop.py"
+    with open(path, "rb") as handle:
+        assert (path, handle.read()) in grader_compile._kept
+'''
+
+
+@needs_bwrap
+def test_the_hidden_tests_server_compiles_its_copy_while_the_probe_runs():
+    """Where the lanes take turns (`AHEAD`), the hidden tests' copy is staged before the probe
+    runs and its server compiles it meanwhile: the job imports kept code, not the source
+    (the probe's server compiled the repo for the hidden tests when both ran there)."""
+    with _shop() as box:
+        box.stage_grading(_staged(box))
+        assert box.hidden_tests_plan() in (BESIDE, AHEAD)  # both servers up
+        staged = {**_staged(box), "hidden/test_step_01.py": KEPT_BEFORE_THE_JOB}
+        box.stage_grading(staged, lane=TESTS)
+        cold, _ = run_hidden_tests(box, "test_step_01", {"test_kept_before_the_job"}, TESTS)
+        assert not cold.passed  # nothing compiled ahead: the check can fail
+        box.write_file("shop.py", "PRICE = 2\n")  # bytes no job has compiled yet
+        box.snapshot("next")
+        box.stage_grading(staged, lane=TESTS)
+        box.compile_ahead(TESTS)
+        time.sleep(0.3)  # the probe's job
+        ahead, findings = run_hidden_tests(box, "test_step_01", {"test_kept_before_the_job"},
+                                           TESTS)
+        assert ahead.passed and findings == [], ahead.output_tail

@@ -115,10 +115,15 @@ class Sandbox(Protocol):
         can keep a grader server, else cold); its stdout carries the job's frames."""
         ...
 
-    def hidden_tests_lane(self) -> tuple[str, bool]:
-        """The grading lane the hidden tests run in (see lanes.py: a lane of their own where
-        the backend can keep one apart, else the probe's), and whether beside the probe
-        rather than after it."""
+    def hidden_tests_plan(self) -> str:
+        """How the hidden tests run (lanes.py: `BESIDE`, `AHEAD` or `AFTER` the probe in a
+        lane of their own, where the backend can keep one apart, else `SHARED`: in the
+        probe's lane, after it)."""
+        ...
+
+    def compile_ahead(self, lane: str) -> None:
+        """Have `lane`'s warm grader, where there is one, compile the repo staged in its area
+        for its next job (while the other lane's job runs)."""
         ...
 
     def run_pytest(self, args: list[str], *, timeout: float) -> ExecResult:

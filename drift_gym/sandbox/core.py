@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import saved
+from . import lanes, saved
 from .base import GRADING, REPO, RUN, Backend, BadInput, ExecResult, SandboxError
 from .capture import OUTPUT_CAP
 from .grading_area import WRITABLE, shortfall
@@ -65,8 +65,7 @@ class WorkspaceSandbox:
         self._backend = backend
         self._cap = output_cap
         self.grading_mode = os.environ.get("DRIFT_GYM_GRADING", "warm")
-        """``warm`` (jobs fork from a warm grader per grading lane) or ``cold`` (a fresh
-        interpreter per job, as ``validate --cold`` uses for the parity check)."""
+        """``warm`` (forks of a warm grader per lane) or ``cold`` (``validate --cold``)."""
         self._saves = 0
         self._writable_shares: list[Path] = []
         self.quota = quota
@@ -215,8 +214,7 @@ class WorkspaceSandbox:
 
     # -- grading jobs ------------------------------------------------------------------
     def _warm_for(self, tree: Path, lane: str = PROBE) -> WarmGrader | None:
-        """`_server(lane)` for a job whose code comes from `tree`; None also where a file in
-        `tree` would shadow a module the server imported."""
+        """`_server(lane)` for a job of `tree`'s code; None also where it shadows a module."""
         server = self._server(lane)
         return None if server is None or shadowing(tree, server.modules) else server
 
@@ -232,12 +230,10 @@ class WorkspaceSandbox:
         chosen.warm.start()
         return chosen.warm
 
-    def hidden_tests_lane(self) -> tuple[str, bool]:
-        """Where the hidden tests of the repo staged in the probe's lane run, and whether
-        beside the probe (lanes.py): in their own lane where its server runs them (warm on
-        bubblewrap, both servers up: started here, before a job could starve a start), side
-        by side where there is also no writable share (both would see it), a core for each
-        lane and quota room for a second copy; else in the probe's lane, after the probe."""
+    def hidden_tests_plan(self) -> str:
+        """How the hidden tests of the repo staged in the probe's lane run (lanes.py): apart
+        where both servers are up (started here, before a job could starve a start) and the
+        tests' runs the repo; beside the probe only with a core and quota room for each."""
         tree = self.grading / REPO
         probe = self._warm_for(tree) if self._backend.isolation == "bwrap" else None
         try:
@@ -245,15 +241,20 @@ class WorkspaceSandbox:
         except SandboxError:
             tests = None
         if probe is None or tests is None or shadowing(tree, tests.modules - probe.modules):
-            return PROBE, False
-        beside = not self._writable_shares and room_for_lanes() and second_copy_fits(
-            self.root, tree, quota=self.quota, mounted=self._quota_mounted)
-        return TESTS, beside
+            return lanes.SHARED
+        if not second_copy_fits(self.root, tree, quota=self.quota, mounted=self._quota_mounted):
+            return lanes.AFTER
+        return lanes.BESIDE if not self._writable_shares and room_for_lanes() else lanes.AHEAD
+
+    def compile_ahead(self, lane: str) -> None:
+        """Have `lane`'s server compile the repo staged in its area, for its next job."""
+        if (warm := self._lanes[lane].warm) is not None:
+            warm.compile_ahead(self.workspace_path(GRADING, REPO))
 
     def grading_job(self, argv: list[str], *, timeout: float, lane: str = PROBE) -> ExecResult:
         """Run ``grader_runtime.py ARGV`` in ``grading/run`` of `lane`: in a fork of its warm
         grader where the backend can keep one (see warm.py), else as a cold command (the
-        probe's lane only: the other runs only warm, see `hidden_tests_lane`)."""
+        probe's lane only: the other runs only warm, see `hidden_tests_plan`)."""
         self._hand_over(lane)
         before = self._backend.events()
         warm = self._warm_for(self._lanes[lane].root / REPO, lane)

@@ -161,7 +161,7 @@ def shortfall(repo: Path, *, used: int, quota: int) -> str | None:
     Grading writes into the workspace, under the same quota as the agent: a snapshot (at
     worst every file's bytes again in the history) and a copy of the repo for the grading
     area (a second copy, for a second grading lane, is made only where there is room: the
-    verdict never depends on it, see WorkspaceSandbox.hidden_tests_lane). The snapshot also
+    verdict never depends on it, see WorkspaceSandbox.hidden_tests_plan). The snapshot also
     writes git's index anew beside the old one and a tree object naming each file, three
     times `TreeSurvey.names` at most: 80,000 empty files with long names take no pages but
     some 25 MB of index, and filled the quota at the commit. A repo that leaves no room for

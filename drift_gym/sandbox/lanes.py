@@ -43,6 +43,11 @@ from .workspace import usage_bytes
 
 PROBE = "probe"
 TESTS = "tests"
+BESIDE, AHEAD, AFTER, SHARED = "beside", "ahead", "after", "shared"
+"""How a step's hidden tests run (WorkspaceSandbox.hidden_tests_plan): in their lane, side by
+side with the probe; in their lane after it, their copy staged and compiled by their server
+while the probe runs; in their lane after it, staged then (no quota room for two copies);
+in the probe's lane, after the probe."""
 FOLDERS = {PROBE: GRADING, TESTS: "grading-tests"}
 """Each lane's folder in the workspace (the probe's is the grading area every backend
 shows)."""

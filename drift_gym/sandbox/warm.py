@@ -92,7 +92,7 @@ class WarmGrader:
     def start(self) -> None:
         """Start the server unless it runs (the first job, or one after a job killed it).
         A start that fails is tried once more (before any job of the step, see
-        WorkspaceSandbox.hidden_tests_lane), then raises SandboxError with the server's
+        WorkspaceSandbox.hidden_tests_plan), then raises SandboxError with the server's
         last stderr: the step's grading is the grader's failure, not the agent's."""
         if self._proc is not None and self._proc.poll() is None:
             return
@@ -164,11 +164,21 @@ class WarmGrader:
         hidden tests, see grader_server.forget) before a new episode: the agent's own test
         runs are forks of it, and code there could read them. `keep`: the files (path as
         the sandbox spells it, SHA-256 of the content) the new episode holds anyway, whose
-        code stays. A server that does not confirm is closed (the next job starts anew)."""
+        code stays."""
+        self._tell({"forget": True, "keep": keep}, "forgotten")
+
+    def compile_ahead(self, sources: str) -> None:
+        """Have the server compile the repo at `sources` (as the sandbox spells it) for its
+        next job while a job of the other lane runs (see grader_server.compile_ahead)."""
+        self._tell({"compile": sources}, "compiling")
+
+    def _tell(self, request: dict[str, Any], confirmed: str) -> None:
+        """Send the running server a request that runs no job; one that does not confirm
+        (`confirmed` true in its answer) is closed, and the next job starts a new one."""
         if self._proc is None or self._proc.poll() is not None:
             return
-        _, answer = self._ask({"forget": True, "keep": keep}, START_TIMEOUT)
-        if answer is not None and answer.get("forgotten") is not True:
+        _, answer = self._ask(request, START_TIMEOUT)
+        if answer is not None and answer.get(confirmed) is not True:
             self.close()
 
     def _ask(self, request: dict[str, Any], timeout: float) -> tuple[bool, dict | None]:
