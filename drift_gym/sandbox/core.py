@@ -232,8 +232,8 @@ class WorkspaceSandbox:
 
     def hidden_tests_plan(self) -> str:
         """How the hidden tests of the repo staged in the probe's lane run (lanes.py): apart
-        where both servers are up (started here, before a job could starve a start) and the
-        tests' runs the repo; beside the probe only with a core and quota room for each."""
+        where both servers are up (started here, before a job could starve a start) and can
+        run it; beside the probe with a core and quota room for each and no writable share."""
         tree = self.grading / REPO
         probe = self._warm_for(tree) if self._backend.isolation == "bwrap" else None
         try:
