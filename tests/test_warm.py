@@ -3,6 +3,7 @@ each other, killed at their deadline, leaving nothing behind."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -254,6 +255,28 @@ def test_a_server_outlives_the_thread_that_started_it():
         assert warm._proc.poll() is None  # noqa: SLF001
         assert box.run_pytest(args, timeout=60).exit_code == 0
         assert warm._proc is not None and warm._proc.pid == pid  # noqa: SLF001
+
+
+def _one_visible_run() -> int:
+    with LocalSandbox(tier="bwrap") as box:
+        box.write_file("test_one.py", "def test_one():\n    pass\n")
+        return box.run_pytest(["-q", "-p", "no:cacheprovider", "test_one.py"], timeout=60).exit_code
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not usable here")
+def test_a_forked_worker_starts_servers_of_its_own():
+    """The starter thread does not survive a fork: a process pool's worker forked after this
+    process had started a server waited forever on it (review of the first starter, a thread
+    pool's worker)."""
+    assert _one_visible_run() == 0
+    fork = multiprocessing.get_context("fork")
+    answer = fork.SimpleQueue()
+    worker = fork.Process(target=lambda: answer.put(_one_visible_run()))
+    worker.start()
+    worker.join(120)
+    if worker.is_alive():
+        worker.kill()
+    assert worker.exitcode == 0 and answer.get() == 0
 
 
 @pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not usable here")

@@ -10,7 +10,6 @@ import stat
 import subprocess
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,15 +17,11 @@ from .base import SandboxError
 from .files import HostFiles
 from .keyrings import own_session_keyring
 from .limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, Cgroup, LimitEvents, apply_rlimits
+from .starter import started
 from .workspace import Workspace
 
 SPAWNED_CPU_SECONDS = 24 * 3600
 """CPU budget of a spawned server itself (each job it forks sets its own, per job)."""
-_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift-gym-spawner")
-"""The thread every long-lived process is started from. A parent-death signal (bubblewrap's
-``--die-with-parent``) fires when the *thread* that forked the child ends, not the process:
-servers started by a pool's worker were killed when that pool shut down (every GRPO step
-restarted them all, and a server another call was using died in its job)."""
 
 
 def interpreter_prefixes() -> list[str]:
@@ -94,10 +89,10 @@ class HostProcessBackend(HostFiles):
         WorkspaceSandbox.hidden_tests_plan; bubblewrap only)."""
         argv, host_cwd, host_env = self.command(command, cwd, env, grading=grading)
         try:
-            proc = _SPAWNER.submit(
-                subprocess.Popen, argv, cwd=host_cwd, env=host_env, stdin=subprocess.PIPE,
+            proc = started(lambda: subprocess.Popen(  # from the starter thread (starter.py)
+                argv, cwd=host_cwd, env=host_env, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=stderr or subprocess.DEVNULL, start_new_session=True,
-                preexec_fn=self.preexec(SPAWNED_CPU_SECONDS)).result()
+                preexec_fn=self.preexec(SPAWNED_CPU_SECONDS)))
         except (OSError, subprocess.SubprocessError) as exc:
             raise SandboxError(f"could not start {argv[0]}: {exc}") from exc
         self._spawned.add(proc.pid)
