@@ -12,7 +12,7 @@ import pytest
 
 from drift_gym.executors import LocalExecutor
 from drift_gym.grading import run_hidden_tests
-from drift_gym.sandbox.grading_area import GRADING_HEADROOM, survey
+from drift_gym.sandbox.grading_area import GRADING_HEADROOM, runtime_files, survey
 from drift_gym.sandbox.lanes import (
     AFTER,
     AHEAD,
@@ -124,10 +124,57 @@ def test_lanes_run_apart_only_where_each_server_has_namespaces_of_its_own():
         box.stage_grading(_staged(box))
         assert box.hidden_tests_plan() == BESIDE
         box.grading_mode = "cold"
-        assert box.hidden_tests_plan() == SHARED
+        assert box.hidden_tests_plan() == AHEAD  # cold jobs, still in a lane of their own
     with _shop("subprocess") as weak:
         weak.stage_grading(_staged(weak))
         assert weak.hidden_tests_plan() == SHARED
+
+
+@needs_bwrap
+@pytest.mark.parametrize("why", ["cold grading", "a file named like a module the servers run"])
+def test_hidden_tests_that_run_cold_still_run_apart_from_the_live_repo(why):
+    """A repo file named like a stdlib module the servers imported (``statistics.py``) made
+    every job run cold, and the hidden tests then ran in the probe's lane, where they copied
+    themselves into the live repo (helper-36, session 14); cold grading did the same."""
+    with _shop() as box:
+        if why == "cold grading":
+            box.grading_mode = "cold"
+        else:
+            box.write_file("helpers/statistics.py", "MEAN = 0\n")
+            box.snapshot("shadow")
+        box.write_file("live.txt", "the agent's live tree, which the probe scans\n")
+        box.stage_grading({**_staged(box), "probe-only.txt": "the probe's lane\n"})
+        assert box.hidden_tests_plan() == AHEAD
+        box.stage_grading({**_staged(box), **runtime_files()}, lane=TESTS)  # as grading does
+        outcome, findings = run_hidden_tests(box, "test_step_01", NAMES, lane=TESTS)
+        assert findings == [] and outcome.passed and outcome.total == 3, outcome.output_tail
+        assert (box.root / "grading-tests" / "run" / "left.txt").exists()
+
+
+WRITES_THE_SHARE = """def test_the_share_is_read_only():
+    try:
+        open("{inside}/leaked.py", "w").close()
+    except OSError:
+        return
+    raise AssertionError("the hidden tests' lane can write a writable share")
+"""
+
+
+@needs_bwrap
+def test_the_hidden_tests_lane_sees_a_writable_share_read_only(tmp_path):
+    """A harness's writable state folder is shown to every command; the hidden tests wrote
+    themselves into it, for the agent to read at the next step (helper-36, session 14)."""
+    with _shop() as box:
+        inside = box.share(tmp_path, writable=True)
+        written = box.exec(f"echo x > {inside}/agent.txt && cat {inside}/agent.txt")
+        assert written.stdout.strip() == "x"  # the agent's own commands write it
+        box.stage_grading(_staged(box))
+        assert box.hidden_tests_plan() == AHEAD  # never beside the probe, which can write it
+        test = WRITES_THE_SHARE.format(inside=inside)
+        box.stage_grading({**_staged(box), "hidden/test_step_01.py": test}, lane=TESTS)
+        outcome, _ = run_hidden_tests(box, "test_step_01", {"test_the_share_is_read_only"},
+                                      lane=TESTS)
+        assert outcome.passed and not (tmp_path / "leaked.py").exists(), outcome.output_tail
 
 
 def test_a_second_copy_is_made_only_where_the_quota_has_room_for_it(tmp_path):

@@ -231,10 +231,12 @@ class Backend(Protocol):
         ...
 
     def exec(self, command: str, *, cwd: str, timeout: float, env: dict[str, str],
-             cap: int, address_space: bool = True) -> ExecResult:
+             cap: int, address_space: bool = True, grading: Path | None = None) -> ExecResult:
         """Run ``/bin/sh -c command`` in workspace area `cwd` (``repo`` or ``grading``), kill
         every process it left when it ends or times out, and read at most `cap` bytes of each
-        stream (`address_space`: whether the per-process address-space bound applies)."""
+        stream (`address_space`: whether the per-process address-space bound applies;
+        `grading`: another lane's area shown in place of the grading area and of the live
+        repo, bubblewrap only, see lanes.py)."""
         ...
 
     def share(self, host: Path, inside: str | None, writable: bool) -> str:

@@ -115,7 +115,10 @@ class BwrapBackend(HostProcessBackend):
         argv += ["--proc", "/proc", "--dev", "/dev",
                  "--perms", "1777", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
         binds = [Share(Path(p), p, writable=False) for p in interpreter_prefixes()]
-        binds += self._shares
+        # a lane of its own sees the shares read-only: the hidden tests wrote themselves
+        # into a harness's writable state folder, for the agent to read (helper-36)
+        binds += self._shares if grading is None else [
+            Share(share.host, share.inside, writable=False) for share in self._shares]
         for folder in sorted({a for b in binds for a in parents(b.inside)} - _MOUNTED):
             # bwrap would create a bind's parents with the host's modes (0700 for /root),
             # which an unprivileged uid could not traverse
@@ -143,7 +146,7 @@ class BwrapBackend(HostProcessBackend):
                 {"PATH": os.environ.get("PATH", "")})
 
     def exec(self, command: str, *, cwd: str, timeout: float, env: dict[str, str],
-             cap: int, address_space: bool = True) -> ExecResult:
-        argv, host_cwd, host_env = self.command(command, cwd, env)
+             cap: int, address_space: bool = True, grading: Path | None = None) -> ExecResult:
+        argv, host_cwd, host_env = self.command(command, cwd, env, grading)
         return run_capped(argv, cwd=host_cwd, env=host_env, timeout=timeout, cap=cap,
                           preexec=self.preexec(timeout, address_space=address_space))

@@ -133,9 +133,8 @@ class WorkspaceSandbox:
         self._backend.write_bytes(target, content.encode("utf-8", errors="surrogateescape"))
 
     def place_file(self, path: str, content: str) -> None:
-        """Write `path` as a checkout would, whatever the agent left there (see
-        `trees.clear_the_way`): the grader's own writes, a teammate's commit, must neither
-        fail on the agent's tree nor write through a link out of it."""
+        """Write `path` as a checkout would, whatever the agent left there (a teammate's
+        commit must neither fail on the agent's tree nor write through a link out of it)."""
         clear_the_way(self.repo, plain(path))
         self.write_file(path, content)
 
@@ -155,10 +154,9 @@ class WorkspaceSandbox:
 
     # -- exec --------------------------------------------------------------------------
     def _hand_over(self, lane: str | None = None) -> None:
-        """Give the folders commands may write to the sandbox's uid (host-side writes are
-        root's; the rest of each grading area stays root's, so read-only to jobs). For a job
-        of `lane`, only what its server shows: the walk goes by path, and a job of the other
-        lane, running meanwhile, could swap a folder for a link to a host file."""
+        """Give the folders commands may write to the sandbox's uid (the rest of each grading
+        area stays root's, read-only to jobs); for a job of `lane`, only its own: the walk goes
+        by path, and the other lane's job could swap a folder for a link to a host file."""
         tests = [self._lanes[TESTS].root / name for name in WRITABLE]
         probe = [self.repo, *(self.grading / name for name in WRITABLE), self.tmp,
                  *self._writable_shares]
@@ -185,13 +183,15 @@ class WorkspaceSandbox:
         extra = env or {}
         if any("\x00" in text for text in (command, *extra, *extra.values())):
             raise BadInput("the command contains a NUL byte, which no shell accepts")
-        full_env = {**SAFE_ENV, "PATH": command_path(), "DRIFT_GYM_SANDBOX": self.isolation,
-                    **extra}
         self._hand_over()
         before = self._backend.events()
-        result = self._backend.exec(command, cwd=cwd, timeout=timeout, env=full_env,
+        result = self._backend.exec(command, cwd=cwd, timeout=timeout, env=self._env(extra),
                                     cap=self._cap, address_space=address_space)
         return self._with_limits(result, before)
+
+    def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {**SAFE_ENV, "PATH": command_path(), "DRIFT_GYM_SANDBOX": self.isolation,
+                **(extra or {})}
 
     def _with_limits(self, result: ExecResult, before: LimitEvents) -> ExecResult:
         """Say which sandbox-wide limit the command hit, in the result and its stderr."""
@@ -225,26 +225,26 @@ class WorkspaceSandbox:
             return None
         chosen = self._lanes[lane]
         if chosen.warm is None:
-            env = {**SAFE_ENV, "PATH": command_path(), "DRIFT_GYM_SANDBOX": self.isolation}
+            env = self._env()
             chosen.warm = WarmGrader(lambda log: chosen.spawn(self._backend, env, log))
         chosen.warm.start()
         return chosen.warm
 
     def hidden_tests_plan(self) -> str:
         """How the hidden tests of the repo staged in the probe's lane run (lanes.py): apart
-        where both servers are up (started here, before a job could starve a start) and can
-        run it; beside the probe with a core and quota room for each and no writable share."""
-        tree = self.grading / REPO
-        probe = self._warm_for(tree) if self._backend.isolation == "bwrap" else None
-        try:
-            tests = None if probe is None else self._server(TESTS)
-        except SandboxError:
-            tests = None
-        if probe is None or tests is None or shadowing(tree, tests.modules - probe.modules):
+        on bubblewrap (both servers started here, before a job could starve a start), beside
+        the probe where both can run it and there is a core, quota room and no share."""
+        if self._backend.isolation != "bwrap":
             return lanes.SHARED
+        tree = self.grading / REPO
+        probe = self._warm_for(tree)
+        tests = None if probe is None else self._server(TESTS)
         if not second_copy_fits(self.root, tree, quota=self.quota, mounted=self._quota_mounted):
             return lanes.AFTER
-        return lanes.BESIDE if not self._writable_shares and room_for_lanes() else lanes.AHEAD
+        warm = probe is not None and tests is not None and not shadowing(
+            tree, tests.modules - probe.modules)
+        return lanes.BESIDE if warm and not self._writable_shares and room_for_lanes() \
+            else lanes.AHEAD
 
     def compile_ahead(self, lane: str) -> None:
         """Have `lane`'s server compile the repo staged in its area, for its next job."""
@@ -253,13 +253,10 @@ class WorkspaceSandbox:
 
     def grading_job(self, argv: list[str], *, timeout: float, lane: str = PROBE) -> ExecResult:
         """Run ``grader_runtime.py ARGV`` in ``grading/run`` of `lane`: in a fork of its warm
-        grader where the backend can keep one (see warm.py), else as a cold command (the
-        probe's lane only: the other runs only warm, see `hidden_tests_plan`)."""
+        grader where the backend can keep one (see warm.py), else as a cold command."""
         self._hand_over(lane)
         before = self._backend.events()
         warm = self._warm_for(self._lanes[lane].root / REPO, lane)
-        if warm is None and lane != PROBE:
-            raise SandboxError(f"the {lane} lane has no warm grader to run its job")
         if warm is not None:
             owned = {"root": self.workspace_path(GRADING), "writable": list(WRITABLE)}
             return self._with_limits(warm.run(argv, cwd=self.workspace_path(GRADING, RUN),
@@ -267,8 +264,12 @@ class WorkspaceSandbox:
                                               sources=self.workspace_path(GRADING, REPO)), before)
         # -B: -I ignores PYTHONDONTWRITEBYTECODE, and a cold job would write .pyc files that
         # the probe must then tell from the code's own writes (as a fork never does)
-        return self.exec(f"cd {RUN} && python -I -B ../grader_runtime.py {shlex.join(argv)}",
-                         cwd=GRADING, timeout=timeout)
+        command = f"cd {RUN} && python -I -B ../grader_runtime.py {shlex.join(argv)}"
+        if lane == PROBE:
+            return self.exec(command, cwd=GRADING, timeout=timeout)
+        return self._with_limits(self._backend.exec(
+            command, cwd=GRADING, timeout=timeout, env=self._env(), cap=self._cap,
+            grading=self._lanes[lane].shown_apart), before)
 
     def run_pytest(self, args: list[str], *, timeout: float) -> ExecResult:
         """``python -m pytest ARGS`` in the repo, as the agent's shell runs it (the repo's
@@ -285,8 +286,7 @@ class WorkspaceSandbox:
 
     # -- grading area ------------------------------------------------------------------
     def grading_shortfall(self) -> str | None:
-        """Why the agent's repo cannot be graded, or None (see grading_area.shortfall):
-        the agent's doing, to be scored as such, never an infrastructure error."""
+        """Why the agent's repo cannot be graded (the agent's doing), or None (shortfall)."""
         self.clear_grading()
         used = usage_bytes(self.root, mounted=self._quota_mounted, limit=self.quota)
         return shortfall(self.repo, used=used, quota=self.quota)

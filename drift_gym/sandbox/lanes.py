@@ -15,15 +15,18 @@ namespaces, with a private ``/tmp``):
   same place (so every path a job is given reads as in the probe's lane or a cold run) and
   which shows no live repo at all.
 
-The hidden tests run in their lane even where the jobs take turns: the probe's lane shows the
-live repo, writable, and code that the hidden tests ran there could copy them into it for the
-agent to read at the next step. They take turns, one lane after the other, where the machine
-has no core to spare for a second lane (`room_for_lanes`: with two workers grading on two
-cores, four busy jobs were slower than two; bench_grading: 14 completions/s against 18),
-the quota has no room for a second copy, or the workspace has a writable share both servers
-would see. Elsewhere (cold grading, the
-subprocess tier, Docker) both jobs take turns in the probe's lane, and a hidden-test job can
-still reach the live repo there.
+The hidden tests run in their lane on bubblewrap whatever else holds: the probe's lane shows
+the live repo, writable, and code that the hidden tests ran there could copy them into it for
+the agent to read at the next step. Where no warm server can run them (cold grading, a repo
+file named like a module the servers imported) they run as a cold command shown their lane's
+area. The two take turns, one lane after the other, where the machine has no core to spare
+for a second lane (`room_for_lanes`: with two workers grading on two cores, four busy jobs
+were slower than two; bench_grading: 14 completions/s against 18), where the jobs run cold,
+or where the workspace has a writable share (the probe's lane can write it; the hidden tests'
+lane sees it read-only). Where the quota has no room for a second copy (`AFTER`) the
+probe's copy is removed before the hidden tests' is staged. Elsewhere (the subprocess tier,
+Docker) both jobs take turns in the probe's lane, and a hidden-test job can still reach the
+live repo there.
 """
 
 from __future__ import annotations

@@ -56,8 +56,8 @@ class SubprocessBackend(HostProcessBackend):
         return str(host)
 
     def exec(self, command: str, *, cwd: str, timeout: float, env: dict[str, str],
-             cap: int, address_space: bool = True) -> ExecResult:
-        argv, host_cwd, host_env = self.command(command, cwd, env)
+             cap: int, address_space: bool = True, grading: Path | None = None) -> ExecResult:
+        argv, host_cwd, host_env = self.command(command, cwd, env, grading)
         result = run_capped(argv, cwd=host_cwd, env=host_env, timeout=timeout, cap=cap,
                             preexec=self.preexec(timeout, address_space=address_space))
         if self._cgroup is not None:
