@@ -1,6 +1,7 @@
-"""Keyrings (sandbox/keyrings.py): nothing a command or job stores in the kernel's keyrings
-reaches a later command, job or episode of the sandbox (found by helper-32: a key in the
-uid's user keyring outlived `reset`)."""
+"""Keyrings (sandbox/keyrings.py, sandbox/seccomp.py): nothing a command or job could store in
+the kernel's keyrings reaches a later command, job or episode of the sandbox (helper-32: a key
+in the uid's user keyring outlived `reset`; helper-36: one carried the hidden tests from a
+hidden-test job to the agent's next command)."""
 
 from __future__ import annotations
 
@@ -41,26 +42,22 @@ def _python(box: LocalSandbox, code: str) -> str:
     return result.stdout
 
 
-def test_a_key_stored_by_a_command_reaches_no_later_command_or_episode():
+def test_no_command_or_job_can_store_a_key():
+    """Every bubblewrap command runs under a seccomp filter that denies the keyring calls
+    (sandbox/seccomp.py): joining a session keyring of its own did not keep a job from the
+    uid's user keyring, one for every process of the uid, in which a hidden-test job left
+    the hidden tests for the agent's next command (helper-36, session 14)."""
     with LocalSandbox(tier="bwrap") as box:
-        # the warm grader, a process of the sandbox's uid, keeps the uid's keyrings alive
-        box.write_file("test_nothing.py", "def test_nothing():\n    pass\n")
-        assert box.run_pytest(["-q", "test_nothing.py"], timeout=60).exit_code == 0
-        assert _python(box, STASH).strip() == "stashed [True, True, True]"
-        # the session keyring is the command's own; the uid's last until the episode ends
-        assert _python(box, LOOK).strip() == "found ['user', 'user-session']"
-        box.reset()
+        assert _python(box, STASH).strip() == "stashed [False, False, False]"
+        x32 = _python(box, "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                      "print(libc.syscall(0x40000000 | 248, b'user', b'k', b'v', 1, -4),"
+                      " ctypes.get_errno() in (1, 38))\n")
+        assert x32.strip() == "-1 True"  # the x32 number too (EPERM, or ENOSYS without x32)
         assert _python(box, LOOK).strip() == "found []"
-
-
-def test_a_key_stored_by_a_warm_job_reaches_no_later_job():
-    with LocalSandbox(tier="bwrap") as box:
-        box.write_file("keys.py", KEYS)
         box.write_file("test_stash.py", "from keys import stash\n\n"
-                       "def test_stash():\n    assert stash('session') > 0\n")
-        box.write_file("test_look.py", "from keys import found\n\n"
-                       "def test_look():\n    assert not found('session')\n")
-        first = box.run_pytest(["-q", "-p", "no:cacheprovider", "test_stash.py"], timeout=60)
-        assert first.exit_code == 0, first.stdout + first.stderr
-        later = box.run_pytest(["-q", "-p", "no:cacheprovider", "test_look.py"], timeout=60)
-        assert later.exit_code == 0, later.stdout + later.stderr
+                       "def test_stash():\n    assert stash('user') < 0\n")
+        box.write_file("keys.py", KEYS)
+        job = box.run_pytest(["-q", "-p", "no:cacheprovider", "test_stash.py"], timeout=60)
+        assert job.exit_code == 0, job.stdout + job.stderr  # a warm job: the same filter
+        ordinary = box.exec("python -c 'import os; print(os.getpid() > 0)'")
+        assert ordinary.stdout.strip() == "True"  # every other call still works

@@ -10,9 +10,11 @@ bounding set and ``no_new_privs``), so nothing read-only can be remounted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from .base import GRADING, REPO, RUN, ExecResult, SandboxError
 from .capture import run_capped
 from .limits import TMP_SIZE, sandbox_uid
 from .process import HostProcessBackend, interpreter_prefixes
+from .seccomp import keyring_filter
 from .shares import Share, parents, placed
 
 SANDBOX_ROOT = "/sandbox"
@@ -29,15 +32,16 @@ _MOUNTED = {"/", "/usr", "/tmp", "/proc", "/dev", "/etc", "/bin", "/lib", "/lib6
 
 @lru_cache(maxsize=1)
 def bwrap_available() -> bool:
-    """True when bubblewrap is installed and can create its namespaces here (asked once per
-    process: it does not change under a run)."""
+    """True when bubblewrap is installed and can create its namespaces and apply the seccomp
+    filter every command runs under here (asked once per process: it does not change under a
+    run)."""
     exe = shutil.which("bwrap")
     if not exe:
         return False
-    probe = subprocess.run(
-        [exe, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
-        capture_output=True, timeout=10,
-    )
+    with keyring_filter() as fd:
+        probe = subprocess.run(
+            [exe, "--unshare-all", "--die-with-parent", "--seccomp", str(fd), "--ro-bind", "/",
+             "/", "true"], capture_output=True, timeout=10, pass_fds=(fd,))
     return probe.returncode == 0
 
 
@@ -145,8 +149,17 @@ class BwrapBackend(HostProcessBackend):
         return (self._argv(command, cwd, env, grading), self.workspace.root,
                 {"PATH": os.environ.get("PATH", "")})
 
+    @contextlib.contextmanager
+    def launch(self, command: str, cwd: str, env: dict[str, str], grading: Path | None = None,
+               ) -> Iterator[tuple[list[str], Path, dict[str, str], tuple[int, ...]]]:
+        """As `command`, under the seccomp filter that takes keyrings away (seccomp.py)."""
+        argv, host_cwd, host_env = self.command(command, cwd, env, grading)
+        with keyring_filter() as fd:
+            yield [argv[0], "--seccomp", str(fd), *argv[1:]], host_cwd, host_env, (fd,)
+
     def exec(self, command: str, *, cwd: str, timeout: float, env: dict[str, str],
              cap: int, address_space: bool = True, grading: Path | None = None) -> ExecResult:
-        argv, host_cwd, host_env = self.command(command, cwd, env, grading)
-        return run_capped(argv, cwd=host_cwd, env=host_env, timeout=timeout, cap=cap,
-                          preexec=self.preexec(timeout, address_space=address_space))
+        with self.launch(command, cwd, env, grading) as (argv, host_cwd, host_env, fds):
+            return run_capped(argv, cwd=host_cwd, env=host_env, timeout=timeout, cap=cap,
+                              preexec=self.preexec(timeout, address_space=address_space),
+                              pass_fds=fds)

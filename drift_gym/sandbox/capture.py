@@ -48,17 +48,18 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 def run_capped(
     argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float, cap: int = OUTPUT_CAP,
-    preexec: Callable[[], None] | None = None,
+    preexec: Callable[[], None] | None = None, pass_fds: tuple[int, ...] = (),
 ) -> ExecResult:
     """Run argv in its own session; cap output; on timeout or exit kill the whole group.
 
-    `preexec` runs in the child between fork and exec (limits, cgroup, uid switch).
+    `preexec` runs in the child between fork and exec (limits, cgroup, uid switch);
+    `pass_fds` stay open in it (a seccomp filter bubblewrap reads).
     """
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
             argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True,
+            stderr=subprocess.PIPE, start_new_session=True, pass_fds=pass_fds,
             preexec_fn=preexec or (lambda: apply_rlimits(int(timeout) + 5, nproc=False)),
         )
     except (OSError, subprocess.SubprocessError) as exc:

@@ -10,6 +10,10 @@ every command and every job joins a session keyring of its own (`own_session_key
 the child before it runs anything of the agent's), and a new episode starts with the uid's
 own keyrings emptied (`clear_keyrings`).
 
+On bubblewrap a seccomp filter now denies the keyring calls to every command and job
+outright (seccomp.py): within an episode, the uid's user keyring is one for both grading lanes
+and the agent's commands. Both measures here stay, for the subprocess tier, which has no filter.
+
 Linux only, on the architectures whose ``keyctl`` system call number is known here; elsewhere
 both are no-ops (and bubblewrap, which needs Linux, is not there either).
 """

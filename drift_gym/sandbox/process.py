@@ -9,7 +9,7 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -79,6 +79,13 @@ class HostProcessBackend(HostFiles):
         backend's isolation: what `exec` and `spawn` both start."""
         raise NotImplementedError
 
+    @contextlib.contextmanager
+    def launch(self, command: str, cwd: str, env: dict[str, str], grading: Path | None = None,
+               ) -> Iterator[tuple[list[str], Path, dict[str, str], tuple[int, ...]]]:
+        """`command` (argv, host folder, host environment) and the descriptors its process
+        must be given (bubblewrap's seccomp filter), open while inside."""
+        yield (*self.command(command, cwd, env, grading), ())
+
     def spawn(self, command: str, *, cwd: str, env: dict[str, str],
               grading: Path | None = None, stderr: IO[bytes] | None = None,
               ) -> subprocess.Popen[bytes]:
@@ -87,14 +94,14 @@ class HostProcessBackend(HostFiles):
         `stderr` (none: discarded); it dies with the sandbox. `grading`: another grading
         area shown in place of the workspace's (a lane of its own, see
         WorkspaceSandbox.hidden_tests_plan; bubblewrap only)."""
-        argv, host_cwd, host_env = self.command(command, cwd, env, grading=grading)
-        try:
-            proc = started(lambda: subprocess.Popen(  # from the starter thread (starter.py)
-                argv, cwd=host_cwd, env=host_env, stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=stderr or subprocess.DEVNULL, start_new_session=True,
-                preexec_fn=self.preexec(SPAWNED_CPU_SECONDS)))
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise SandboxError(f"could not start {argv[0]}: {exc}") from exc
+        with self.launch(command, cwd, env, grading) as (argv, host_cwd, host_env, fds):
+            try:
+                proc = started(lambda: subprocess.Popen(  # on the starter thread (starter.py)
+                    argv, cwd=host_cwd, env=host_env, stdin=subprocess.PIPE, pass_fds=fds,
+                    stdout=subprocess.PIPE, stderr=stderr or subprocess.DEVNULL,
+                    start_new_session=True, preexec_fn=self.preexec(SPAWNED_CPU_SECONDS)))
+            except (OSError, subprocess.SubprocessError) as exc:
+                raise SandboxError(f"could not start {argv[0]}: {exc}") from exc
         self._spawned.add(proc.pid)
         return proc
 

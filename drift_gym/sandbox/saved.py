@@ -105,7 +105,8 @@ def sources(saved: Path, roots: tuple[str, ...]) -> dict[str, str]:
         dirs[:] = [d for d in dirs if d not in CACHES]
         for name in files:
             path = os.path.join(folder, name)
-            if not name.endswith(".py") or os.path.islink(path) or len(found) >= MAX_SOURCES:
+            if not name.endswith(".py") or os.path.islink(path) \
+                    or len(found) >= MAX_SOURCES * len(roots):  # an entry per root
                 continue
             with open(path, "rb") as fh:
                 digest = hashlib.sha256(fh.read()).hexdigest()
