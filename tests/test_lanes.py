@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -151,7 +152,10 @@ def test_hidden_tests_that_run_cold_still_run_apart_from_the_live_repo(why):
         assert (box.root / "grading-tests" / "run" / "left.txt").exists()
 
 
-WRITES_THE_SHARE = """def test_the_share_is_read_only():
+WRITES_THE_SHARE = """import os
+
+def test_the_share_is_not_there():
+    assert not os.path.exists("{inside}")
     try:
         open("{inside}/leaked.py", "w").close()
     except OSError:
@@ -161,9 +165,10 @@ WRITES_THE_SHARE = """def test_the_share_is_read_only():
 
 
 @needs_bwrap
-def test_the_hidden_tests_lane_sees_a_writable_share_read_only(tmp_path):
+def test_the_hidden_tests_lane_shows_no_share(tmp_path):
     """A harness's writable state folder is shown to every command; the hidden tests wrote
-    themselves into it, for the agent to read at the next step (helper-36, session 14)."""
+    themselves into it, for the agent to read at the next step (helper-36, session 14), and
+    a read-only share still let them connect to a socket there (helper-37)."""
     with _shop() as box:
         inside = box.share(tmp_path, writable=True)
         written = box.exec(f"echo x > {inside}/agent.txt && cat {inside}/agent.txt")
@@ -172,7 +177,7 @@ def test_the_hidden_tests_lane_sees_a_writable_share_read_only(tmp_path):
         assert box.hidden_tests_plan() == AHEAD  # never beside the probe, which can write it
         test = WRITES_THE_SHARE.format(inside=inside)
         box.stage_grading({**_staged(box), "hidden/test_step_01.py": test}, lane=TESTS)
-        outcome, _ = run_hidden_tests(box, "test_step_01", {"test_the_share_is_read_only"},
+        outcome, _ = run_hidden_tests(box, "test_step_01", {"test_the_share_is_not_there"},
                                       lane=TESTS)
         assert outcome.passed and not (tmp_path / "leaked.py").exists(), outcome.output_tail
 
@@ -260,3 +265,18 @@ def test_the_hidden_tests_server_compiles_its_copy_while_the_probe_runs():
         ahead, findings = run_hidden_tests(box, "test_step_01", {"test_kept_before_the_job"},
                                            TESTS)
         assert ahead.passed and findings == [], ahead.output_tail
+
+
+@needs_bwrap
+def test_a_hidden_tests_server_that_will_not_start_leaves_their_job_cold_in_their_lane():
+    """The hidden tests' server failing to start (twice) makes their job a cold command in
+    their lane, never a step the grader cannot grade, nor one in the probe's lane."""
+    with _shop() as box:
+        box.write_file("live.txt", "the agent's live tree, which the probe scans\n")
+        box.stage_grading({**_staged(box), "probe-only.txt": "the probe's lane\n"})
+        box._lanes[TESTS].spawn = lambda backend, env, log: subprocess.Popen(  # noqa: SLF001
+            ["false"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert box.hidden_tests_plan() == AHEAD
+        box.stage_grading({**_staged(box), **runtime_files()}, lane=TESTS)
+        outcome, findings = run_hidden_tests(box, "test_step_01", NAMES, lane=TESTS)
+        assert findings == [] and outcome.passed and outcome.total == 3, outcome.output_tail

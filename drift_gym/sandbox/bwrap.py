@@ -119,10 +119,10 @@ class BwrapBackend(HostProcessBackend):
         argv += ["--proc", "/proc", "--dev", "/dev",
                  "--perms", "1777", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
         binds = [Share(Path(p), p, writable=False) for p in interpreter_prefixes()]
-        # a lane of its own sees the shares read-only: the hidden tests wrote themselves
-        # into a harness's writable state folder, for the agent to read (helper-36)
-        binds += self._shares if grading is None else [
-            Share(share.host, share.inside, writable=False) for share in self._shares]
+        # a lane of its own sees no share: the hidden tests wrote themselves into a harness's
+        # writable state folder (helper-36), and read-only still lets a job connect to a
+        # socket there, the model proxy's (helper-37)
+        binds += self._shares if grading is None else []
         for folder in sorted({a for b in binds for a in parents(b.inside)} - _MOUNTED):
             # bwrap would create a bind's parents with the host's modes (0700 for /root),
             # which an unprivileged uid could not traverse

@@ -174,10 +174,8 @@ class WorkspaceSandbox:
             self._writable_shares.append(folder)
         return shown
 
-    def exec(
-        self, command: str, *, cwd: str = REPO, timeout: float = 20.0,
-        env: dict[str, str] | None = None, address_space: bool = True,
-    ) -> ExecResult:
+    def exec(self, command: str, *, cwd: str = REPO, timeout: float = 20.0,
+             env: dict[str, str] | None = None, address_space: bool = True) -> ExecResult:
         if cwd not in (REPO, GRADING):
             raise ValueError(f"cwd must be {REPO!r} or {GRADING!r}, not {cwd!r}")
         extra = env or {}
@@ -214,8 +212,14 @@ class WorkspaceSandbox:
 
     # -- grading jobs ------------------------------------------------------------------
     def _warm_for(self, tree: Path, lane: str = PROBE) -> WarmGrader | None:
-        """`_server(lane)` for a job of `tree`'s code; None also where it shadows a module."""
-        server = self._server(lane)
+        """`_server(lane)` for a job of `tree`'s code; None also where it shadows a module, or
+        where the hidden tests' server would not start (their job runs cold, in their lane)."""
+        try:
+            server = self._server(lane)
+        except SandboxError:
+            if lane == PROBE:
+                raise
+            server = None
         return None if server is None or shadowing(tree, server.modules) else server
 
     def _server(self, lane: str) -> WarmGrader | None:
@@ -237,12 +241,9 @@ class WorkspaceSandbox:
         if self._backend.isolation != "bwrap":
             return lanes.SHARED
         tree = self.grading / REPO
-        probe = self._warm_for(tree)
-        tests = None if probe is None else self._server(TESTS)
+        warm = self._warm_for(tree) is not None and self._warm_for(tree, TESTS) is not None
         if not second_copy_fits(self.root, tree, quota=self.quota, mounted=self._quota_mounted):
             return lanes.AFTER
-        warm = probe is not None and tests is not None and not shadowing(
-            tree, tests.modules - probe.modules)
         return lanes.BESIDE if warm and not self._writable_shares and room_for_lanes() \
             else lanes.AHEAD
 
@@ -321,15 +322,13 @@ class WorkspaceSandbox:
     # -- lifetime ----------------------------------------------------------------------
     @property
     def reusable(self) -> bool:
-        """Whether `reset` may give a new episode this sandbox: only where no process of the
-        last one can outlive its command (bubblewrap runs each command in its own pid
-        namespace, which dies with it; a container or a weak host process group may not)."""
+        """Whether `reset` may give this sandbox a new episode: only where no process of the
+        last can outlive its command (bubblewrap: a pid namespace per command, dying with it)."""
         return self._backend.isolation == "bwrap" and not self._closed
 
     def reset(self) -> None:
-        """A new episode here: an empty repo, history, grading area and temp folder; the
-        backend and warm graders stay, having dropped what they kept (a new sandbox costs
-        a bubblewrap start and a grader warm-up). Nothing the last episode wrote survives."""
+        """A new episode here: an empty repo, history, grading area and temp folder; backend and
+        warm graders stay, having dropped what they kept. Nothing of the last episode survives."""
         self._wipe()
         self._history.init()
 

@@ -23,7 +23,7 @@ area. The two take turns, one lane after the other, where the machine has no cor
 for a second lane (`room_for_lanes`: with two workers grading on two cores, four busy jobs
 were slower than two; bench_grading: 14 completions/s against 18), where the jobs run cold,
 or where the workspace has a writable share (the probe's lane can write it; the hidden tests'
-lane sees it read-only). Where the quota has no room for a second copy (`AFTER`) the
+lane shows no share at all). Where the quota has no room for a second copy (`AFTER`) the
 probe's copy is removed before the hidden tests' is staged. Elsewhere (the subprocess tier,
 Docker) both jobs take turns in the probe's lane, and a hidden-test job can still reach the
 live repo there.

@@ -6,14 +6,16 @@ that joined a session keyring of its own (keyrings.py) still reaches it. A hidde
 stored the hidden tests in a key's description, and the agent's next command listed them;
 side by side, the probe's job (the agent's code too) could read them while both ran
 (helper-36, session 14). No repo needs a keyring, so ``add_key``, ``request_key`` and ``keyctl``
-fail with EPERM, through every system call ABI a process on these machines can use: x86_64
-with its x32 numbers, i386 (``int 0x80`` from 64-bit code), and aarch64.
+fail with EPERM, through every system call ABI a process can use on an x86_64 or aarch64
+host: x86_64 with its x32 numbers, i386 (``int 0x80`` from 64-bit code), aarch64 and 32-bit
+ARM (compat mode, helper-37). A call through any other architecture fails whatever it is.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import struct
 from collections.abc import Iterator
@@ -29,6 +31,7 @@ KEYRING_CALLS = {  # audit architecture: (add_key, request_key, keyctl)
     0xC000003E: (248, 249, 250),  # x86_64 (and x32, with its bit masked off)
     0x40000003: (286, 287, 288),  # i386
     0xC00000B7: (217, 218, 219),  # aarch64
+    0x40000028: (309, 310, 311),  # 32-bit ARM, on an aarch64 kernel with compat support
 }
 
 
@@ -46,7 +49,7 @@ def _block(arch: int, calls: tuple[int, ...]) -> list[Record]:
 
 
 def _program() -> bytes:
-    """The filter: load the architecture, jump to its block (an unknown one is allowed)."""
+    """The filter: load the architecture, jump to its block (an unknown one is denied)."""
     blocks = [(arch, _block(arch, calls)) for arch, calls in KEYRING_CALLS.items()]
     head: list[Record] = [(_LD_ABS, 0, 0, _ARCH)]
     before = 0  # the records of the blocks laid out before this one
@@ -54,7 +57,7 @@ def _program() -> bytes:
         # over the tests after it, the allow and the blocks before its own
         head.append((_JEQ, len(blocks) - i - 1 + 1 + before, 0, arch))
         before += len(block)
-    head.append((_RET, 0, 0, _ALLOW))
+    head.append((_RET, 0, 0, _DENY))
     records = head + [record for _, block in blocks for record in block]
     return b"".join(struct.pack("<HBBI", *record) for record in records)
 
@@ -64,15 +67,18 @@ PROGRAM = _program()
 
 @contextlib.contextmanager
 def keyring_filter() -> Iterator[int]:
-    """A descriptor from which bubblewrap's ``--seccomp`` reads the filter, for one command
-    (bubblewrap reads to the end, so each command gets a pipe of its own)."""
-    read, write = os.pipe()
+    """A descriptor from which bubblewrap's ``--seccomp`` reads the filter, for one command:
+    a memory file of its own (bubblewrap reads from its offset to the end), never a pipe,
+    whose write end a fork by another thread would hold open and bubblewrap wait for; at 3
+    or above, so that no standard stream of the command's can take its place."""
+    made = os.memfd_create("drift-gym-seccomp", os.MFD_CLOEXEC)
     try:
-        os.write(write, PROGRAM)  # far below a pipe's capacity
-        os.close(write)
-        write = -1
-        yield read
+        fd = fcntl.fcntl(made, fcntl.F_DUPFD_CLOEXEC, 3)
     finally:
-        os.close(read)
-        if write >= 0:
-            os.close(write)
+        os.close(made)
+    try:
+        os.write(fd, PROGRAM)
+        os.lseek(fd, 0, os.SEEK_SET)
+        yield fd
+    finally:
+        os.close(fd)
