@@ -20,12 +20,18 @@ from typing import Any
 import pytest
 
 from drift_gym.adversarial import load_cases, play
+from drift_gym.agents import ScriptedAgent
+from drift_gym.env import CodingDriftEnv
 from drift_gym.sandbox import GRADING, open_sandbox
 from drift_gym.sandbox.bwrap import bwrap_available
+from drift_gym.sandbox.core import command_path
+from drift_gym.sandbox.lanes import AHEAD, FOLDERS, TESTS
 from drift_gym.sandbox.limits import PROCESS_LIMIT
+from drift_gym.tools import Action, ToolCall
 
 from .conftest import needs_docker
 from .redteam.test_redteam import CORPUS, verdict
+from .test_forget import COPY_HIDDEN
 
 pytestmark = needs_docker
 
@@ -247,3 +253,55 @@ def test_references_get_the_same_verdicts_on_docker_as_on_bubblewrap(tmp_path):
                for (_, agent), rate in by_agent.items()), by_agent
     manifest = json.loads((tmp_path / "docker" / "manifest.json").read_text())
     assert manifest["sandbox"] == "docker"
+
+
+def test_the_hidden_tests_lane_is_a_container_showing_its_area_alone(tmp_path):
+    """The hidden tests' lane (lanes.py) on Docker: a second container that shows that lane's
+    area as the grading area, read-only (its ``repo`` and ``run`` are writable: the next test's
+    hidden tests pass there), and neither the live repo nor a share; a limit hit there is the
+    sandbox's; it goes with the episode."""
+    box = open_sandbox("docker")
+    root = box.root
+    try:
+        folder = tmp_path / "share"
+        folder.mkdir()
+        shown = box.share(folder)
+        area = root / FOLDERS[TESTS]
+        (area / "marker").write_text("the tests' lane\n")
+        command = (f"ls -A /sandbox/repo | wc -l; touch /sandbox/repo/x || echo no-repo; "
+                   f"cat /sandbox/grading/marker; ls {shown} || echo no-share; "
+                   "touch /sandbox/grading/new || echo read-only")
+        path = {"PATH": command_path()}
+        result = box.backend.exec(command, cwd=GRADING, timeout=20, env=path, cap=1 << 16,
+                                  grading=area)
+        assert result.stdout.split() == ["0", "no-repo", "the", "tests'", "lane", "no-share",
+                                         "read-only"], result  # the image's empty mount point
+        assert not (area / "new").exists()
+        before = box.backend.events()
+        box.backend.exec("python -c 'b = b\"x\" * (3 * 2**30)'", cwd=GRADING, timeout=60,
+                         env=path, cap=1 << 16, grading=area, address_space=False)
+        assert box.backend.events().oom_kills > before.oom_kills
+    finally:
+        box.close()
+    left = _engine().containers.list(all=True, filters={"label": f"drift-gym.workspace={root}"})
+    assert not left, "a container outlived its episode"
+
+
+def test_code_the_hidden_tests_run_cannot_copy_them_into_the_live_repo():
+    """Both jobs ran in the episode's one container, whose live repo is writable: package
+    code the hidden tests ran copied them there, for the agent to read at its next step."""
+    env = CodingDriftEnv(scenario="customer_records.privacy", sandbox="docker", max_steps=1)
+    try:
+        observation, info = env.reset(seed=0)
+        assert env.sandbox.hidden_tests_plan() == AHEAD
+        agent = ScriptedAgent("oracle")
+        agent.reset(env)
+        init = env.sandbox.read_file("clientbase/__init__.py")
+        env.step(Action((ToolCall("write_file", {"path": "clientbase/__init__.py",
+                                                 "content": init + COPY_HIDDEN}),)))
+        while "graded" not in info:
+            observation, _, _, _, info = env.step(agent.act(observation, info))
+        assert info["graded"]["hidden_tests"]["passed"]
+        assert not list((env.sandbox.repo / "leak").glob("*"))
+    finally:
+        env.close()

@@ -221,6 +221,8 @@ class Backend(Protocol):
     """The tier recorded with every result (``bwrap``, ``subprocess-weak``, ``docker``)."""
     uid: int | None
     """The uid commands run as, which the shared layer hands the writable folders to."""
+    lanes_apart: bool
+    """Whether `exec` can show another lane's area apart from the live repo (`grading`)."""
 
     def start(self, workspace: Workspace) -> None:
         """Bring the isolation up around a fresh workspace (a container, a cgroup)."""
@@ -236,7 +238,7 @@ class Backend(Protocol):
         every process it left when it ends or times out, and read at most `cap` bytes of each
         stream (`address_space`: whether the per-process address-space bound applies;
         `grading`: another lane's area shown in place of the grading area and of the live
-        repo, bubblewrap only, see lanes.py)."""
+        repo, where `lanes_apart`, see lanes.py)."""
         ...
 
     def share(self, host: Path, inside: str | None, writable: bool) -> str:

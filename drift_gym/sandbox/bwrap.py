@@ -60,6 +60,7 @@ class BwrapBackend(HostProcessBackend):
     """Commands under bubblewrap, as the sandbox's own unprivileged uid."""
 
     isolation = "bwrap"
+    lanes_apart = True
 
     def __init__(self) -> None:
         super().__init__()

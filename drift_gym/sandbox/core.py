@@ -236,9 +236,10 @@ class WorkspaceSandbox:
 
     def hidden_tests_plan(self) -> str:
         """How the hidden tests of the repo staged in the probe's lane run (lanes.py): apart
-        on bubblewrap (both servers started here, before a job could starve a start), beside
-        the probe where both can run it and there is a core, quota room and no share."""
-        if self._backend.isolation != "bwrap":
+        where the backend can show their lane alone (servers started here, before a job
+        could starve a start), beside the probe where both servers can run it and there is
+        a core, quota room and no share."""
+        if not self._backend.lanes_apart:
             return lanes.SHARED
         tree = self.grading / REPO
         warm = self._warm_for(tree) is not None and self._warm_for(tree, TESTS) is not None

@@ -6,6 +6,10 @@ command (as bubblewrap gives each command a fresh one), memory bounded with swap
 (``mem_limit`` = ``memswap_limit``), ``pids_limit``, ``nano_cpus``, no capabilities,
 ``no-new-privileges`` and an init process. The workspace is bind-mounted: ``repo`` read-write,
 ``grading`` read-only with only ``grading/repo`` and ``grading/run`` writable inside it.
+The hidden tests' grading lane (lanes.py) gets a second container, made at its first job, that
+mounts that lane's area in place of ``grading`` and neither the live repo nor any share: a
+container's mounts are fixed, and in the first one code the hidden tests ran copied them into
+the live repo for the agent to read at its next step.
 
 Commands are ``docker exec``\\ s as the sandbox's own unprivileged uid. Each runs under an
 in-container ``timeout -k``, the host gives up a grace period later, output is read from the
@@ -24,26 +28,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
-import struct
 import sys
 import threading
 import time
 import uuid
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .base import GRADING, REPO, RUN, ExecResult, SandboxError
 from .capture import Capped, captured
-from .docker_engine import (  # noqa: F401  (the registry and tests find them here too)
-    ENGINE_DIR,
-    ENGINE_HINT,
+from .docker_engine import (  # noqa: F401  (sweep: for the registry)
     LABEL,
     client,
-    engine_url,
-    find_leftovers,
     host_id,
+    read_exec_stream,
     run_id,
     sweep,
     sweep_once,
@@ -126,15 +126,20 @@ class _Leases:
 _leases = _Leases()
 
 
-def _raw_socket(stream: Any) -> Any:
-    """The socket under docker-py's hijacked exec stream."""
-    return getattr(stream, "_sock", stream)
+@dataclass
+class _Box:
+    """One container and, where this host sees it, its cgroup."""
+
+    container: Any
+    cgroup: Cgroup | None
 
 
 class DockerBackend(HostFiles):
-    """One container per sandbox; commands as docker execs."""
+    """One container per sandbox, and one for the hidden tests' lane; commands as docker
+    execs."""
 
     isolation = "docker"
+    lanes_apart = True
 
     def __init__(self) -> None:
         if (reason := unavailable()) is not None:
@@ -146,6 +151,8 @@ class DockerBackend(HostFiles):
         self._workspace: Workspace | None = None
         self._container: Any = None
         self._cgroup: Cgroup | None = None
+        self._apart: tuple[Path, _Box] | None = None
+        """The hidden tests' lane's area and the container that shows it (see `exec`)."""
         self._lease: Path | None = None
         self._shares: list[Share] = []
 
@@ -160,26 +167,36 @@ class DockerBackend(HostFiles):
         self._run_container()
 
     def _run_container(self) -> None:
+        box = self._make(None)
+        self._container, self._cgroup = box.container, box.cgroup
+        _leases.add(self)
+
+    def _make(self, apart: Path | None) -> _Box:
+        """A container showing the workspace's grading area, the live repo and the shares,
+        or (`apart`: another lane's area) that area in their place and nothing else."""
         from docker.errors import DockerException
         from docker.types import Mount, Ulimit
 
         workspace = self.workspace
-        binds = [(REPO, workspace.repo, False), (GRADING, workspace.grading, True),
-                 (f"{GRADING}/{REPO}", workspace.grading / REPO, False),
-                 (f"{GRADING}/{RUN}", workspace.grading / RUN, False),
+        area = apart or workspace.grading
+        binds = [(GRADING, area, True), (f"{GRADING}/{REPO}", area / REPO, False),
+                 (f"{GRADING}/{RUN}", area / RUN, False),
                  (CONTROL, workspace.root / CONTROL, True)]
+        if apart is None:
+            binds.append((REPO, workspace.repo, False))
         mounts = [Mount(f"{SANDBOX_ROOT}/{target}", str(source), type="bind",
                         read_only=read_only) for target, source, read_only in binds]
         mounts += [Mount(s.inside, str(s.host), type="bind", read_only=not s.writable)
-                   for s in self._shares]
+                   for s in (self._shares if apart is None else [])]
         pid, start = own_identity()
         try:
-            self._container = self._client.containers.run(
+            container = self._client.containers.run(
                 self.image, [os.path.realpath(sys.executable), "-I", "-S", "-c", KEEPER,
                              f"{SANDBOX_ROOT}/{CONTROL}/lease"],
                 name=f"{workspace.root.name}-{uuid.uuid4().hex[:6]}", detach=True,
                 auto_remove=True, init=True, user=f"{KEEPER_UID}:{KEEPER_UID}",
-                working_dir=f"{SANDBOX_ROOT}/{REPO}", hostname="sandbox",
+                working_dir=f"{SANDBOX_ROOT}/{GRADING if apart else REPO}",
+                hostname="sandbox",
                 network_mode="none", read_only=True,
                 tmpfs={"/tmp": f"size={TMP_SIZE},mode=1777,nosuid,nodev"},
                 mounts=mounts,
@@ -193,13 +210,36 @@ class DockerBackend(HostFiles):
                         "drift-gym.owner-pid": str(pid), "drift-gym.owner-start": start or "",
                         "drift-gym.workspace": str(workspace.root)},
             )
-            state = self._client.api.inspect_container(self._container.id)["State"]
+            state = self._client.api.inspect_container(container.id)["State"]
         except DockerException as exc:
             raise SandboxError(f"could not start the sandbox container: {exc}") from exc
         if not state.get("Running"):
             raise SandboxError(f"the sandbox container exited at once: {state}")
-        _leases.add(self)
-        self._cgroup = Cgroup.of_process(int(state["Pid"]))
+        return _Box(container, Cgroup.of_process(int(state["Pid"])))
+
+    def _box(self, apart: Path | None) -> _Box:
+        """The container a command of `exec`'s `grading` runs in, made where there is none
+        (the last one was killed after a runaway command, or the lane has not run yet)."""
+        if apart is None:
+            if self._container is None:
+                self._run_container()
+            return _Box(self._container, self._cgroup)
+        if self._apart is None or self._apart[0] != apart:
+            self._drop(apart=True)
+            self._apart = (apart, self._make(apart))
+        return self._apart[1]
+
+    def _drop(self, *, apart: bool) -> None:
+        """Remove the hidden tests' lane's container (`apart`), or both."""
+        boxes = [self._apart[1].container] if self._apart is not None else []
+        self._apart = None
+        if not apart:
+            _leases.live.discard(self)
+            boxes.append(self._container)
+            self._container, self._cgroup = None, None
+        for container in filter(None, boxes):
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
 
     def share(self, host: Path, inside: str | None, writable: bool) -> str:
         """Mount `host` in the container. A container's mounts are fixed when it is made,
@@ -219,11 +259,7 @@ class DockerBackend(HostFiles):
             os.utime(self._lease, (deadline, deadline))
 
     def stop(self) -> None:
-        _leases.live.discard(self)
-        container, self._container, self._cgroup = self._container, None, None
-        if container is not None:
-            with contextlib.suppress(Exception):
-                container.remove(force=True)
+        self._drop(apart=False)
 
     @property
     def workspace(self) -> Workspace:
@@ -249,7 +285,10 @@ class DockerBackend(HostFiles):
         }
 
     def events(self) -> LimitEvents:
-        return self._cgroup.events() if self._cgroup is not None else LimitEvents()
+        """Both containers' counts together: a limit the hidden tests hit is the step's."""
+        seen = [self._cgroup] + ([self._apart[1].cgroup] if self._apart is not None else [])
+        counts = [cgroup.events() for cgroup in seen if cgroup is not None]
+        return LimitEvents(sum(c.forks_refused for c in counts), sum(c.oom_kills for c in counts))
 
     def workspace_path(self, area: str, rel: str = "") -> str:
         return f"{SANDBOX_ROOT}/{area}" + (f"/{rel}" if rel else "")
@@ -257,10 +296,7 @@ class DockerBackend(HostFiles):
     # -- exec ----------------------------------------------------------------------------
     def exec(self, command: str, *, cwd: str, timeout: float, env: dict[str, str],
              cap: int, address_space: bool = True, grading: Path | None = None) -> ExecResult:
-        if grading is not None:  # one container, whose mounts are fixed
-            raise SandboxError("the docker backend shows only the workspace's grading area")
-        if self._container is None:
-            self._run_container()  # the last one was killed after a runaway command
+        box = self._box(grading)
         self.renew()
         env = {**env, "WORKSPACE": SANDBOX_ROOT, "HOME": "/tmp", "TMPDIR": "/tmp"}
         wrapper = WRAPPER.format(address_kib=PROCESS_MEMORY_LIMIT // 1024 if address_space
@@ -268,75 +304,52 @@ class DockerBackend(HostFiles):
                                  cpu_s=int(timeout) + 5, kill_after=KILL_AFTER_S,
                                  timeout=f"{timeout:g}")
         started = time.monotonic()
-        exec_id, stream = self._start_exec(["/bin/sh", "-c", wrapper, "sh", command],
-                                           workdir=self.workspace_path(cwd), env=env)
+        exec_id, stream, box = self._start_exec(
+            ["/bin/sh", "-c", wrapper, "sh", command], workdir=self.workspace_path(cwd),
+            env=env, apart=grading)
         out, err = Capped(cap), Capped(cap)
-        finished = self._read(stream, out, err, started + timeout + HOST_GRACE_S)
+        finished = read_exec_stream(stream, out, err, started + timeout + HOST_GRACE_S)
         if not finished:
-            self._kill_all()
-            finished = self._read(stream, out, err, time.monotonic() + 5)
+            self._kill_all(box)
+            finished = read_exec_stream(stream, out, err, time.monotonic() + 5)
         with contextlib.suppress(Exception):
             stream.close()
-        if not finished:
-            self.stop()  # it survived every kill: the next command gets a fresh container
+        if not finished:  # it survived every kill: the next command gets a fresh container
+            self._drop(apart=grading is not None)
         code = self._exit_code(exec_id) if finished else None
         elapsed = time.monotonic() - started
         timed_out = code is None or (code in (124, 137) and elapsed >= timeout)
-        self._reap_leftovers()
+        if finished:
+            self._reap_leftovers(box)
         return captured(code if code is not None else 124, out, err, timed_out=timed_out,
                         timeout=timeout, started=started)
 
-    def _start_exec(self, argv: list[str], *, workdir: str,
-                    env: dict[str, str]) -> tuple[str, Any]:
-        """Start an exec; a container that is gone (its lease ran out while this process was
-        stopped, or the engine lost it) is replaced once: the workspace lives on the host."""
+    def _start_exec(self, argv: list[str], *, workdir: str, env: dict[str, str],
+                    apart: Path | None) -> tuple[str, Any, _Box]:
+        """Start an exec in `_box(apart)`; a container that is gone (its lease ran out while
+        this process was stopped, or the engine lost it) is replaced once: the workspace
+        lives on the host."""
         from docker.errors import DockerException, NotFound
 
         if "PATH" in env:  # the interpreter as the image spells it (image.image_path)
             env = {**env, "PATH": ":".join(image_path(p) for p in env["PATH"].split(":"))}
         try:
             try:
-                return self._exec_start(argv, workdir, env)
+                box = self._box(apart)
+                return (*self._exec_start(box, argv, workdir, env), box)
             except NotFound:
-                self.stop()
-                self._run_container()
-                return self._exec_start(argv, workdir, env)
+                self._drop(apart=apart is not None)
+                box = self._box(apart)
+                return (*self._exec_start(box, argv, workdir, env), box)
         except DockerException as exc:
             raise SandboxError(f"docker exec failed: {exc}") from exc
 
-    def _exec_start(self, argv: list[str], workdir: str,
+    def _exec_start(self, box: _Box, argv: list[str], workdir: str,
                     env: dict[str, str]) -> tuple[str, Any]:
         api = self._client.api
-        exec_id = api.exec_create(self._container.id, argv, user=f"{self.uid}:{self.uid}",
+        exec_id = api.exec_create(box.container.id, argv, user=f"{self.uid}:{self.uid}",
                                   workdir=workdir, environment=env)["Id"]
         return exec_id, api.exec_start(exec_id, socket=True)
-
-    @staticmethod
-    def _read(stream: Any, out: Capped, err: Capped, deadline: float) -> bool:
-        """Demultiplex the exec's stream into `out` and `err` until it ends (True) or the
-        deadline passes (False)."""
-        sock = _raw_socket(stream)
-        buffer = bytearray()
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            ready, _, _ = select.select([sock], [], [], min(remaining, 1.0))
-            if not ready:
-                continue
-            try:
-                chunk = sock.recv(65536)
-            except OSError:
-                return True
-            if not chunk:
-                return True
-            buffer += chunk
-            while len(buffer) >= 8:
-                size = struct.unpack(">I", buffer[4:8])[0]
-                if len(buffer) < 8 + size:
-                    break
-                (err if buffer[0] == 2 else out).add(bytes(buffer[8:8 + size]))
-                del buffer[:8 + size]
 
     def _exit_code(self, exec_id: str) -> int | None:
         """The exec's exit status (the engine may take a moment to record it)."""
@@ -347,17 +360,16 @@ class DockerBackend(HostFiles):
             time.sleep(0.02)
         return None
 
-    def _kill_all(self) -> None:
-        """Kill every process of the commands' uid, from a fresh exec of that uid."""
+    def _kill_all(self, box: _Box) -> None:
+        """Kill every process of the commands' uid in `box`, from a fresh exec of that
+        uid."""
         with contextlib.suppress(Exception):
             self._client.api.exec_start(self._client.api.exec_create(
-                self._container.id, ["/bin/sh", "-c", KILL_ALL],
+                box.container.id, ["/bin/sh", "-c", KILL_ALL],
                 user=f"{self.uid}:{self.uid}")["Id"])
 
-    def _reap_leftovers(self) -> None:
+    def _reap_leftovers(self, box: _Box) -> None:
         """Make sure nothing of the command outlives it: where the container's cgroup is
         visible, only when it holds more than the container's own processes."""
-        if self._container is None:
-            return
-        if self._cgroup is None or self._cgroup.processes() > OWN_PROCESSES:
-            self._kill_all()
+        if box.cgroup is None or box.cgroup.processes() > OWN_PROCESSES:
+            self._kill_all(box)

@@ -1,20 +1,24 @@
 """The Docker engine the docker backend talks to: where it is, a client per process, whether
 it answers, and the sweep of labelled containers whose owner process is gone (one module, so
-that the backend itself stays about containers)."""
+that the backend itself stays about containers), and the reader of an exec's output stream."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import socket
+import struct
 import tempfile
 import threading
+import time
 import uuid
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from .base import SandboxError
+from .capture import Capped
 from .workspace import Leftover, owner_alive
 
 ENGINE_DIR = Path(os.environ.get("DRIFT_GYM_ENGINE_DIR", "/var/tmp/drift-gym-engine"))
@@ -133,3 +137,35 @@ def sweep_once() -> None:
     _swept.add(os.getpid())
     with contextlib.suppress(Exception):
         sweep()
+
+
+def _raw_socket(stream: Any) -> Any:
+    """The socket under docker-py's hijacked exec stream."""
+    return getattr(stream, "_sock", stream)
+
+
+def read_exec_stream(stream: Any, out: Capped, err: Capped, deadline: float) -> bool:
+    """Demultiplex the exec's stream into `out` and `err` until it ends (True) or the
+    deadline passes (False)."""
+    sock = _raw_socket(stream)
+    buffer = bytearray()
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        ready, _, _ = select.select([sock], [], [], min(remaining, 1.0))
+        if not ready:
+            continue
+        try:
+            chunk = sock.recv(65536)
+        except OSError:
+            return True
+        if not chunk:
+            return True
+        buffer += chunk
+        while len(buffer) >= 8:
+            size = struct.unpack(">I", buffer[4:8])[0]
+            if len(buffer) < 8 + size:
+                break
+            (err if buffer[0] == 2 else out).add(bytes(buffer[8:8 + size]))
+            del buffer[:8 + size]

@@ -6,7 +6,7 @@ longer of the two. They may run side by side only where neither can reach the ot
 job runs the agent's code, and a hidden-test job that could write the probe's copy of the
 repo (or the files the probe scans) while the probe runs would be an accomplice the probe
 never observes. So each lane is a grading area of its own with a warm grader of its own, and
-only bubblewrap runs them apart (each server in its own mount, PID, IPC and network
+only bubblewrap runs them side by side (each server in its own mount, PID, IPC and network
 namespaces, with a private ``/tmp``):
 
 * the probe's lane is the workspace's ``grading/``; its server also runs the agent's own test
@@ -15,18 +15,23 @@ namespaces, with a private ``/tmp``):
   same place (so every path a job is given reads as in the probe's lane or a cold run) and
   which shows no live repo at all.
 
-The hidden tests run in their lane on bubblewrap whatever else holds: the probe's lane shows
-the live repo, writable, and code that the hidden tests ran there could copy them into it for
-the agent to read at the next step. Where no warm server can run them (cold grading, a repo
-file named like a module the servers imported) they run as a cold command shown their lane's
-area. The two take turns, one lane after the other, where the machine has no core to spare
-for a second lane (`room_for_lanes`: with two workers grading on two cores, four busy jobs
-were slower than two; bench_grading: 14 completions/s against 18), where the jobs run cold,
-or where the workspace has a writable share (the probe's lane can write it; the hidden tests'
-lane shows no share at all). Where the quota has no room for a second copy (`AFTER`) the
-probe's copy is removed before the hidden tests' is staged. Elsewhere (the subprocess tier,
-Docker) both jobs take turns in the probe's lane, and a hidden-test job can still reach the
-live repo there.
+On Docker, whose jobs all run cold, the hidden tests' lane is a second container that mounts
+that area in place of the grading area and neither the live repo nor a share (its own mount,
+PID, IPC and network namespaces, its own ``/tmp`` and ``/dev/shm``); its jobs take turns with
+the probe's.
+
+The hidden tests run in their lane on bubblewrap and Docker whatever else holds: the probe's
+lane shows the live repo, writable, and code that the hidden tests ran there could copy them
+into it for the agent to read at the next step. Where no warm server can run them (cold
+grading, a repo file named like a module the servers imported) they run as a cold command
+shown their lane's area. The two take turns, one lane after the other, where the machine has
+no core to spare for a second lane (`room_for_lanes`: with two workers grading on two cores,
+four busy jobs were slower than two; bench_grading: 14 completions/s against 18), where the
+jobs run cold, or where the workspace has a writable share (the probe's lane can write it; the
+hidden tests' lane shows no share at all). Where the quota has no room for a second copy
+(`AFTER`) the probe's copy is removed before the hidden tests' is staged. On the subprocess
+tier, which has no namespaces, both jobs take turns in the probe's lane (`SHARED`), and a
+hidden-test job can still reach the live repo there.
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ class HostProcessBackend(HostFiles):
 
     isolation = "host"
     uid: int | None = None
+    lanes_apart = False
     switch_uid_in_child = False
     """Whether the child itself drops to `uid` (the subprocess tier; bubblewrap uses setpriv
     inside the namespace instead)."""
