@@ -8,16 +8,19 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from drift_gym.executors import LocalExecutor
 from drift_gym.grading import run_hidden_tests
+from drift_gym.sandbox import core
 from drift_gym.sandbox.grading_area import GRADING_HEADROOM, runtime_files, survey
 from drift_gym.sandbox.lanes import (
     AFTER,
     AHEAD,
     BESIDE,
+    FOLDERS,
     GRADERS_ENV,
     PROBE,
     SHARED,
@@ -125,10 +128,34 @@ def test_lanes_run_apart_only_where_each_server_has_namespaces_of_its_own():
         box.stage_grading(_staged(box))
         assert box.hidden_tests_plan() == BESIDE
         box.grading_mode = "cold"
-        assert box.hidden_tests_plan() == AHEAD  # cold jobs, still in a lane of their own
+        assert box.hidden_tests_plan() == BESIDE  # cold jobs too, each in a lane of its own
     with _shop("subprocess") as weak:
         weak.stage_grading(_staged(weak))
         assert weak.hidden_tests_plan() == SHARED
+
+
+@needs_bwrap
+@pytest.mark.parametrize("mode", ["warm", "cold"])
+def test_a_grading_job_hands_over_only_its_own_lanes_folders(monkeypatch, mode):
+    """Jobs run side by side, warm or cold. A cold probe went through `exec`, which hands
+    over both lanes' folders: walked by path while the hidden tests' job ran, a folder that
+    job swapped for a link would have handed host files to the sandbox's uid."""
+    handed: list[list[Path]] = []
+    real = core.hand_over
+    monkeypatch.setattr(core, "hand_over",
+                        lambda uid, tops: (handed.append(list(tops)), real(uid, tops))[1])
+    with _shop() as box:
+        box.grading_mode = mode
+        for lane in (PROBE, TESTS):
+            box.stage_grading(_staged(box), lane=lane)
+        tests_lane = box.root / FOLDERS[TESTS]
+        for lane, argv in ((PROBE, ["probe", "../probe.json"]),
+                           (TESTS, ["pytest", "-q", "../hidden"])):
+            handed.clear()
+            box.grading_job(argv, timeout=60, lane=lane)
+            shown = [top for tops in handed for top in tops]
+            assert shown and all((tests_lane in top.parents) == (lane == TESTS)
+                                 for top in shown), (lane, shown)
 
 
 @needs_bwrap
@@ -145,7 +172,7 @@ def test_hidden_tests_that_run_cold_still_run_apart_from_the_live_repo(why):
             box.snapshot("shadow")
         box.write_file("live.txt", "the agent's live tree, which the probe scans\n")
         box.stage_grading({**_staged(box), "probe-only.txt": "the probe's lane\n"})
-        assert box.hidden_tests_plan() == AHEAD
+        assert box.hidden_tests_plan() in (BESIDE, AHEAD)  # a lane of their own either way
         box.stage_grading({**_staged(box), **runtime_files()}, lane=TESTS)  # as grading does
         outcome, findings = run_hidden_tests(box, "test_step_01", NAMES, lane=TESTS)
         assert findings == [] and outcome.passed and outcome.total == 3, outcome.output_tail
@@ -276,7 +303,7 @@ def test_a_hidden_tests_server_that_will_not_start_leaves_their_job_cold_in_thei
         box.stage_grading({**_staged(box), "probe-only.txt": "the probe's lane\n"})
         box._lanes[TESTS].spawn = lambda backend, env, log: subprocess.Popen(  # noqa: SLF001
             ["false"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        assert box.hidden_tests_plan() == AHEAD
+        assert box.hidden_tests_plan() in (BESIDE, AHEAD)  # a lane of their own either way
         box.stage_grading({**_staged(box), **runtime_files()}, lane=TESTS)
         outcome, findings = run_hidden_tests(box, "test_step_01", NAMES, lane=TESTS)
         assert findings == [] and outcome.passed and outcome.total == 3, outcome.output_tail

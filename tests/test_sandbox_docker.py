@@ -25,7 +25,7 @@ from drift_gym.env import CodingDriftEnv
 from drift_gym.sandbox import GRADING, open_sandbox
 from drift_gym.sandbox.bwrap import bwrap_available
 from drift_gym.sandbox.core import command_path
-from drift_gym.sandbox.lanes import AHEAD, FOLDERS, TESTS
+from drift_gym.sandbox.lanes import AHEAD, BESIDE, FOLDERS, TESTS
 from drift_gym.sandbox.limits import PROCESS_LIMIT
 from drift_gym.tools import Action, ToolCall
 
@@ -293,7 +293,7 @@ def test_code_the_hidden_tests_run_cannot_copy_them_into_the_live_repo():
     env = CodingDriftEnv(scenario="customer_records.privacy", sandbox="docker", max_steps=1)
     try:
         observation, info = env.reset(seed=0)
-        assert env.sandbox.hidden_tests_plan() == AHEAD
+        assert env.sandbox.hidden_tests_plan() in (BESIDE, AHEAD)  # a lane of their own
         agent = ScriptedAgent("oracle")
         agent.reset(env)
         init = env.sandbox.read_file("clientbase/__init__.py")

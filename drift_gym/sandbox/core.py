@@ -237,16 +237,17 @@ class WorkspaceSandbox:
     def hidden_tests_plan(self) -> str:
         """How the hidden tests of the repo staged in the probe's lane run (lanes.py): apart
         where the backend can show their lane alone (servers started here, before a job
-        could starve a start), beside the probe where both servers can run it and there is
-        a core, quota room and no share."""
+        could starve a start), beside the probe where there is a core, quota room and no
+        writable share."""
         if not self._backend.lanes_apart:
             return lanes.SHARED
         tree = self.grading / REPO
-        warm = self._warm_for(tree) is not None and self._warm_for(tree, TESTS) is not None
+        self._server(PROBE)  # a probe's server that will not start: the step's infra error
+        with contextlib.suppress(SandboxError):  # theirs: their job runs cold in their lane
+            self._server(TESTS)
         if not second_copy_fits(self.root, tree, quota=self.quota, mounted=self._quota_mounted):
             return lanes.AFTER
-        return lanes.BESIDE if warm and not self._writable_shares and room_for_lanes() \
-            else lanes.AHEAD
+        return lanes.BESIDE if not self._writable_shares and room_for_lanes() else lanes.AHEAD
 
     def compile_ahead(self, lane: str) -> None:
         """Have `lane`'s server compile the repo staged in its area, for its next job."""
@@ -265,10 +266,9 @@ class WorkspaceSandbox:
                                               timeout=timeout, cap=self._cap, owned=owned,
                                               sources=self.workspace_path(GRADING, REPO)), before)
         # -B: -I ignores PYTHONDONTWRITEBYTECODE, and a cold job would write .pyc files that
-        # the probe must then tell from the code's own writes (as a fork never does)
+        # the probe must then tell from the code's own writes (as a fork never does). Not
+        # `exec`, which hands over both lanes' folders while the other lane's job may run
         command = f"cd {RUN} && python -I -B ../grader_runtime.py {shlex.join(argv)}"
-        if lane == PROBE:
-            return self.exec(command, cwd=GRADING, timeout=timeout)
         return self._with_limits(self._backend.exec(
             command, cwd=GRADING, timeout=timeout, env=self._env(), cap=self._cap,
             grading=self._lanes[lane].shown_apart), before)

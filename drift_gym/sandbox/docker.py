@@ -230,14 +230,13 @@ class DockerBackend(HostFiles):
         return self._apart[1]
 
     def _drop(self, *, apart: bool) -> None:
-        """Remove the hidden tests' lane's container (`apart`), or both."""
-        boxes = [self._apart[1].container] if self._apart is not None else []
-        self._apart = None
-        if not apart:
+        """Remove one container: the hidden tests' lane's (`apart`), or the episode's."""
+        if apart:
+            container, self._apart = self._apart[1].container if self._apart else None, None
+        else:
             _leases.live.discard(self)
-            boxes.append(self._container)
-            self._container, self._cgroup = None, None
-        for container in filter(None, boxes):
+            container, self._container, self._cgroup = self._container, None, None
+        if container is not None:
             with contextlib.suppress(Exception):
                 container.remove(force=True)
 
@@ -259,6 +258,7 @@ class DockerBackend(HostFiles):
             os.utime(self._lease, (deadline, deadline))
 
     def stop(self) -> None:
+        self._drop(apart=True)
         self._drop(apart=False)
 
     @property
