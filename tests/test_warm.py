@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from drift_gym.agents import ScriptedAgent
 from drift_gym.env import CodingDriftEnv
 from drift_gym.job_report import NONCE_FILE, new_nonce, outcomes_of, read_frames
+from drift_gym.sandbox import starter
 from drift_gym.sandbox.base import SandboxError
 from drift_gym.sandbox.grading_area import runtime_files
 from drift_gym.sandbox.lanes import PROBE
@@ -277,6 +279,19 @@ def test_a_forked_worker_starts_servers_of_its_own():
     if worker.is_alive():
         worker.kill()
     assert worker.exitcode == 0 and answer.get() == 0
+
+
+def test_a_start_that_hangs_is_given_up_and_the_next_start_gets_a_thread(monkeypatch):
+    """A child stuck between fork and exec held the starter thread, and every later server
+    start of the process queued behind it forever: the step never ended."""
+    monkeypatch.setattr(starter, "START_TIMEOUT", 0.5)
+    release = threading.Event()
+    try:
+        with pytest.raises(SandboxError, match="did not start within 0.5 s"):
+            starter.started(release.wait)
+        assert starter.started(lambda: 42) == 42
+    finally:
+        release.set()
 
 
 @pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not usable here")

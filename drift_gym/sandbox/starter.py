@@ -7,7 +7,9 @@ using died in its job, which reads as the agent's failure). So they are started 
 thread that lives as long as the process. Not a pool's worker: those are joined at exit before
 the program's other threads end, whose servers would then die under them; and after a fork
 (a process pool's worker) the thread is started anew, since a fork has only the thread that
-forked.
+forked. A start that does not return within `START_TIMEOUT` (a child stuck between fork and
+exec, which `Popen` waits for) is given up: its caller gets a `SandboxError`, and the next
+start gets a new thread rather than queueing behind the stuck one forever.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from .base import SandboxError
+
 T = TypeVar("T")
+START_TIMEOUT = 60.0
+"""Seconds a start may take on the starter thread (a server's start takes about 0.2 s)."""
 
 
 class _Starter:
@@ -41,7 +47,14 @@ class _Starter:
             jobs = self._jobs
         done: Future[T] = Future()
         jobs.put((start, done))
-        return done.result()
+        try:
+            return done.result(timeout=START_TIMEOUT)
+        except TimeoutError:
+            with self._lock:
+                if self._jobs is jobs:  # left to its stuck thread
+                    self._jobs = None
+            raise SandboxError(f"a sandboxed process did not start within {START_TIMEOUT:g} s"
+                               ) from None
 
 
 def _serve(jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]]) -> None:
