@@ -64,17 +64,10 @@ if _os.path.isdir(_found):
 '''
 
 
-@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not usable here")
-@pytest.mark.parametrize("graders", ["1", "64"], ids=["side-by-side", "taking-turns"])
-def test_code_the_grading_runs_finds_no_hidden_tests_to_copy_into_the_live_repo(
-        monkeypatch, graders):
-    """Session 13: the probe's lane staged the hidden tests too, and its jobs can write the
-    live repo (the agent's own test runs share its server): package code run by the probe
-    copied the step's hidden tests there, for the agent to read at the next step. Where the
-    lanes took turns the hidden tests ran in the probe's lane, and the same code, run by
-    them, copied them there (session 14)."""
-    monkeypatch.setenv("DRIFT_GYM_GRADERS", graders)
-    env = CodingDriftEnv(scenario="customer_records.privacy", sandbox="bwrap", max_steps=1)
+def leaked_by_a_graded_step(sandbox: str) -> list[str]:
+    """Grade the oracle's first step on `sandbox` with package code that copies the hidden
+    tests it finds into the live repo (`COPY_HIDDEN`); what reached the live repo."""
+    env = CodingDriftEnv(scenario="customer_records.privacy", sandbox=sandbox, max_steps=1)
     try:
         observation, info = env.reset(seed=0)
         agent = ScriptedAgent("oracle")
@@ -85,9 +78,22 @@ def test_code_the_grading_runs_finds_no_hidden_tests_to_copy_into_the_live_repo(
         while "graded" not in info:
             observation, _, _, _, info = env.step(agent.act(observation, info))
         assert info["graded"]["hidden_tests"]["passed"]
-        assert not list((env.sandbox.repo / "leak").glob("*"))
+        return sorted(path.name for path in (env.sandbox.repo / "leak").glob("*"))
     finally:
         env.close()
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not usable here")
+@pytest.mark.parametrize("graders", ["1", "64"], ids=["side-by-side", "taking-turns"])
+def test_code_the_grading_runs_finds_no_hidden_tests_to_copy_into_the_live_repo(
+        monkeypatch, graders):
+    """Session 13: the probe's lane staged the hidden tests too, and its jobs can write the
+    live repo (the agent's own test runs share its server): package code run by the probe
+    copied the step's hidden tests there, for the agent to read at the next step. Where the
+    lanes took turns the hidden tests ran in the probe's lane, and the same code, run by
+    them, copied them there (session 14)."""
+    monkeypatch.setenv("DRIFT_GYM_GRADERS", graders)
+    assert leaked_by_a_graded_step("bwrap") == []
 
 
 KEPT_FILES = '''

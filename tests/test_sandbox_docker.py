@@ -20,18 +20,15 @@ from typing import Any
 import pytest
 
 from drift_gym.adversarial import load_cases, play
-from drift_gym.agents import ScriptedAgent
-from drift_gym.env import CodingDriftEnv
 from drift_gym.sandbox import GRADING, open_sandbox
 from drift_gym.sandbox.bwrap import bwrap_available
 from drift_gym.sandbox.core import command_path
 from drift_gym.sandbox.lanes import AHEAD, BESIDE, FOLDERS, TESTS
 from drift_gym.sandbox.limits import PROCESS_LIMIT
-from drift_gym.tools import Action, ToolCall
 
 from .conftest import needs_docker
 from .redteam.test_redteam import CORPUS, verdict
-from .test_forget import COPY_HIDDEN
+from .test_forget import leaked_by_a_graded_step
 
 pytestmark = needs_docker
 
@@ -290,18 +287,6 @@ def test_the_hidden_tests_lane_is_a_container_showing_its_area_alone(tmp_path):
 def test_code_the_hidden_tests_run_cannot_copy_them_into_the_live_repo():
     """Both jobs ran in the episode's one container, whose live repo is writable: package
     code the hidden tests ran copied them there, for the agent to read at its next step."""
-    env = CodingDriftEnv(scenario="customer_records.privacy", sandbox="docker", max_steps=1)
-    try:
-        observation, info = env.reset(seed=0)
-        assert env.sandbox.hidden_tests_plan() in (BESIDE, AHEAD)  # a lane of their own
-        agent = ScriptedAgent("oracle")
-        agent.reset(env)
-        init = env.sandbox.read_file("clientbase/__init__.py")
-        env.step(Action((ToolCall("write_file", {"path": "clientbase/__init__.py",
-                                                 "content": init + COPY_HIDDEN}),)))
-        while "graded" not in info:
-            observation, _, _, _, info = env.step(agent.act(observation, info))
-        assert info["graded"]["hidden_tests"]["passed"]
-        assert not list((env.sandbox.repo / "leak").glob("*"))
-    finally:
-        env.close()
+    with open_sandbox("docker") as box:
+        assert box.hidden_tests_plan() in (BESIDE, AHEAD)  # a lane of their own
+    assert leaked_by_a_graded_step("docker") == []
