@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from drift_gym.adversarial import load_cases, play
-from drift_gym.sandbox import GRADING, open_sandbox
+from drift_gym.sandbox import GRADING, REPO, open_sandbox
 from drift_gym.sandbox.bwrap import bwrap_available
 from drift_gym.sandbox.core import command_path
 from drift_gym.sandbox.lanes import AHEAD, BESIDE, FOLDERS, TESTS
@@ -254,26 +254,28 @@ def test_references_get_the_same_verdicts_on_docker_as_on_bubblewrap(tmp_path):
 
 def test_the_hidden_tests_lane_is_a_container_showing_its_area_alone(tmp_path):
     """The hidden tests' lane (lanes.py) on Docker: a second container that shows that lane's
-    area as the grading area, read-only (its ``repo`` and ``run`` are writable: the next test's
-    hidden tests pass there), and neither the live repo nor a share; a limit hit there is the
-    sandbox's; it goes with the episode."""
+    area as the grading area, read-only but its ``repo`` and ``run``, its copy of the repo,
+    read-only, in place of the live one (as bubblewrap shows it), and no share; a limit hit
+    there is the sandbox's; it goes with the episode."""
     box = open_sandbox("docker")
     root = box.root
     try:
         folder = tmp_path / "share"
         folder.mkdir()
         shown = box.share(folder)
+        box.write_file("live.txt", "the agent's live tree\n")
         area = root / FOLDERS[TESTS]
-        (area / "marker").write_text("the tests' lane\n")
-        command = (f"ls -A /sandbox/repo | wc -l; touch /sandbox/repo/x || echo no-repo; "
-                   f"cat /sandbox/grading/marker; ls {shown} || echo no-share; "
-                   "touch /sandbox/grading/new || echo read-only")
+        (area / REPO / "copy.txt").write_text("the lane's copy\n")
         path = {"PATH": command_path()}
-        result = box.backend.exec(command, cwd=GRADING, timeout=20, env=path, cap=1 << 16,
-                                  grading=area)
-        assert result.stdout.split() == ["0", "no-repo", "the", "tests'", "lane", "no-share",
-                                         "read-only"], result  # the image's empty mount point
-        assert not (area / "new").exists()
+        result = box.backend.exec("ls -A /sandbox/repo; cat /proc/self/mountinfo", cwd=GRADING,
+                                  timeout=20, env=path, cap=1 << 16, grading=area)
+        lines = result.stdout.splitlines()
+        assert lines[0] == "copy.txt", result  # not the live tree's live.txt
+        mounts = {fields[4]: fields[5].split(",")[0] for fields in map(str.split, lines[1:])
+                  if fields[4].startswith(("/sandbox", shown))}
+        assert mounts == {"/sandbox/control": "ro", "/sandbox/grading": "ro",
+                          "/sandbox/grading/repo": "rw", "/sandbox/grading/run": "rw",
+                          "/sandbox/repo": "ro"}, mounts
         before = box.backend.events()
         box.backend.exec("python -c 'b = b\"x\" * (3 * 2**30)'", cwd=GRADING, timeout=60,
                          env=path, cap=1 << 16, grading=area, address_space=False)

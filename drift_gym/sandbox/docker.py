@@ -1,15 +1,17 @@
 """The Docker backend: one container per episode on a Docker engine, through docker-py.
 
 The container comes from the locally built image (:mod:`.image`) and runs with no network
-(``network_mode="none"``), a read-only root, a 64 MiB tmpfs ``/tmp`` emptied before every
-command (as bubblewrap gives each command a fresh one), memory bounded with swap included
-(``mem_limit`` = ``memswap_limit``), ``pids_limit``, ``nano_cpus``, no capabilities,
-``no-new-privileges`` and an init process. The workspace is bind-mounted: ``repo`` read-write,
-``grading`` read-only with only ``grading/repo`` and ``grading/run`` writable inside it.
-The hidden tests' grading lane (lanes.py) gets a second container, made at its first job, that
-mounts that lane's area in place of ``grading`` and neither the live repo nor any share: a
+(``network_mode="none"``), a read-only root, a 64 MiB tmpfs ``/tmp``, which like ``/dev/shm``
+is emptied before every command (as bubblewrap gives each command fresh ones), memory bounded
+with swap included (``mem_limit`` = ``memswap_limit``), ``pids_limit``, ``nano_cpus``, no
+capabilities, ``no-new-privileges`` and an init process. The workspace is bind-mounted:
+``repo`` read-write, ``grading`` read-only with only ``grading/repo`` and ``grading/run``
+writable inside it. The hidden tests' grading lane (lanes.py) gets a second container, made at
+its first job, that mounts that lane's area in place of ``grading`` and its copy of the repo,
+read-only, in place of the live one (as bubblewrap shows that lane), and no share: a
 container's mounts are fixed, and in the first one code the hidden tests ran copied them into
-the live repo for the agent to read at its next step.
+the live repo for the agent to read at its next step. Each container has its own memory,
+process and CPU bounds, so a step's two jobs, side by side, have twice the sandbox's.
 
 Commands are ``docker exec``\\ s as the sandbox's own unprivileged uid. Each runs under an
 in-container ``timeout -k``, the host gives up a grace period later, output is read from the
@@ -87,11 +89,12 @@ KEEPER = (
     "        break\n"
     "    time.sleep(1)\n"
 )
-# Runs every command: fresh /tmp, the per-process address-space bound of the other tiers, the
-# command under timeout, then every process of the command's uid killed (a few rounds: a
-# fork may race the first, and the zombies of the killed are reaped by the init).
+# Runs every command: fresh /tmp and /dev/shm (bubblewrap gives each command a fresh /dev), the
+# per-process address-space bound of the other tiers, the command under timeout, then every
+# process of the command's uid killed (a few rounds: a fork may race the first, and the
+# zombies of the killed are reaped by the init).
 WRAPPER = (
-    "rm -rf /tmp/* /tmp/.[!.]* /tmp/..?* 2>/dev/null; "
+    "rm -rf /tmp/* /tmp/.[!.]* /tmp/..?* /dev/shm/* /dev/shm/.[!.]* /dev/shm/..?* 2>/dev/null; "
     "ulimit -v {address_kib}; ulimit -t {cpu_s}; "
     "timeout -k {kill_after} {timeout} /bin/sh -c \"$1\"; rc=$?; "
     "i=0; while [ $i -lt 200 ] && kill -9 -1 2>/dev/null; do i=$((i+1)); done; "
@@ -173,7 +176,8 @@ class DockerBackend(HostFiles):
 
     def _make(self, apart: Path | None) -> _Box:
         """A container showing the workspace's grading area, the live repo and the shares,
-        or (`apart`: another lane's area) that area in their place and nothing else."""
+        or (`apart`: another lane's area) that area and its copy of the repo in their place,
+        and no share."""
         from docker.errors import DockerException
         from docker.types import Mount, Ulimit
 
@@ -182,8 +186,8 @@ class DockerBackend(HostFiles):
         binds = [(GRADING, area, True), (f"{GRADING}/{REPO}", area / REPO, False),
                  (f"{GRADING}/{RUN}", area / RUN, False),
                  (CONTROL, workspace.root / CONTROL, True)]
-        if apart is None:
-            binds.append((REPO, workspace.repo, False))
+        # the live repo, or (as bubblewrap shows it) the lane's own copy, read-only
+        binds.append((REPO, workspace.repo, False) if apart is None else (REPO, area / REPO, True))
         mounts = [Mount(f"{SANDBOX_ROOT}/{target}", str(source), type="bind",
                         read_only=read_only) for target, source, read_only in binds]
         mounts += [Mount(s.inside, str(s.host), type="bind", read_only=not s.writable)
@@ -227,6 +231,7 @@ class DockerBackend(HostFiles):
         if self._apart is None or self._apart[0] != apart:
             self._drop(apart=True)
             self._apart = (apart, self._make(apart))
+            _leases.add(self)
         return self._apart[1]
 
     def _drop(self, *, apart: bool) -> None:
@@ -234,8 +239,9 @@ class DockerBackend(HostFiles):
         if apart:
             container, self._apart = self._apart[1].container if self._apart else None, None
         else:
-            _leases.live.discard(self)
             container, self._container, self._cgroup = self._container, None, None
+        if self._container is None and self._apart is None:
+            _leases.live.discard(self)
         if container is not None:
             with contextlib.suppress(Exception):
                 container.remove(force=True)
@@ -286,7 +292,8 @@ class DockerBackend(HostFiles):
 
     def events(self) -> LimitEvents:
         """Both containers' counts together: a limit the hidden tests hit is the step's."""
-        seen = [self._cgroup] + ([self._apart[1].cgroup] if self._apart is not None else [])
+        apart = self._apart  # once: the other lane's thread may drop it meanwhile
+        seen = [self._cgroup] + ([apart[1].cgroup] if apart is not None else [])
         counts = [cgroup.events() for cgroup in seen if cgroup is not None]
         return LimitEvents(sum(c.forks_refused for c in counts), sum(c.oom_kills for c in counts))
 

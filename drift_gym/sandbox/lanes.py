@@ -34,6 +34,14 @@ Docker 8.1-9.1 s against 10.9-11.7 s). Where the quota has no room for a second 
 (`AFTER`) the probe's copy is removed before the hidden tests' is staged. On the subprocess
 tier, which has no namespaces, both jobs take turns in the probe's lane (`SHARED`), and a
 hidden-test job can still reach the live repo there.
+
+Side by side, no path joins the lanes, but they share the machine: CPU time, the workspace's
+free space (one tmpfs under the quota), and on bubblewrap the sandbox's process and memory
+bounds. Code that both jobs run can signal through these: the hidden tests' job varies what
+it writes, the probe's job reads the free space and writes what it decodes into the live
+repo, where the agent reads it at its next step (helper-38, session 15; a covert channel, not
+yet closed). Where that weighs more than speed, make the lanes take turns: set
+``DRIFT_GYM_GRADERS`` to the machine's core count (`room_for_lanes` is then false).
 """
 
 from __future__ import annotations

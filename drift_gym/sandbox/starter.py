@@ -19,6 +19,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
 from .base import SandboxError
@@ -49,7 +50,7 @@ class _Starter:
         jobs.put((start, done))
         try:
             return done.result(timeout=START_TIMEOUT)
-        except TimeoutError:
+        except FutureTimeout:  # not yet the builtin TimeoutError on 3.10
             with self._lock:
                 if self._jobs is jobs:  # left to its stuck thread
                     self._jobs = None
