@@ -9,7 +9,9 @@ the program's other threads end, whose servers would then die under them; and af
 (a process pool's worker) the thread is started anew, since a fork has only the thread that
 forked. A start that does not return within `START_TIMEOUT` (a child stuck between fork and
 exec, which `Popen` waits for) is given up: its caller gets a `SandboxError`, and the next
-start gets a new thread rather than queueing behind the stuck one forever.
+start gets a new thread rather than queueing behind the stuck one forever. The stuck start is
+left to its thread: a process it starts late is not tracked as the sandbox's own (the
+sandbox's cgroup, where there is one, still holds it and goes with the sandbox).
 """
 
 from __future__ import annotations
