@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from drift_gym.sandbox.limits import PROCESS_LIMIT
+from drift_gym.sandbox.limits import PROCESS_LIMIT, LimitEvents, limit_notes
 from drift_gym.sandbox.local import LocalSandbox, bwrap_available
 
 needs_bwrap = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not usable here")
@@ -68,6 +68,20 @@ def test_a_fork_bomb_stops_at_the_process_limit_and_the_next_command_works(tier)
 
 
 @needs_bwrap
+@pytest.mark.parametrize("stderr", ["/bin/sh: 1: Cannot fork\n",
+                                    "bash: fork: retry: Resource temporarily unavailable\n"])
+def test_a_refused_fork_is_named_where_no_counter_moved(stderr):
+    """CI22: a fork bomb's forks were refused and the cgroup's counter did not move (the
+    uid's RLIMIT_NPROC, the same bound, can refuse first), and the command got no note."""
+    none = LimitEvents()
+    assert limit_notes(none, none, stderr) == [
+        f"process limit reached ({PROCESS_LIMIT} processes): a fork was refused"]
+    busy = "BlockingIOError: [Errno 11] Resource temporarily unavailable\n"  # not a fork
+    assert limit_notes(none, none, busy) == []
+    counted = limit_notes(none, LimitEvents(forks_refused=3), stderr)
+    assert counted == [f"process limit reached ({PROCESS_LIMIT} processes): 3 forks refused"]
+
+
 def test_tmp_is_a_small_tmpfs(bwrap_box):
     result = bwrap_box.exec("head -c 100000000 /dev/zero > /tmp/big; echo status=$?; "
                             "df -k /tmp | tail -1")

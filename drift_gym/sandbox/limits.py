@@ -89,6 +89,12 @@ class LimitEvents:
     oom_kills: int = 0
 
 
+FORK_REFUSED = ("Cannot fork", "fork: Resource temporarily unavailable", "fork: retry:")
+"""What the shells print when a fork is refused (dash, bash): the process limit as the
+command saw it, where no counter says so (the uid's ``RLIMIT_NPROC``, also `PROCESS_LIMIT`,
+can refuse a fork before the cgroup's count does; Docker's cgroup may not be visible)."""
+
+
 def limit_notes(before: LimitEvents, after: LimitEvents, stderr: str) -> list[str]:
     """Which sandbox-wide limit a command hit between two readings of the events, in words
     (the workspace quota is the sandbox's to add: it knows its own use)."""
@@ -96,6 +102,8 @@ def limit_notes(before: LimitEvents, after: LimitEvents, stderr: str) -> list[st
     if after.forks_refused > before.forks_refused:
         notes.append(f"process limit reached ({PROCESS_LIMIT} processes): "
                      f"{after.forks_refused - before.forks_refused} forks refused")
+    elif any(words in stderr for words in FORK_REFUSED):
+        notes.append(f"process limit reached ({PROCESS_LIMIT} processes): a fork was refused")
     if after.oom_kills > before.oom_kills:
         notes.append(f"memory limit reached ({SANDBOX_MEMORY_LIMIT // 2**20} MiB for "
                      "the sandbox): a process was killed")
