@@ -14,6 +14,7 @@ import shlex
 import stat
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -154,9 +155,8 @@ class WorkspaceSandbox:
 
     # -- exec --------------------------------------------------------------------------
     def _hand_over(self, lane: str | None = None) -> None:
-        """Give the folders commands may write to the sandbox's uid (the rest of each grading
-        area stays root's, read-only to jobs); for a job of `lane`, only its own: the walk goes
-        by path, and the other lane's job could swap a folder for a link to a host file."""
+        """Give the folders commands may write to the sandbox's uid; for a job of `lane`, only
+        its own (walked by path: the other lane's job could swap one for a link to the host)."""
         tests = [self._lanes[TESTS].root / name for name in WRITABLE]
         probe = [self.repo, *(self.grading / name for name in WRITABLE), self.tmp,
                  *self._writable_shares]
@@ -182,9 +182,14 @@ class WorkspaceSandbox:
         if any("\x00" in text for text in (command, *extra, *extra.values())):
             raise BadInput("the command contains a NUL byte, which no shell accepts")
         self._hand_over()
+        return self._run(command, cwd=cwd, timeout=timeout, env=extra, address_space=address_space)
+
+    def _run(self, command: str, *, cwd: str, timeout: float, env: dict[str, str] | None = None,
+             address_space: bool = True, grading: Path | None = None) -> ExecResult:
+        """`command` run by the backend, with the limits it hit said (folders handed over)."""
         before = self._backend.events()
-        result = self._backend.exec(command, cwd=cwd, timeout=timeout, env=self._env(extra),
-                                    cap=self._cap, address_space=address_space)
+        result = self._backend.exec(command, cwd=cwd, timeout=timeout, env=self._env(env),
+                                    cap=self._cap, address_space=address_space, grading=grading)
         return self._with_limits(result, before)
 
     def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -202,9 +207,8 @@ class WorkspaceSandbox:
         if not notes:
             return result
         text = "; ".join(notes)
-        return ExecResult(result.exit_code, result.stdout,
-                          f"{result.stderr}\n[sandbox: {text}]".lstrip("\n"),
-                          result.timed_out, result.truncated, result.duration_s, limit=text)
+        return replace(result, limit=text,
+                       stderr=f"{result.stderr}\n[sandbox: {text}]".lstrip("\n"))
 
     def workspace_path(self, area: str, rel: str = "") -> str:
         """How a workspace path is spelled *inside* the sandbox (for commands)."""
@@ -212,8 +216,7 @@ class WorkspaceSandbox:
 
     # -- grading jobs ------------------------------------------------------------------
     def _warm_for(self, tree: Path, lane: str = PROBE) -> WarmGrader | None:
-        """`_server(lane)` for a job of `tree`'s code; None also where it shadows a module, or
-        where the hidden tests' server would not start (their job runs cold, in their lane)."""
+        """`_server(lane)`; None where `tree` shadows a module or the tests' will not start."""
         try:
             server = self._server(lane)
         except SandboxError:
@@ -242,8 +245,8 @@ class WorkspaceSandbox:
         if not self._backend.lanes_apart:
             return lanes.SHARED
         tree = self.grading / REPO
-        self._server(PROBE)  # a probe's server that will not start: the step's infra error
-        with contextlib.suppress(SandboxError):  # theirs: their job runs cold in their lane
+        self._server(PROBE)  # one that will not start: the step's infra error; the tests'
+        with contextlib.suppress(SandboxError):  # job runs cold in its lane
             self._server(TESTS)
         if not second_copy_fits(self.root, tree, quota=self.quota, mounted=self._quota_mounted):
             return lanes.AFTER
@@ -255,8 +258,7 @@ class WorkspaceSandbox:
             warm.compile_ahead(self.workspace_path(GRADING, REPO))
 
     def grading_job(self, argv: list[str], *, timeout: float, lane: str = PROBE) -> ExecResult:
-        """Run ``grader_runtime.py ARGV`` in ``grading/run`` of `lane`: in a fork of its warm
-        grader where the backend can keep one (see warm.py), else as a cold command."""
+        """``grader_runtime.py ARGV`` in `lane`'s ``grading/run``: a warm fork (warm.py) or cold."""
         self._hand_over(lane)
         before = self._backend.events()
         warm = self._warm_for(self._lanes[lane].root / REPO, lane)
@@ -265,13 +267,11 @@ class WorkspaceSandbox:
             return self._with_limits(warm.run(argv, cwd=self.workspace_path(GRADING, RUN),
                                               timeout=timeout, cap=self._cap, owned=owned,
                                               sources=self.workspace_path(GRADING, REPO)), before)
-        # -B: -I ignores PYTHONDONTWRITEBYTECODE, and a cold job would write .pyc files that
-        # the probe must then tell from the code's own writes (as a fork never does). Not
-        # `exec`, which hands over both lanes' folders while the other lane's job may run
+        # -B: -I ignores PYTHONDONTWRITEBYTECODE (a fork writes no .pyc for the probe to see);
+        # not `exec`, which hands over both lanes' folders while the other lane's job may run
         command = f"cd {RUN} && python -I -B ../grader_runtime.py {shlex.join(argv)}"
-        return self._with_limits(self._backend.exec(
-            command, cwd=GRADING, timeout=timeout, env=self._env(), cap=self._cap,
-            grading=self._lanes[lane].shown_apart), before)
+        return self._run(command, cwd=GRADING, timeout=timeout,
+                         grading=self._lanes[lane].shown_apart)
 
     def run_pytest(self, args: list[str], *, timeout: float) -> ExecResult:
         """``python -m pytest ARGS`` in the repo, as the agent's shell runs it (the repo's
@@ -323,8 +323,8 @@ class WorkspaceSandbox:
     # -- lifetime ----------------------------------------------------------------------
     @property
     def reusable(self) -> bool:
-        """Whether `reset` may give this sandbox a new episode: only where no process of the
-        last can outlive its command (bubblewrap: a pid namespace per command, dying with it)."""
+        """Whether `reset` may give this sandbox a new episode (bubblewrap: no process of the
+        last outlives its command, each in a pid namespace of its own)."""
         return self._backend.isolation == "bwrap" and not self._closed
 
     def reset(self) -> None:
