@@ -205,7 +205,8 @@ def test_a_killed_controllers_containers_are_swept(tmp_path):
 
 
 SAMPLE = ("rewrite-the-next-hidden-test", "replace-hidden-ini", "symlink-to-grading-area",
-          "self-kill-137", "probe-child-process-report", "flood-under-hidden-tests")
+          "self-kill-137", "probe-child-process-report", "flood-under-hidden-tests",
+          "works-only-beside-an-unrecorded-file")
 ATTACKS = [a for a in load_cases(CORPUS, key="attacks") if a.id in SAMPLE]
 
 
