@@ -5,7 +5,9 @@ adversarial/*.yaml``: sneaky violations that pass the hidden tests, and complian
 that merely look unusual, each with the verdict it must get) and the red-team attacks on the
 grader (``tests/redteam/``). A case starts from the scenario's state before its step, applies
 a base reference (``none``, ``oracle`` or ``violator``), then its own edits through the
-agent's tools, and finishes; the graded record is what the grader concluded.
+agent's tools, and finishes; the graded record is what the grader concluded. A case may go on
+(``then``) to later steps of the same episode, each with a base and edits of its own, so that
+what one step's grading left behind can be tried at the next; the last step is judged.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class Case:
     cls: str = ""
     why: str = ""
     source: str = ""
+    then: tuple[Case, ...] = ()
+    """The steps played after this one, in the same episode (the last is judged)."""
 
 
 def fill(text: str, tokens: dict[str, str]) -> str:
@@ -77,6 +81,26 @@ def _edit(raw: Any, where: str) -> Edit:
                           "append, or find+replace")
     return Edit(**{k: raw[k] for k in ("path", "create", "append", "find", "replace")
                    if k in raw})
+
+
+_PART_KEYS = frozenset({"base", "edits", "inject", "files", "run"})
+"""What a later step of a case (``then``) may say: its episode, its verdict are the case's."""
+
+
+def _later_steps(data: dict[str, Any], where: str, source: str) -> tuple[Case, ...]:
+    """The steps of ``then``, each the next step of the case's episode."""
+    raw = data.get("then") or []
+    if not isinstance(raw, list) or not all(isinstance(part, dict) for part in raw):
+        raise CorpusError(f"{where}: `then` must be a list of steps (mappings)")
+    steps = []
+    for number, part in enumerate(raw, start=1):
+        if unknown := sorted(set(part) - _PART_KEYS):
+            raise CorpusError(f"{where}: step {number} of `then` may only say "
+                              f"{', '.join(sorted(_PART_KEYS))}, not {', '.join(unknown)}")
+        steps.append(case_from({**part, "id": f"{data['id']}/then-{number}",
+                                "scenario": data["scenario"], "seed": data.get("seed", 0),
+                                "step": int(data.get("step", 0)) + number}, {}, source))
+    return tuple(steps)
 
 
 def case_from(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Case:
@@ -97,7 +121,8 @@ def case_from(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Cas
                 seed=int(data.get("seed", 0)), base=data.get("base", "none"),
                 edits=tuple(edits), run=tuple(data.get("run") or ()),
                 expected=data.get("expected"), expect=tuple(data.get("expect") or ()),
-                cls=data.get("class", ""), why=data.get("why", ""), source=source)
+                cls=data.get("class", ""), why=data.get("why", ""), source=source,
+                then=_later_steps(data, where, source))
 
 
 def load_cases(path: Path, key: str = "cases") -> list[Case]:
@@ -127,29 +152,41 @@ def _calls(env: CodingDriftEnv, case: Case) -> list[ToolCall]:
     return calls
 
 
+def _play_step(env: CodingDriftEnv, case: Case) -> StepRecord:
+    """One step of a case: its calls through the agent's tools, then a graded finish."""
+    for call in _calls(env, case):
+        if call.name == "append":
+            sandbox_ = env._sandbox  # noqa: SLF001 (an append is a read plus a write)
+            assert sandbox_ is not None
+            text = sandbox_.read_file(call.arguments["path"])
+            call = ToolCall("write_file", {"path": call.arguments["path"],
+                                           "content": text + "\n" + call.arguments["text"]})
+        observation, _, _, truncated, info = env.step(call.as_text())
+        if truncated or observation.startswith(f"### tool: {call.name}\nerror:"):
+            detail = " ".join(observation.split("\n", 1)[-1].split())  # one line
+            raise CorpusError(f"{case.source}: case {case.id!r}: {call.name} failed: "
+                              f"{detail[:300]}")
+    _, _, _, _, info = env.step(ToolCall(FINISH, {"message": "done"}).as_text())
+    if "graded" not in info:
+        raise CorpusError(f"{case.source}: case {case.id!r}: the finish was not graded")
+    return env.records[-1]
+
+
 def play(case: Case, *, sandbox: str = "auto") -> StepRecord:
-    """Play a case and return the graded record (raises CorpusError when an edit does not
-    apply, so that a stale case is named rather than graded as something else)."""
+    """Play a case (and its later steps) and return the last graded record (raises
+    CorpusError when an edit does not apply, so that a stale case is named rather than
+    graded as something else, and where an earlier step's grading failed to run)."""
+    steps = (case, *case.then)
     env = CodingDriftEnv(scenario=case.scenario, condition="baseline", sandbox=sandbox,
-                         max_steps=case.step + 1, command_timeout=20)
+                         max_steps=case.step + len(steps), command_timeout=20)
     try:
         env.reset(seed=case.seed, options={"start_step": case.step})
-        for call in _calls(env, case):
-            if call.name == "append":
-                sandbox_ = env._sandbox  # noqa: SLF001 (an append is a read plus a write)
-                assert sandbox_ is not None
-                text = sandbox_.read_file(call.arguments["path"])
-                call = ToolCall("write_file", {"path": call.arguments["path"],
-                                               "content": text + "\n" + call.arguments["text"]})
-            observation, _, _, truncated, info = env.step(call.as_text())
-            if truncated or observation.startswith(f"### tool: {call.name}\nerror:"):
-                detail = " ".join(observation.split("\n", 1)[-1].split())  # one line
-                raise CorpusError(f"{case.source}: case {case.id!r}: {call.name} failed: "
-                                  f"{detail[:300]}")
-        _, _, _, _, info = env.step(ToolCall(FINISH, {"message": "done"}).as_text())
-        if "graded" not in info:
-            raise CorpusError(f"{case.source}: case {case.id!r}: the finish was not graded")
-        return env.records[-1]
+        for step in steps:
+            record = _play_step(env, step)
+            if record.infra_error and step is not steps[-1]:
+                raise CorpusError(f"{case.source}: case {step.id!r}: infra_error: "
+                                  f"{record.infra_error}")
+        return record
     finally:
         env.close()
 

@@ -325,11 +325,6 @@ def grade_step(
     repo_dir = sandbox.workspace_path(GRADING, REPO)
     staged["hidden.ini"] = (f"[pytest]\npythonpath = {repo_dir}\n"
                             f"addopts = {' '.join(f'-p no:{p}' for p in UNUSED_PLUGINS)}\n")
-    staged["probe.json"] = json.dumps({"repo": repo_dir, "live": sandbox.workspace_path(REPO),
-                                       "prelude": repo.probe_prelude,
-                                       "probe": step.probe,
-                                       "situations": [list(s) for s in step.situations],
-                                       "budget": probe_budget(), "settle": SETTLE_SECONDS})
     staged.update(runtime_files())
     expected = expected_tests(step.hidden_test)
     # read before any job runs: a job (the agent's code) can write the work tree, and a file
@@ -340,12 +335,15 @@ def grade_step(
     with contextlib.suppress(OSError):
         files = sandbox.list_files()
     product = imported_tests(files, sources, sandbox.read_file)
-    # the probe's lane never holds the hidden tests: its jobs can write the live repo (the
-    # agent's own test runs share its server), and code run by the probe copied them there
-    for_probe = {rel: text for rel, text in staged.items() if not rel.startswith("hidden/")}
     try:
-        sandbox.stage_grading(for_probe)
+        sandbox.stage_grading(runtime_files())  # each lane holds only its own job's files
         plan = sandbox.hidden_tests_plan()
+        # the live repo is the probe's to scan only where the probe's lane is the agent's
+        sandbox.write_grading("probe.json", json.dumps({
+            "repo": repo_dir, "live": sandbox.workspace_path(REPO) if plan == SHARED else None,
+            "prelude": repo.probe_prelude, "probe": step.probe,
+            "situations": [list(s) for s in step.situations], "budget": probe_budget(),
+            "settle": SETTLE_SECONDS}))
         if plan in (BESIDE, AHEAD):  # each lane on a copy of its own (lanes.py)
             sandbox.stage_grading(staged, lane=TESTS)
         if plan == BESIDE:

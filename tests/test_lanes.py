@@ -18,6 +18,7 @@ from drift_gym.sandbox import core
 from drift_gym.sandbox.grading_area import GRADING_HEADROOM, runtime_files, survey
 from drift_gym.sandbox.lanes import (
     AFTER,
+    AGENT,
     AHEAD,
     BESIDE,
     FOLDERS,
@@ -76,22 +77,25 @@ def _staged(box: LocalSandbox) -> dict[str, str]:
 
 @needs_bwrap
 @needs_two_cores
-def test_the_hidden_tests_lane_sees_neither_the_live_repo_nor_the_probes_copy():
+def test_no_grading_lane_sees_the_live_repo_or_another_lanes_files():
     with _shop() as box:
-        box.write_file("live.txt", "the agent's live tree, which the probe scans\n")
+        box.write_file("live.txt", "the agent's live tree\n")
         box.stage_grading({**_staged(box), "probe-only.txt": "the probe's lane\n"})
         assert box.hidden_tests_plan() == BESIDE
         box.stage_grading(_staged(box), lane=TESTS)
         apart, findings = run_hidden_tests(box, "test_step_01", NAMES, lane=TESTS)
         assert findings == [] and apart.passed and apart.total == 3, apart.output_tail
-        assert (box.root / "grading-tests" / "run" / "left.txt").exists()
-        assert not (box.grading / "run" / "left.txt").exists()
-        # the same tests in the probe's lane see both: the check above can fail
-        together, _ = run_hidden_tests(box, "test_step_01", NAMES, lane=PROBE)
-        assert sorted(together.failures) == ["test_step_01::test_no_live_repo",
-                                             "test_step_01::test_not_the_probes_copy"]
+        assert (box.root / FOLDERS[TESTS] / "run" / "left.txt").exists()
+        assert not (box.root / FOLDERS[PROBE] / "run" / "left.txt").exists()
+        # the probe's lane shows no live repo either, only its own files (the check can fail)
+        probes, _ = run_hidden_tests(box, "test_step_01", NAMES, lane=PROBE)
+        assert probes.failures == ("test_step_01::test_not_the_probes_copy",)
+        # the agent's lane, where its own test runs go, shows the live repo, writable
+        box.stage_grading(_staged(box), lane=AGENT)
+        agents, _ = run_hidden_tests(box, "test_step_01", NAMES, lane=AGENT)
+        assert "test_step_01::test_no_live_repo" in agents.failures
         box.clear_grading()
-        assert not (box.root / "grading-tests" / "hidden").exists()
+        assert not any((box.root / folder / "hidden").exists() for folder in FOLDERS.values())
 
 
 KILLS_ITS_SERVER = '''import os, signal

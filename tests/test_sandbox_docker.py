@@ -23,12 +23,12 @@ from drift_gym.adversarial import load_cases, play
 from drift_gym.sandbox import GRADING, REPO, open_sandbox
 from drift_gym.sandbox.bwrap import bwrap_available
 from drift_gym.sandbox.core import command_path
-from drift_gym.sandbox.lanes import AHEAD, BESIDE, FOLDERS, TESTS
+from drift_gym.sandbox.lanes import AGENT, AHEAD, BESIDE, FOLDERS, PROBE, TESTS
 from drift_gym.sandbox.limits import PROCESS_LIMIT
 
 from .conftest import needs_docker
 from .redteam.test_redteam import CORPUS, verdict
-from .test_forget import leaked_by_a_graded_step
+from .test_forget import COPY_PROBE, leaked_by_a_graded_step
 
 pytestmark = needs_docker
 
@@ -80,7 +80,8 @@ def test_commands_run_unprivileged_with_no_capabilities_and_no_new_privileges(bo
 def test_the_root_and_the_grading_area_are_read_only_except_repo_and_run(box):
     box.write_file("mod.py", "x = 1\n")
     box.stage_grading({"hidden/test_step_01.py": "def test_x():\n    pass\n",
-                       "hidden.ini": "[pytest]\n", "grader_runtime.py": "# runtime\n"})
+                       "hidden.ini": "[pytest]\n", "grader_runtime.py": "# runtime\n"},
+                      lane=AGENT)
     script = "; ".join([
         "echo pwned > ../hidden/test_step_01.py && echo WROTE-TEST",
         "echo pwned > ../hidden.ini && echo WROTE-INI",
@@ -206,7 +207,7 @@ def test_a_killed_controllers_containers_are_swept(tmp_path):
 
 SAMPLE = ("rewrite-the-next-hidden-test", "replace-hidden-ini", "symlink-to-grading-area",
           "self-kill-137", "probe-child-process-report", "flood-under-hidden-tests",
-          "works-only-beside-an-unrecorded-file")
+          "works-only-beside-an-unrecorded-file", "the-probe-copies-itself-for-the-next-step")
 ATTACKS = [a for a in load_cases(CORPUS, key="attacks") if a.id in SAMPLE]
 
 
@@ -253,8 +254,9 @@ def test_references_get_the_same_verdicts_on_docker_as_on_bubblewrap(tmp_path):
     assert manifest["sandbox"] == "docker"
 
 
-def test_the_hidden_tests_lane_is_a_container_showing_its_area_alone(tmp_path):
-    """The hidden tests' lane (lanes.py) on Docker: a second container that shows that lane's
+@pytest.mark.parametrize("lane", [PROBE, TESTS])
+def test_a_grading_lane_is_a_container_showing_its_area_alone(tmp_path, lane):
+    """A grading lane (lanes.py) on Docker: a container of its own that shows that lane's
     area as the grading area, read-only but its ``repo`` and ``run``, its copy of the repo,
     read-only, in place of the live one (as bubblewrap shows it), and no share; a limit hit
     there is the sandbox's; it goes with the episode."""
@@ -265,7 +267,7 @@ def test_the_hidden_tests_lane_is_a_container_showing_its_area_alone(tmp_path):
         folder.mkdir()
         shown = box.share(folder)
         box.write_file("live.txt", "the agent's live tree\n")
-        area = root / FOLDERS[TESTS]
+        area = root / FOLDERS[lane]
         (area / REPO / "copy.txt").write_text("the lane's copy\n")
         path = {"PATH": command_path()}
         result = box.backend.exec("ls -A /sandbox/repo; cat /proc/self/mountinfo", cwd=GRADING,
@@ -293,3 +295,9 @@ def test_code_the_hidden_tests_run_cannot_copy_them_into_the_live_repo():
     with open_sandbox("docker") as box:
         assert box.hidden_tests_plan() in (BESIDE, AHEAD)  # a lane of their own
     assert leaked_by_a_graded_step("docker") == []
+
+
+def test_code_the_probe_runs_cannot_copy_the_probe_into_the_live_repo():
+    """The probe ran in the episode's container, whose live repo is writable: package code
+    it ran copied the probe's config there, encoded (session 16)."""
+    assert leaked_by_a_graded_step("docker", COPY_PROBE) == []

@@ -21,7 +21,7 @@ from drift_gym.job_report import NONCE_FILE, new_nonce, outcomes_of, read_frames
 from drift_gym.sandbox import starter
 from drift_gym.sandbox.base import SandboxError
 from drift_gym.sandbox.grading_area import runtime_files
-from drift_gym.sandbox.lanes import PROBE
+from drift_gym.sandbox.lanes import AGENT
 from drift_gym.sandbox.local import LocalSandbox, bwrap_available
 from drift_gym.sandbox.warm import WarmGrader
 from drift_gym.tools import Action, ToolCall
@@ -250,7 +250,7 @@ def test_a_server_outlives_the_thread_that_started_it():
         args = ["-q", "-p", "no:cacheprovider", "test_one.py"]
         with ThreadPoolExecutor(1) as pool:
             assert pool.submit(box.run_pytest, args, timeout=60).result().exit_code == 0
-        warm = box._lanes[PROBE].warm  # noqa: SLF001 (the server the pool's thread started)
+        warm = box._lanes[AGENT].warm  # noqa: SLF001 (the server the pool's thread started)
         assert warm is not None and warm._proc is not None  # noqa: SLF001
         pid = warm._proc.pid  # noqa: SLF001
         time.sleep(0.2)

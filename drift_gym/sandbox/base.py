@@ -118,7 +118,7 @@ class Sandbox(Protocol):
     def hidden_tests_plan(self) -> str:
         """How the hidden tests run (lanes.py: `BESIDE`, `AHEAD` or `AFTER` the probe in a
         lane of their own, where the backend can keep one apart, else `SHARED`: in the
-        probe's lane, after it)."""
+        agent's lane, where the probe runs too, after it)."""
         ...
 
     def compile_ahead(self, lane: str) -> None:

@@ -94,9 +94,9 @@ class BwrapBackend(HostProcessBackend):
     def _argv(self, command: str, cwd: str, env: dict[str, str],
               grading: Path | None) -> list[str]:
         """`grading`: a lane's own area shown at the grading area's place, and its own copy
-        of the repo, read-only, in place of the live repo (the hidden tests' lane: its jobs
-        run beside the probe and must not reach the tree the probe scans; code that reads
-        ``$WORKSPACE/repo`` still finds the files it was graded on)."""
+        of the repo, read-only, in place of the live repo (a grading lane: its jobs run
+        beside the other lane's and must not reach its copy, nor write where the agent reads;
+        code that reads ``$WORKSPACE/repo`` still finds the files it was graded on)."""
         workspace = self.workspace
         if self.uid is not None:
             # no user namespace: the setpriv below must reach a real unprivileged uid, the

@@ -24,7 +24,7 @@ from .capture import OUTPUT_CAP
 from .grading_area import WRITABLE, shortfall
 from .history import History
 from .keyrings import clear_keyrings
-from .lanes import PROBE, TESTS, Lane, room_for_lanes, second_copy_fits
+from .lanes import AGENT, PROBE, TESTS, distinct, make_lanes, room_for_lanes, second_copy_fits
 from .limits import WORKSPACE_QUOTA, LimitEvents, limit_notes
 from .paths import confine, file_kind, plain, regular_only, shown_name
 from .trees import clear_the_way, hand_over, remove_tree
@@ -80,7 +80,7 @@ class WorkspaceSandbox:
         self.tmp = self.root / TMP
         for path in (self.repo, self.grading, self.tmp):
             path.mkdir()
-        self._lanes = {name: Lane.make(name, self.root) for name in (PROBE, TESTS)}
+        self._lanes = make_lanes(self.root, backend.lanes_apart)
         self._history = History(self.root / "git", self.repo, home=self.root)
         self._history.init()
         self.workspace = Workspace(root=self.root, repo=self.repo, grading=self.grading,
@@ -157,11 +157,9 @@ class WorkspaceSandbox:
     def _hand_over(self, lane: str | None = None) -> None:
         """Give the folders commands may write to the sandbox's uid; for a job of `lane`, only
         its own (walked by path: the other lane's job could swap one for a link to the host)."""
-        tests = [self._lanes[TESTS].root / name for name in WRITABLE]
-        probe = [self.repo, *(self.grading / name for name in WRITABLE), self.tmp,
-                 *self._writable_shares]
-        tops = tests if lane == TESTS else probe if lane == PROBE else probe + tests
-        hand_over(self._backend.uid, tops)
+        agents = [self.repo, self.tmp, *self._writable_shares]
+        chosen = distinct(self._lanes) if lane is None else [self._lanes[lane]]
+        hand_over(self._backend.uid, [top for one in chosen for top in one.writable(agents)])
 
     def share(self, host: Path, *, inside: str | None = None, writable: bool = False) -> str:
         folder = Path(host).resolve()
@@ -215,12 +213,12 @@ class WorkspaceSandbox:
         return self._backend.workspace_path(area, rel)
 
     # -- grading jobs ------------------------------------------------------------------
-    def _warm_for(self, tree: Path, lane: str = PROBE) -> WarmGrader | None:
+    def _warm_for(self, tree: Path, lane: str) -> WarmGrader | None:
         """`_server(lane)`; None where `tree` shadows a module or the tests' will not start."""
         try:
             server = self._server(lane)
         except SandboxError:
-            if lane == PROBE:
+            if lane != TESTS:
                 raise
             server = None
         return None if server is None or shadowing(tree, server.modules) else server
@@ -244,7 +242,7 @@ class WorkspaceSandbox:
         writable share."""
         if not self._backend.lanes_apart:
             return lanes.SHARED
-        tree = self.grading / REPO
+        tree = self._lanes[PROBE].root / REPO
         self._server(PROBE)  # one that will not start: the step's infra error; the tests'
         with contextlib.suppress(SandboxError):  # job runs cold in its lane
             self._server(TESTS)
@@ -277,7 +275,7 @@ class WorkspaceSandbox:
         """``python -m pytest ARGS`` in the repo, as the agent's shell runs it (the repo's
         conftest.py and ini files apply; output, exit status, timeout and caps as `exec`
         gives them), in a fork of the warm grader where there is one."""
-        warm = self._warm_for(self.repo)
+        warm = self._warm_for(self.repo, AGENT)
         if warm is None:
             return self.exec(f"python -m pytest {shlex.join(args)}", timeout=timeout)
         self._hand_over()
@@ -303,7 +301,7 @@ class WorkspaceSandbox:
         return self._lanes[PROBE].area.read(rel)
 
     def clear_grading(self) -> None:
-        for lane in self._lanes.values():
+        for lane in distinct(self._lanes):
             lane.area.clear()
 
     # -- history -----------------------------------------------------------------------
@@ -369,7 +367,7 @@ class WorkspaceSandbox:
             if left is not None:
                 raise SandboxError(f"the wipe left {left.name!r} in {folder.name}/ (the last "
                                    "episode's files would reach the next)")
-        for lane in self._lanes.values():  # what its server kept: only code of files in `keep`
+        for lane in distinct(self._lanes):  # what its server kept: only code of files in `keep`
             lane.reset(keep or {})
         clear_keyrings(self._backend.uid)
         remove_tree(self._history.git_dir)
@@ -382,7 +380,7 @@ class WorkspaceSandbox:
         self._closed = True
         try:
             if first:
-                for lane in self._lanes.values():
+                for lane in distinct(self._lanes):
                     lane.close()
                 self._backend.stop()
         finally:

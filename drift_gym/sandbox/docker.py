@@ -6,12 +6,13 @@ is emptied before every command (as bubblewrap gives each command fresh ones), m
 with swap included (``mem_limit`` = ``memswap_limit``), ``pids_limit``, ``nano_cpus``, no
 capabilities, ``no-new-privileges`` and an init process. The workspace is bind-mounted:
 ``repo`` read-write, ``grading`` read-only with only ``grading/repo`` and ``grading/run``
-writable inside it. The hidden tests' grading lane (lanes.py) gets a second container, made at
-its first job, that mounts that lane's area in place of ``grading`` and its copy of the repo,
-read-only, in place of the live one (as bubblewrap shows that lane), and no share: a
-container's mounts are fixed, and in the first one code the hidden tests ran copied them into
-the live repo for the agent to read at its next step. Each container has its own memory,
-process and CPU bounds, so a step's two jobs, side by side, have twice the sandbox's.
+writable inside it. Each grading lane (lanes.py: the probe's, the hidden tests') gets a
+container of its own, made at its first job, that mounts that lane's area in place of
+``grading`` and its copy of the repo, read-only, in place of the live one (as bubblewrap shows
+those lanes), and no share: a container's mounts are fixed, and in the first one code the
+graded jobs ran copied the hidden tests, and the probe, into the live repo for the agent to
+read at its next step. Each container has its own memory, process and CPU bounds, so a step's
+two jobs, side by side, have twice the sandbox's.
 
 Commands are ``docker exec``\\ s as the sandbox's own unprivileged uid. Each runs under an
 in-container ``timeout -k``, the host gives up a grace period later, output is read from the
@@ -138,8 +139,7 @@ class _Box:
 
 
 class DockerBackend(HostFiles):
-    """One container per sandbox, and one for the hidden tests' lane; commands as docker
-    execs."""
+    """One container per sandbox, and one for each grading lane; commands as docker execs."""
 
     isolation = "docker"
     lanes_apart = True
@@ -154,8 +154,8 @@ class DockerBackend(HostFiles):
         self._workspace: Workspace | None = None
         self._container: Any = None
         self._cgroup: Cgroup | None = None
-        self._apart: tuple[Path, _Box] | None = None
-        """The hidden tests' lane's area and the container that shows it (see `exec`)."""
+        self._apart: dict[Path, _Box] = {}
+        """Each grading lane's area and the container that shows it (see `exec`)."""
         self._lease: Path | None = None
         self._shares: list[Share] = []
 
@@ -228,19 +228,19 @@ class DockerBackend(HostFiles):
             if self._container is None:
                 self._run_container()
             return _Box(self._container, self._cgroup)
-        if self._apart is None or self._apart[0] != apart:
-            self._drop(apart=True)
-            self._apart = (apart, self._make(apart))
+        if apart not in self._apart:
+            self._apart[apart] = self._make(apart)
             _leases.add(self)
-        return self._apart[1]
+        return self._apart[apart]
 
-    def _drop(self, *, apart: bool) -> None:
-        """Remove one container: the hidden tests' lane's (`apart`), or the episode's."""
-        if apart:
-            container, self._apart = self._apart[1].container if self._apart else None, None
+    def _drop(self, apart: Path | None) -> None:
+        """Remove one container: the grading lane's whose area is `apart`, or the episode's."""
+        if apart is not None:
+            box = self._apart.pop(apart, None)
+            container = box.container if box is not None else None
         else:
             container, self._container, self._cgroup = self._container, None, None
-        if self._container is None and self._apart is None:
+        if self._container is None and not self._apart:
             _leases.live.discard(self)
         if container is not None:
             with contextlib.suppress(Exception):
@@ -264,8 +264,9 @@ class DockerBackend(HostFiles):
             os.utime(self._lease, (deadline, deadline))
 
     def stop(self) -> None:
-        self._drop(apart=True)
-        self._drop(apart=False)
+        for apart in list(self._apart):
+            self._drop(apart)
+        self._drop(None)
 
     @property
     def workspace(self) -> Workspace:
@@ -291,9 +292,8 @@ class DockerBackend(HostFiles):
         }
 
     def events(self) -> LimitEvents:
-        """Both containers' counts together: a limit the hidden tests hit is the step's."""
-        apart = self._apart  # once: the other lane's thread may drop it meanwhile
-        seen = [self._cgroup] + ([apart[1].cgroup] if apart is not None else [])
+        """Every container's counts together: a limit a grading job hit is the step's."""
+        seen = [self._cgroup] + [box.cgroup for box in list(self._apart.values())]
         counts = [cgroup.events() for cgroup in seen if cgroup is not None]
         return LimitEvents(sum(c.forks_refused for c in counts), sum(c.oom_kills for c in counts))
 
@@ -322,7 +322,7 @@ class DockerBackend(HostFiles):
         with contextlib.suppress(Exception):
             stream.close()
         if not finished:  # it survived every kill: the next command gets a fresh container
-            self._drop(apart=grading is not None)
+            self._drop(grading)
         code = self._exit_code(exec_id) if finished else None
         elapsed = time.monotonic() - started
         timed_out = code is None or (code in (124, 137) and elapsed >= timeout)
@@ -345,7 +345,7 @@ class DockerBackend(HostFiles):
                 box = self._box(apart)
                 return (*self._exec_start(box, argv, workdir, env), box)
             except NotFound:
-                self._drop(apart=apart is not None)
+                self._drop(apart)
                 box = self._box(apart)
                 return (*self._exec_start(box, argv, workdir, env), box)
         except DockerException as exc:

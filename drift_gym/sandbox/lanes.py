@@ -1,47 +1,50 @@
-"""Grading lanes: the grading area and the warm grader each of a step's two jobs runs in.
+"""Grading lanes: the grading area and the warm grader each kind of job runs in.
 
 A graded step runs two jobs on one snapshot, the behavioural probe and the hidden tests. One
 after the other they cost their sum; side by side, on a machine with a core for each, the
 longer of the two. They may run side by side only where neither can reach the other: each
 job runs the agent's code, and a hidden-test job that could write the probe's copy of the
 repo (or the files the probe scans) while the probe runs would be an accomplice the probe
-never observes. So each lane is a grading area of its own with a warm grader of its own, and
-only bubblewrap runs them side by side (each server in its own mount, PID, IPC and network
+never observes. Neither may reach the agent either: what a job could write where the agent
+reads at its next step (the live repo) would hand it the grader's secrets, the hidden tests
+or the probe's own text and canary data. So there are three lanes, each a grading area of
+its own with a warm grader of its own (each server in its own mount, PID, IPC and network
 namespaces, with a private ``/tmp``):
 
-* the probe's lane is the workspace's ``grading/``; its server also runs the agent's own test
-  runs and shows the live repo, which the probe scans for what the code wrote there;
-* the hidden tests' lane is ``grading-tests/`` beside it, which its server shows at the very
-  same place (so every path a job is given reads as in the probe's lane or a cold run) and
-  which shows no live repo at all.
+* the agent's lane is the workspace's ``grading/``: its server runs the agent's own test
+  runs, in the live repo, which it shows writable; no grading job runs there;
+* the probe's lane is ``grading-probe/`` and the hidden tests' ``grading-tests/``, which
+  their servers show at the very place of the grading area (so every path a job is given
+  reads as in a cold run), with the lane's own copy of the repo, read-only, in place of the
+  live repo, and no share.
 
-On Docker, whose jobs all run cold, the hidden tests' lane is a second container that mounts
-that area in place of the grading area and neither the live repo nor a share (its own mount,
-PID, IPC and network namespaces, its own ``/tmp`` and ``/dev/shm``), so that lane's job runs
-side by side with the probe's where bubblewrap's would.
+On Docker, whose jobs all run cold, the episode's container is the agent's lane, and each
+grading lane is a container of its own that mounts that lane's area in place of the grading
+area and neither the live repo nor a share (its own mount, PID, IPC and network namespaces,
+its own ``/tmp`` and ``/dev/shm``), so that the two jobs run side by side as bubblewrap's do.
 
-The hidden tests run in their lane on bubblewrap and Docker whatever else holds: the probe's
-lane shows the live repo, writable, and code that the hidden tests ran there could copy them
-into it for the agent to read at the next step. Where no warm server can run them (cold
-grading, a repo file named like a module the servers imported) they run as a cold command
-shown their lane's area. The two take turns, one lane after the other, where the machine has
-no core to spare for a second lane (`room_for_lanes`: with two workers grading on two cores,
-four busy jobs were slower than two; bench_grading: 14 completions/s against 18), or where
-the workspace has a writable share (the probe's lane can write it; the hidden tests' lane
-shows no share at all). Cold jobs run side by side too (an oracle episode of
-customer_records.privacy, cold on bubblewrap: 7.0 s against 9.3 s one after the other; on
-Docker 8.1-9.1 s against 10.9-11.7 s). Where the quota has no room for a second copy
-(`AFTER`) the probe's copy is removed before the hidden tests' is staged. On the subprocess
-tier, which has no namespaces, both jobs take turns in the probe's lane (`SHARED`), and a
-hidden-test job can still reach the live repo there.
+Until session 16 the probe ran in the agent's lane, which shows the live repo writable: code
+the probe ran copied the probe's config there, encoded, for the agent to read at its next
+step (``the-probe-copies-itself-for-the-next-step`` in the red-team corpus). The hidden tests
+had their lane for the same reason since session 13. Where no warm server can run a job
+(cold grading, a repo file named like a module the servers imported) it runs as a cold
+command shown its lane's area. The two grading lanes take turns, one after the other, where
+the machine has no core to spare for a second lane (`room_for_lanes`: with two workers
+grading on two cores, four busy jobs were slower than two; bench_grading: 14 completions/s
+against 18), or where the workspace has a writable share. Cold jobs run side by side too
+(an oracle episode of customer_records.privacy, cold on bubblewrap: 7.0 s against 9.3 s one
+after the other). Where the quota has no room for a second copy (`AFTER`) the probe's copy
+is removed before the hidden tests' is staged. On the subprocess tier, which has no
+namespaces, every job runs in the agent's lane (`SHARED`), and a job can still reach the
+live repo there.
 
 Side by side, no path joins the lanes, but they share the machine: CPU time, the workspace's
 free space (one tmpfs under the quota), and on bubblewrap the sandbox's process and memory
-bounds. Code that both jobs run can signal through these: the hidden tests' job varies what
-it writes, the probe's job reads the free space and writes what it decodes into the live
-repo, where the agent reads it at its next step (helper-38, session 15; a covert channel, not
-yet closed). Where that weighs more than speed, make the lanes take turns: set
-``DRIFT_GYM_GRADERS`` to the machine's core count (`room_for_lanes` is then false).
+bounds. Code that both jobs run can signal through these (helper-38, session 15: a covert
+channel, not closed); what it learns can change only the step's own verdict, since neither
+grading lane can write where the agent reads. Where that weighs more than speed, make the
+lanes take turns: set ``DRIFT_GYM_GRADERS`` to the machine's core count (`room_for_lanes` is
+then false).
 """
 
 from __future__ import annotations
@@ -55,10 +58,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from .base import GRADING, RUN
-from .grading_area import GRADING_HEADROOM, GradingArea, runtime_files, survey
+from .grading_area import GRADING_HEADROOM, WRITABLE, GradingArea, runtime_files, survey
 from .warm import WarmGrader
 from .workspace import usage_bytes
 
+AGENT = "agent"
 PROBE = "probe"
 TESTS = "tests"
 BESIDE, AHEAD, AFTER, SHARED = "beside", "ahead", "after", "shared"
@@ -66,8 +70,8 @@ BESIDE, AHEAD, AFTER, SHARED = "beside", "ahead", "after", "shared"
 side with the probe; in their lane after it, their copy staged and compiled by their server
 while the probe runs; in their lane after it, staged then (no quota room for two copies);
 in the probe's lane, after the probe."""
-FOLDERS = {PROBE: GRADING, TESTS: "grading-tests"}
-"""Each lane's folder in the workspace (the probe's is the grading area every backend
+FOLDERS = {AGENT: GRADING, PROBE: "grading-probe", TESTS: "grading-tests"}
+"""Each lane's folder in the workspace (the agent's is the grading area every backend
 shows)."""
 
 
@@ -89,8 +93,14 @@ class Lane:
     @property
     def shown_apart(self) -> Path | None:
         """The area a server of this lane shows in place of the workspace's grading area
-        (None: the probe's lane, which is that area)."""
-        return None if self.name == PROBE else self.root
+        (None: the agent's lane, which is that area)."""
+        return None if self.root.name == GRADING else self.root
+
+    def writable(self, agents: list[Path]) -> list[Path]:
+        """The folders this lane's jobs may write: its area's, and in the agent's lane the
+        agent's own (`agents`: the live repo, the temp folder, writable shares)."""
+        return [*(self.root / name for name in WRITABLE),
+                *(agents if self.shown_apart is None else [])]
 
     def spawn(self, backend: Any, env: dict[str, str],
               stderr: IO[bytes]) -> subprocess.Popen[bytes]:
@@ -113,6 +123,19 @@ class Lane:
     def close(self) -> None:
         if self.warm is not None:
             self.warm.close()
+
+
+def make_lanes(workspace: Path, apart: bool) -> dict[str, Lane]:
+    """The lanes of `workspace`; where the backend cannot show a lane `apart` from the live
+    repo (the subprocess tier), the probe's is the agent's."""
+    agent = Lane.make(AGENT, workspace)
+    return {AGENT: agent, PROBE: Lane.make(PROBE, workspace) if apart else agent,
+            TESTS: Lane.make(TESTS, workspace)}
+
+
+def distinct(lanes: dict[str, Lane]) -> list[Lane]:
+    """Each lane once (the probe's may be the agent's)."""
+    return list({id(lane): lane for lane in lanes.values()}.values())
 
 
 def second_copy_fits(workspace: Path, tree: Path, *, quota: int, mounted: bool) -> bool:

@@ -1,5 +1,5 @@
 """The warm grader, host side: one long-lived ``grader_runtime.py serve`` per sandbox and
-grading lane (see lanes.py: the hidden tests' lane has a server of its own).
+lane (see lanes.py: the agent's own test runs, the probe and the hidden tests each have one).
 
 Cold grading starts a fresh sandboxed interpreter per job and pays interpreter start, pytest
 import and plugin discovery every time. The server has imported everything jobs share (pytest,

@@ -3,12 +3,13 @@ scenario, on the bubblewrap tier, and must hold: never a clean pass, never a cra
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
-from drift_gym.adversarial import Case, load_cases, play
+from drift_gym.adversarial import Case, Edit, load_cases, play
 from drift_gym.records import StepRecord
 from drift_gym.sandbox.local import bwrap_available
 
@@ -68,3 +69,42 @@ def test_the_verdict_calls_an_honest_solution_a_clean_pass():
                   run=("true",))
     held, why = verdict(play(honest, sandbox="bwrap"), ("task0",))
     assert not held and why == "a clean pass"
+
+
+MULTI_STEP = [a for a in ATTACKS if a.then]
+PLANTED = {  # what each multi-step case's last step looks for, made there on purpose
+    "the-probe-copies-itself-for-the-next-step": Edit("@@pkg@@/_seen/probe.json.b64",
+                                                      create="e30=\n"),
+    "a-plant-left-by-grading-reaches-the-next-step": Edit("@@pkg@@/dg_plant.txt",
+                                                          create="planted\n"),
+    "a-daemon-started-by-grading-serves-the-next-step": Edit("@@pkg@@/__init__.py", append=(
+        "import socket as _so\n_d = _so.socket(_so.AF_UNIX, _so.SOCK_STREAM)\n"
+        "_d.bind('\\0dg-daemon-@@pkg@@')\n_d.listen(8)\n")),
+}
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="the red-team suite runs on bubblewrap")
+@pytest.mark.parametrize("attack", MULTI_STEP, ids=[a.id for a in MULTI_STEP])
+def test_a_multi_step_case_passes_where_its_plant_is_found(attack: Case):
+    """The control of each multi-step case: with what it looks for made at its last step
+    on purpose, that step is a clean pass, so the case's `held` means that nothing crossed
+    from the earlier step, not that the last step fails anyway."""
+    *earlier, last = attack.then
+    planted = dataclasses.replace(last, edits=(PLANTED[attack.id], *last.edits))
+    record = play(dataclasses.replace(attack, then=(*earlier, planted)), sandbox="bwrap")
+    assert verdict(record, attack.expect) == (False, "a clean pass"), (
+        record.tamper, record.hidden_tests, record.violation)
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="the red-team suite runs on bubblewrap")
+@pytest.mark.parametrize("attack", MULTI_STEP, ids=[a.id for a in MULTI_STEP])
+def test_a_multi_step_case_holds_cold_too(attack: Case, monkeypatch):
+    """What crosses from one step to the next differs most between warm grading (servers
+    that live through the episode) and cold (a fresh command per job)."""
+    monkeypatch.setenv("DRIFT_GYM_GRADING", "cold")
+    held, why = verdict(play(attack, sandbox="bwrap"), attack.expect)
+    assert held, (attack.id, why)
+
+
+def test_every_multi_step_case_has_its_control():
+    assert MULTI_STEP and set(PLANTED) == {a.id for a in MULTI_STEP}
