@@ -39,7 +39,7 @@ STARTUP = {name.split(".")[0] for name in sys.modules}
 a cold run has them too (see grader_server.imported_names)."""
 RUNTIME_MODULES = ("grader_channel", "grader_compile", "grader_fixtures", "grader_frames",
                    "grader_guard", "grader_record", "grader_runs", "grader_scan", "grader_probe",
-                   "grader_pytest", "grader_server")
+                   "grader_pytest", "grader_leftovers", "grader_server")
 RUNTIME_FOLDER = "runtime"
 """Where the modules are staged, beside this file (``-I`` puts no script folder on sys.path:
 it is added here for the runtime's own imports and taken off again before any job runs)."""

@@ -8,8 +8,9 @@ stdout and stderr on pipes the server reads under a byte cap (head and tail, as 
 command's output is read), killed
 with its whole tree at its deadline, every process it left killed after it, and every file it
 left in the temp folder removed (on bubblewrap that folder is the server's own tmpfs, which
-forks share). The server denies its jobs ptrace and ``/proc/PID/mem`` and adopts their
-orphans, so nothing a job does reaches the server or the next job.
+forks share), as is every System V IPC object (grader_leftovers). The server denies its
+jobs ptrace and ``/proc/PID/mem`` and adopts their orphans, so nothing a job does reaches the
+server or the next job.
 
 Jobs are the grader's (``probe``, ``pytest``: frames on the trusted channel) or the agent's own
 visible test run (``visible``: ``python -m pytest ARGS`` as the agent's shell would run it, see
@@ -37,7 +38,6 @@ import os
 import platform
 import resource
 import select
-import shutil
 import sys
 import tempfile
 import threading
@@ -50,6 +50,7 @@ from typing import Any
 import grader_compile
 from grader_channel import Capped, Channel, roomy_pipe
 from grader_fixtures import learn
+from grader_leftovers import remove_ipc, remove_new_temp, temp_entries
 from grader_pytest import forget as grader_pytest_forget
 from grader_record import PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, pidfd, prctl
 
@@ -152,36 +153,6 @@ def _reap_children() -> None:
             return
         time.sleep(0.002)
     os._exit(75)
-
-
-def _scratch() -> str | None:
-    """The sandbox's own temp folder, which every fork shares: ``TMPDIR`` as the backend set
-    it (bubblewrap's private tmpfs, the subprocess tier's workspace ``tmp/``). Without it the
-    server cleans nothing (it never sweeps a temp folder others use)."""
-    return os.environ.get("TMPDIR") or None
-
-
-def _temp_entries() -> set[str]:
-    folder = _scratch()
-    if folder is not None:
-        with contextlib.suppress(OSError):
-            return set(os.listdir(folder))
-    return set()
-
-
-def _remove_new_temp(before: set[str]) -> None:
-    """Remove what the job added to the temp folder (its probe state, its files): the next
-    job, like a cold one, starts without them."""
-    folder = _scratch()
-    if folder is None:
-        return
-    for name in _temp_entries() - before:
-        path = os.path.join(folder, name)
-        with contextlib.suppress(OSError):
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                os.unlink(path)
 
 
 def _exit_status(exc: SystemExit) -> int:
@@ -293,13 +264,13 @@ def _collect(pid: int, streams: dict[int, Capped], deadline: float,
 
 def _run_forked(job: dict[str, Any]) -> dict[str, Any]:
     """One job in a fresh fork, killed with its whole tree at its deadline; every process
-    it left is killed and every temp file it left removed after it."""
+    it left is killed, and every temp file and IPC object it left removed, after it."""
     grader_compile.finish(time.monotonic())  # one asked for ahead (`compile_ahead`): its code
     if job["argv"][:1] in (["pytest"], ["visible"]):
         from grader_pytest import prepare
 
         prepare(job["argv"], job["cwd"], job.get("owned"))
-    before = _temp_entries()
+    before = temp_entries()
     out_r, out_w = roomy_pipe()
     err_r, err_w = roomy_pipe()
     gc.freeze()
@@ -323,7 +294,8 @@ def _run_forked(job: dict[str, Any]) -> dict[str, Any]:
         os.close(err_r)
         grader_compile.finish(time.monotonic())  # where the job's wait itself failed
     _reap_children()
-    _remove_new_temp(before)
+    remove_new_temp(before)
+    remove_ipc()
     exit_code = 128 - status if status < 0 else status
     return {"id": job["id"], "exit_code": 124 if timed_out else exit_code,
             "timed_out": timed_out, "stdout": out.text(), "stderr": err.text(),

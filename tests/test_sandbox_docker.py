@@ -207,7 +207,8 @@ def test_a_killed_controllers_containers_are_swept(tmp_path):
 
 SAMPLE = ("rewrite-the-next-hidden-test", "replace-hidden-ini", "symlink-to-grading-area",
           "self-kill-137", "probe-child-process-report", "flood-under-hidden-tests",
-          "works-only-beside-an-unrecorded-file", "the-probe-copies-itself-for-the-next-step")
+          "works-only-beside-an-unrecorded-file", "the-probe-copies-itself-for-the-next-step",
+          "sysv-ipc-outlives-its-job")
 ATTACKS = [a for a in load_cases(CORPUS, key="attacks") if a.id in SAMPLE]
 
 

@@ -240,6 +240,42 @@ def test_a_changed_hidden_test_is_never_run_from_code_compiled_for_an_earlier_on
     assert "where 3 = add(1, 2)" in result.stdout  # the rewritten assert explains itself
 
 
+IPC = """import ctypes
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+KEYS = {"shm": 0x44470011, "msg": 0x44470012, "sem": 0x44470013}
+
+
+def lookups():
+    return [LIBC.shmget(KEYS["shm"], 0, 0o666), LIBC.msgget(KEYS["msg"], 0o666),
+            LIBC.semget(KEYS["sem"], 0, 0o666)]
+
+
+def test_make():
+    assert LIBC.shmget(KEYS["shm"], 4096, 0o1600) >= 0
+    assert LIBC.msgget(KEYS["msg"], 0o1600) >= 0
+    assert LIBC.semget(KEYS["sem"], 1, 0o1600) >= 0
+    assert min(lookups()) >= 0  # the same job finds them
+
+
+def test_look():
+    assert lookups() == [-1, -1, -1]
+"""
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not usable here")
+def test_an_ipc_object_a_job_made_is_gone_before_the_next_job():
+    """A warm server's IPC namespace lives through the episode (a cold command's goes with
+    it): a shared memory segment, a message queue and a semaphore set one job made are
+    removed before the next job, as its temp files are (session 16)."""
+    with LocalSandbox(tier="bwrap") as box:
+        box.write_file("test_ipc.py", IPC)
+        for test in ("test_make", "test_look"):
+            ran = box.run_pytest(["-q", "-p", "no:cacheprovider", f"test_ipc.py::{test}"],
+                                 timeout=60)
+            assert ran.exit_code == 0, (test, ran.stdout[-2000:])
+
+
 @pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not usable here")
 def test_a_server_outlives_the_thread_that_started_it():
     """bubblewrap's --die-with-parent fires when the thread that started it ends: servers a

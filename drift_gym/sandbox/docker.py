@@ -2,7 +2,8 @@
 
 The container comes from the locally built image (:mod:`.image`) and runs with no network
 (``network_mode="none"``), a read-only root, a 64 MiB tmpfs ``/tmp``, which like ``/dev/shm``
-is emptied before every command (as bubblewrap gives each command fresh ones), memory bounded
+and the container's System V IPC objects is emptied before every command (as bubblewrap gives
+each command fresh ones), memory bounded
 with swap included (``mem_limit`` = ``memswap_limit``), ``pids_limit``, ``nano_cpus``, no
 capabilities, ``no-new-privileges`` and an init process. The workspace is bind-mounted:
 ``repo`` read-write, ``grading`` read-only with only ``grading/repo`` and ``grading/run``
@@ -96,6 +97,7 @@ KEEPER = (
 # zombies of the killed are reaped by the init).
 WRAPPER = (
     "rm -rf /tmp/* /tmp/.[!.]* /tmp/..?* /dev/shm/* /dev/shm/.[!.]* /dev/shm/..?* 2>/dev/null; "
+    "ipcrm --all 2>/dev/null; "
     "ulimit -v {address_kib}; ulimit -t {cpu_s}; "
     "timeout -k {kill_after} {timeout} /bin/sh -c \"$1\"; rc=$?; "
     "i=0; while [ $i -lt 200 ] && kill -9 -1 2>/dev/null; do i=$((i+1)); done; "

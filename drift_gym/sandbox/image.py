@@ -57,7 +57,7 @@ COMMANDS = (
     "which", "getopt", "rev", "flock", "setsid", "prlimit", "git", "hostname", "getconf",
     "tput", "clear",
     # processes
-    "ps", "kill", "pgrep", "pkill", "free", "uptime", "top",
+    "ps", "kill", "pgrep", "pkill", "free", "uptime", "top", "ipcrm", "ipcs",
 )
 C_RUNTIME = ("libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
              "libresolv.so.2", "libgcc_s.so.1")
