@@ -12,13 +12,22 @@ next episode's) would find. So after each job the server removes
   namespace: the server makes none itself, and a segment one step's hidden tests made held
   what the next step's job read back, which passed there only warm (the red-team case
   ``sysv-ipc-outlives-its-job``, session 16).
+
+And what a job cannot take back, it makes the server retire: a process of the server's uid
+may lower the server's resource limits (``prlimit``), raise its niceness, narrow its CPU
+affinity or raise its OOM score adjustment, and every later fork would inherit them (a job
+that lowered its server's process limit had the next step's jobs die, on the sandbox that
+the next GRPO completion reuses). So the server notes these at start (`process_state`) and,
+where a job changed them, says so in that job's answer; the host then replaces it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import shutil
+from typing import Any
 
 IPC_TABLES = ("shm", "msg", "sem")
 """The kinds of System V IPC object, as ``/proc/sysvipc`` names its tables (the second column
@@ -92,3 +101,18 @@ def remove_ipc() -> None:
         libc.msgctl(ident, IPC_RMID, None)
     for ident in found.get("sem", []):
         libc.semctl(ident, 0, IPC_RMID)
+
+
+def process_state() -> tuple[Any, ...]:
+    """What another process of this uid may change of this process and its later forks
+    inherit: every resource limit, the niceness, the CPU affinity, the OOM score
+    adjustment."""
+    limits = []
+    for name in sorted(n for n in dir(resource) if n.startswith("RLIMIT_")):
+        with contextlib.suppress(OSError, ValueError):
+            limits.append((name, resource.getrlimit(getattr(resource, name))))
+    oom = None
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", encoding="ascii") as adj:
+        oom = adj.read().strip()
+    return (tuple(limits), os.getpriority(os.PRIO_PROCESS, 0),
+            tuple(sorted(os.sched_getaffinity(0))), oom)

@@ -50,7 +50,7 @@ from typing import Any
 import grader_compile
 from grader_channel import Capped, Channel, roomy_pipe
 from grader_fixtures import learn
-from grader_leftovers import remove_ipc, remove_new_temp, temp_entries
+from grader_leftovers import process_state, remove_ipc, remove_new_temp, temp_entries
 from grader_pytest import forget as grader_pytest_forget
 from grader_record import PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, pidfd, prctl
 
@@ -354,6 +354,7 @@ def serve(startup: set[str]) -> None:
     learn(_rehearse)
     grader_compile.install()
     _harden_server()
+    state = process_state()
     reply = os.fdopen(os.dup(1), "w", buffering=1)
     print(json.dumps({"ready": os.getpid(), "modules": imported_names(startup)}), file=reply)
     for line in sys.stdin:
@@ -364,4 +365,7 @@ def serve(startup: set[str]) -> None:
                 else _run_forked(job)
         except Exception as exc:  # a bad request is the host's bug: say so, keep serving
             answer = {"id": None, "error": f"{type(exc).__name__}: {exc}"}
+        if process_state() != state:  # a job changed what later forks inherit
+            print(json.dumps({**answer, "retire": True}), file=reply)
+            return
         print(json.dumps(answer), file=reply)

@@ -240,6 +240,24 @@ def test_a_changed_hidden_test_is_never_run_from_code_compiled_for_an_earlier_on
     assert "where 3 = add(1, 2)" in result.stdout  # the rewritten assert explains itself
 
 
+def test_a_server_whose_limits_a_job_changed_is_replaced_before_the_next_job(area, grader):
+    """A process of the server's uid may lower its limits and niceness, which every later
+    fork inherits: the job that did is answered, and the next job runs in a new server
+    with the limits every job starts with (session 16)."""
+    _stage(area, "x = 1\n", "import os, resource\n\ndef test_lower():\n"
+                            "    server = os.getppid()\n"
+                            "    resource.prlimit(server, resource.RLIMIT_NOFILE, (64, 64))\n"
+                            "    os.setpriority(os.PRIO_PROCESS, server, 19)\n")
+    first, frames = _job(area, grader)
+    assert frames.end_status == 0, first.stdout[-2000:]
+    assert grader._proc is None  # noqa: SLF001 (retired: the next job starts a new one)
+    _stage(area, "x = 1\n", "import os, resource\n\ndef test_as_every_job_starts():\n"
+                            "    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] != 64\n"
+                            "    assert os.getpriority(os.PRIO_PROCESS, 0) != 19\n")
+    second, frames = _job(area, grader)
+    assert frames.end_status == 0, second.stdout[-2000:]
+
+
 IPC = """import ctypes
 
 LIBC = ctypes.CDLL(None, use_errno=True)

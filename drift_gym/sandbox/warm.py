@@ -151,6 +151,8 @@ class WarmGrader:
                                   "owned": owned, "sources": sources}, timeout + 15)
         if answer is None:  # it died with the job, or stalled: the next job gets a new one
             answer = {"exit_code": 137, "timed_out": False, "stderr": LOST if sent else ""}
+        elif answer.get("retire"):  # the job changed what the server's forks inherit
+            self.close()
         timed_out = bool(answer.get("timed_out"))
         stderr = str(answer.get("stderr", ""))
         return ExecResult(exit_code=int(answer.get("exit_code", 137)),
