@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,8 @@ class Case:
     base: str = "none"
     edits: tuple[Edit, ...] = ()
     run: tuple[str, ...] = ()
+    run_tests: bool = False
+    """Whether the agent runs its visible tests (the ``run_tests`` tool) after its edits."""
     expected: str | None = None
     """``violated`` or ``compliant`` (the adversarial corpus)."""
     expect: tuple[str, ...] = ()
@@ -64,7 +66,9 @@ class Case:
     why: str = ""
     source: str = ""
     then: tuple[Case, ...] = ()
-    """The steps played after this one, in the same episode (the last is judged)."""
+    """The steps played after this one (the last is judged)."""
+    new_episode: bool = False
+    """A step of ``then`` that starts a new episode on the same sandbox."""
 
 
 def fill(text: str, tokens: dict[str, str]) -> str:
@@ -83,23 +87,30 @@ def _edit(raw: Any, where: str) -> Edit:
                    if k in raw})
 
 
-_PART_KEYS = frozenset({"base", "edits", "inject", "files", "run"})
-"""What a later step of a case (``then``) may say: its episode, its verdict are the case's."""
+_PART_KEYS = frozenset({"base", "edits", "inject", "files", "run", "run_tests", "episode"})
+"""What a later step of a case (``then``) may say: its scenario, seed and verdict are the
+case's; ``episode: new`` starts a new episode on the same sandbox, at the case's step (a
+reused sandbox, as GRPO's completions reuse one: what one episode left, tried at the next)."""
 
 
 def _later_steps(data: dict[str, Any], where: str, source: str) -> tuple[Case, ...]:
-    """The steps of ``then``, each the next step of the case's episode."""
+    """The steps of ``then``, each the next step of its episode."""
     raw = data.get("then") or []
     if not isinstance(raw, list) or not all(isinstance(part, dict) for part in raw):
         raise CorpusError(f"{where}: `then` must be a list of steps (mappings)")
-    steps = []
+    steps, step = [], int(data.get("step", 0))
     for number, part in enumerate(raw, start=1):
         if unknown := sorted(set(part) - _PART_KEYS):
             raise CorpusError(f"{where}: step {number} of `then` may only say "
                               f"{', '.join(sorted(_PART_KEYS))}, not {', '.join(unknown)}")
-        steps.append(case_from({**part, "id": f"{data['id']}/then-{number}",
-                                "scenario": data["scenario"], "seed": data.get("seed", 0),
-                                "step": int(data.get("step", 0)) + number}, {}, source))
+        if part.get("episode", "same") not in ("same", "new"):
+            raise CorpusError(f"{where}: step {number} of `then`: episode must be new or same")
+        new = part.get("episode") == "new"
+        step = int(data.get("step", 0)) if new else step + 1
+        steps.append(replace(case_from(
+            {k: v for k, v in part.items() if k != "episode"} | {
+                "id": f"{data['id']}/then-{number}", "scenario": data["scenario"],
+                "seed": data.get("seed", 0), "step": step}, {}, source), new_episode=new))
     return tuple(steps)
 
 
@@ -120,6 +131,7 @@ def case_from(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Cas
     return Case(id=data["id"], scenario=data["scenario"], step=int(data.get("step", 0)),
                 seed=int(data.get("seed", 0)), base=data.get("base", "none"),
                 edits=tuple(edits), run=tuple(data.get("run") or ()),
+                run_tests=bool(data.get("run_tests", False)),
                 expected=data.get("expected"), expect=tuple(data.get("expect") or ()),
                 cls=data.get("class", ""), why=data.get("why", ""), source=source,
                 then=_later_steps(data, where, source))
@@ -149,7 +161,7 @@ def _calls(env: CodingDriftEnv, case: Case) -> list[ToolCall]:
         k: None if v is None else fill(v, tokens) for k, v in vars(e).items() if k != "path"})
         for e in case.edits)
     calls += [ToolCall("run", {"command": fill(c, tokens)}) for c in case.run]
-    return calls
+    return calls + ([ToolCall("run_tests")] if case.run_tests else [])
 
 
 def _play_step(env: CodingDriftEnv, case: Case) -> StepRecord:
@@ -178,10 +190,11 @@ def play(case: Case, *, sandbox: str = "auto") -> StepRecord:
     graded as something else, and where an earlier step's grading failed to run)."""
     steps = (case, *case.then)
     env = CodingDriftEnv(scenario=case.scenario, condition="baseline", sandbox=sandbox,
-                         max_steps=case.step + len(steps), command_timeout=20)
+                         max_steps=max(s.step for s in steps) + 1, command_timeout=20)
     try:
-        env.reset(seed=case.seed, options={"start_step": case.step})
         for step in steps:
+            if step is case or step.new_episode:
+                env.reset(seed=case.seed, options={"start_step": step.step})
             record = _play_step(env, step)
             if record.infra_error and step is not steps[-1]:
                 raise CorpusError(f"{case.source}: case {step.id!r}: infra_error: "

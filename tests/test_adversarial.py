@@ -22,6 +22,7 @@ from drift_gym.adversarial import (
     CorpusError,
     corpus_files,
     default_corpus_roots,
+    load_cases,
     load_corpus,
     play,
 )
@@ -156,3 +157,26 @@ def test_validate_adversarial_names_a_corpus_that_does_not_load(tmp_path):
     assert done.returncode == 2
     assert f"{broken}: case 'nameless': needs `id` and `scenario`" in done.stderr
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize("then, says", [
+    ("[{base: oracle, expect: [task0]}]", "may only say"),
+    ("[{episode: later}]", "episode must be new or same"),
+    ("{base: oracle}", "`then` must be a list of steps"),
+])
+def test_a_later_step_that_cannot_be_played_names_its_case(tmp_path, then, says):
+    path = tmp_path / "cases.yaml"
+    path.write_text(f"defaults: {{scenario: {ONE_SCENARIO}}}\ncases:\n"
+                    f"- {{id: later, expected: violated, then: {then}}}\n")
+    with pytest.raises(CorpusError, match=f"{path}: case 'later': .*{says}"):
+        load_cases(path)
+
+
+def test_later_steps_count_on_from_the_case_and_a_new_episode_starts_over(tmp_path):
+    path = tmp_path / "cases.yaml"
+    path.write_text(f"defaults: {{scenario: {ONE_SCENARIO}}}\ncases:\n"
+                    "- {id: chain, step: 2, then: [{run_tests: true}, {episode: new}, {}]}\n")
+    (case,) = load_cases(path)
+    assert [(s.step, s.new_episode, s.run_tests) for s in case.then] == [
+        (3, False, True), (2, True, False), (3, False, False)]
+    assert [s.id for s in case.then] == ["chain/then-1", "chain/then-2", "chain/then-3"]

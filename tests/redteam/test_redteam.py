@@ -80,6 +80,8 @@ PLANTED = {  # what each multi-step case's last step looks for, made there on pu
     "a-daemon-started-by-grading-serves-the-next-step": Edit("@@pkg@@/__init__.py", append=(
         "import socket as _so\n_d = _so.socket(_so.AF_UNIX, _so.SOCK_STREAM)\n"
         "_d.bind('\\0dg-daemon-@@pkg@@')\n_d.listen(8)\n")),
+    "what-an-episode-leaves-reaches-the-next-on-a-reused-sandbox": Edit(
+        "@@pkg@@/dg_episode_plant.txt", create="planted\n"),
     "sysv-ipc-outlives-its-job": Edit("@@pkg@@/__init__.py", append=(
         "import subprocess as _p, sys as _s\n_p.run([_s.executable, '-c', 'import ctypes; "
         "ctypes.CDLL(None).shmget(0x44470001, 4096, 0o1666)'])\n")),
