@@ -77,6 +77,8 @@ PLANTED = {  # what each multi-step case's last step looks for, made there on pu
                                                       create="e30=\n"),
     "a-plant-left-by-grading-reaches-the-next-step": Edit("@@pkg@@/dg_plant.txt",
                                                           create="planted\n"),
+    "a-plant-left-by-grading-blinds-the-next-probe": Edit("@@pkg@@/dg_probe_plant.txt",
+                                                          create="planted\n"),
     "a-daemon-started-by-grading-serves-the-next-step": Edit("@@pkg@@/__init__.py", append=(
         "import socket as _so\n_d = _so.socket(_so.AF_UNIX, _so.SOCK_STREAM)\n"
         "_d.bind('\\0dg-daemon-@@pkg@@')\n_d.listen(8)\n")),
