@@ -225,6 +225,31 @@ def test_a_server_that_cannot_start_is_tried_again_and_then_says_why(tmp_path):
     warm.close()
 
 
+def test_a_launched_server_is_the_one_started_and_goes_with_a_close(tmp_path):
+    """`launch` spawns without waiting (a step's two lanes start their interpreters at
+    once); `start` then waits for that very process rather than spawning another, and a
+    close before the start kills it: no server is left behind either way."""
+    spawned: list[subprocess.Popen[bytes]] = []
+
+    def spawn(log: IO[bytes]) -> subprocess.Popen[bytes]:
+        spawned.append(subprocess.Popen(
+            [sys.executable, "-c", "import sys, time; print('{\"ready\": 1}', flush=True); "
+             "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log))
+        return spawned[-1]
+
+    warm = WarmGrader(spawn)
+    warm.launch()
+    warm.launch()  # one pending launch at a time
+    warm.start()
+    assert len(spawned) == 1 and warm._proc is spawned[0]  # noqa: SLF001
+    warm.launch()  # it runs: nothing to launch
+    assert len(spawned) == 1
+    warm.close()
+    warm.launch()
+    warm.close()  # never started: killed all the same
+    assert len(spawned) == 2 and all(proc.poll() is not None for proc in spawned)
+
+
 def test_a_changed_hidden_test_is_never_run_from_code_compiled_for_an_earlier_one(area, grader):
     """The server compiles the grader's test files ahead, keyed by their exact bytes: a file
     restaged with other content is compiled afresh, with pytest's assert rewriting."""

@@ -152,10 +152,6 @@ class Sandbox(Protocol):
         there)."""
         ...
 
-    def read_grading(self, rel: str) -> str | None:
-        """A file a grading run left in ``grading/`` (None when absent)."""
-        ...
-
     def clear_grading(self) -> None:
         """Empty every lane's ``grading/`` (hidden tests must not stay where the agent could
         read them)."""

@@ -53,8 +53,7 @@ SAFE_ENV = {
 
 
 def command_path() -> str:
-    """``PATH`` inside every sandbox: the interpreter's folder first (each backend shows the
-    interpreter at its host path)."""
+    """``PATH`` in every sandbox: the interpreter's folder first (shown at its host path)."""
     return f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"
 
 
@@ -191,8 +190,8 @@ class WorkspaceSandbox:
         return self._with_limits(result, before)
 
     def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        return {**SAFE_ENV, "PATH": command_path(), "DRIFT_GYM_SANDBOX": self.isolation,
-                **(extra or {})}
+        return {**SAFE_ENV, "PATH": command_path(), "DRIFT_GYM_SANDBOX": self.isolation} | (
+            extra or {})
 
     def _with_limits(self, result: ExecResult, before: LimitEvents) -> ExecResult:
         """Say which sandbox-wide limit the command hit, in the result and its stderr."""
@@ -223,26 +222,32 @@ class WorkspaceSandbox:
             server = None
         return None if server is None or shadowing(tree, server.modules) else server
 
-    def _server(self, lane: str) -> WarmGrader | None:
-        """The warm grader of `lane`, started; None where jobs run cold (cold grading asked
-        for, or a backend that cannot keep a server: Docker)."""
+    def _grader(self, lane: str) -> WarmGrader | None:
+        """`lane`'s warm grader, maybe not started; None where jobs run cold (asked for, or
+        a backend that keeps no server: Docker)."""
         if self.grading_mode != "warm" or not hasattr(self._backend, "spawn"):
             return None
         chosen = self._lanes[lane]
         if chosen.warm is None:
             env = self._env()
             chosen.warm = WarmGrader(lambda log: chosen.spawn(self._backend, env, log))
-        chosen.warm.start()
         return chosen.warm
 
+    def _server(self, lane: str) -> WarmGrader | None:
+        """`_grader(lane)`, started."""
+        if (warm := self._grader(lane)) is not None:
+            warm.start()
+        return warm
+
     def hidden_tests_plan(self) -> str:
-        """How the hidden tests of the repo staged in the probe's lane run (lanes.py): apart
-        where the backend can show their lane alone (servers started here, before a job
-        could starve a start), beside the probe where there is a core, quota room and no
-        writable share."""
+        """How the hidden tests run (lanes.py): apart where the backend can show their lane
+        alone (servers started here, before a job could starve a start), beside the probe
+        where there is a core, quota room and no writable share."""
         if not self._backend.lanes_apart:
             return lanes.SHARED
         tree = self._lanes[PROBE].root / REPO
+        for warm in filter(None, map(self._grader, (PROBE, TESTS))):
+            warm.launch()  # both interpreters start at once, then each is awaited
         self._server(PROBE)  # one that will not start: the step's infra error; the tests'
         with contextlib.suppress(SandboxError):  # job runs cold in its lane
             self._server(TESTS)
@@ -272,9 +277,8 @@ class WorkspaceSandbox:
                          grading=self._lanes[lane].shown_apart)
 
     def run_pytest(self, args: list[str], *, timeout: float) -> ExecResult:
-        """``python -m pytest ARGS`` in the repo, as the agent's shell runs it (the repo's
-        conftest.py and ini files apply; output, exit status, timeout and caps as `exec`
-        gives them), in a fork of the warm grader where there is one."""
+        """``python -m pytest ARGS`` in the repo as the agent's shell runs it (its conftest.py
+        and ini apply; output, status, timeout, caps as `exec`'s), warm where it can be."""
         warm = self._warm_for(self.repo, AGENT)
         if warm is None:
             return self.exec(f"python -m pytest {shlex.join(args)}", timeout=timeout)
@@ -297,9 +301,6 @@ class WorkspaceSandbox:
     def write_grading(self, rel: str, content: str, *, lane: str = PROBE) -> None:
         self._lanes[lane].area.write(rel, content)
 
-    def read_grading(self, rel: str) -> str | None:
-        return self._lanes[PROBE].area.read(rel)
-
     def clear_grading(self) -> None:
         for lane in distinct(self._lanes):
             lane.area.clear()
@@ -321,8 +322,8 @@ class WorkspaceSandbox:
     # -- lifetime ----------------------------------------------------------------------
     @property
     def reusable(self) -> bool:
-        """Whether `reset` may give this sandbox a new episode (bubblewrap: no process of the
-        last outlives its command, each in a pid namespace of its own)."""
+        """Whether `reset` may give this sandbox a new episode (bubblewrap: each command in a
+        pid namespace of its own, nothing outlives it)."""
         return self._backend.isolation == "bwrap" and not self._closed
 
     def reset(self) -> None:

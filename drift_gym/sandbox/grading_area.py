@@ -211,12 +211,6 @@ class GradingArea:
         target.unlink(missing_ok=True)
         target.write_text(content, encoding="utf-8")
 
-    def read(self, rel: str) -> str | None:
-        target = self.root / rel
-        if not target.is_file() or target.is_symlink():
-            return None
-        return target.read_text(encoding="utf-8", errors="replace")
-
     def clear(self) -> None:
         """Empty the area; the writable folders stay, empty (hidden tests must not stay where
         the agent could read them), with their mode back (see the module docstring)."""

@@ -85,6 +85,8 @@ class WarmGrader:
     def __init__(self, spawn: Callable[[IO[bytes]], subprocess.Popen[bytes]]) -> None:
         self._spawn = spawn
         self._proc: subprocess.Popen[bytes] | None = None
+        self._launched: tuple[subprocess.Popen[bytes], IO[bytes]] | None = None
+        """A server spawned by `launch` that `start` has not yet waited for, and its log."""
         self._ids = itertools.count(1)
         self.modules: frozenset[str] = frozenset()
         """The top-level modules the running server imported (see `shadowing`)."""
@@ -96,12 +98,13 @@ class WarmGrader:
         last stderr: the step's grading is the grader's failure, not the agent's."""
         if self._proc is not None and self._proc.poll() is None:
             return
+        launched, self._launched = self._launched, None
         self.close()
         why = ""
         for _ in range(START_TRIES):
-            # its stderr: an unlinked host file no job can reach (its fds 2 are pipes)
-            with tempfile.TemporaryFile() as log:
-                proc = self._spawn(log)
+            proc, log = launched or self._spawned()
+            launched = None
+            with log:
                 answer = self._read_line(proc, START_TIMEOUT)
                 if answer is not None and "ready" in answer:
                     self.modules = frozenset(str(m) for m in answer.get("modules", []))
@@ -113,6 +116,24 @@ class WarmGrader:
                 log.seek(max(0, log.seek(0, os.SEEK_END) - 600))
                 why += "; stderr: " + log.read().decode("utf-8", "replace")
         raise SandboxError(f"the warm grader did not start ({START_TRIES} tries): {why}")
+
+    def launch(self) -> None:
+        """Spawn the server unless it runs, without waiting for it (`start` waits): a step
+        that needs two lanes' servers starts both interpreters at once. A spawn that fails
+        is left to `start`, which tries again and says why."""
+        if self._launched is None and (self._proc is None or self._proc.poll() is not None):
+            with contextlib.suppress(Exception):
+                self._launched = self._spawned()
+
+    def _spawned(self) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
+        """A new server and its stderr: an unlinked host file no job can reach (its fds 2
+        are pipes)."""
+        log = tempfile.TemporaryFile()  # noqa: SIM115 (start closes it)
+        try:
+            return self._spawn(log), log
+        except BaseException:
+            log.close()
+            raise
 
     @staticmethod
     def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> dict | None:
@@ -203,13 +224,22 @@ class WarmGrader:
         return True, answer
 
     def close(self) -> None:
-        if self._proc is None:
-            return
+        """Kill the server, and one launched but not yet started."""
+        launched, self._launched = self._launched, None
+        if launched is not None:
+            launched[1].close()
+            _end(launched[0])
+        if self._proc is not None:
+            _end(self._proc)
+            self._proc = None
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a server process and close its pipes."""
+    with contextlib.suppress(Exception):
+        proc.kill()
+        proc.wait(timeout=5)
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
         with contextlib.suppress(Exception):
-            self._proc.kill()
-            self._proc.wait(timeout=5)
-        for stream in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
-            with contextlib.suppress(Exception):
-                if stream is not None:
-                    stream.close()
-        self._proc = None
+            if stream is not None:
+                stream.close()
