@@ -325,7 +325,8 @@ def grade_step(
     repo_dir = sandbox.workspace_path(GRADING, REPO)
     staged["hidden.ini"] = (f"[pytest]\npythonpath = {repo_dir}\n"
                             f"addopts = {' '.join(f'-p no:{p}' for p in UNUSED_PLUGINS)}\n")
-    staged.update(runtime_files())
+    runtime = runtime_files()  # read once: each lane stages it
+    staged.update(runtime)
     expected = expected_tests(step.hidden_test)
     # read before any job runs: a job (the agent's code) can write the work tree, and a file
     # it deleted there would be skipped by every AST tamper rule
@@ -336,7 +337,7 @@ def grade_step(
         files = sandbox.list_files()
     product = imported_tests(files, sources, sandbox.read_file)
     try:
-        sandbox.stage_grading(runtime_files())  # each lane holds only its own job's files
+        sandbox.stage_grading(runtime)  # each lane holds only its own job's files
         plan = sandbox.hidden_tests_plan()
         # the live repo is the probe's to scan only where the probe's lane is the agent's
         sandbox.write_grading("probe.json", json.dumps({

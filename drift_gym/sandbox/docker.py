@@ -154,10 +154,9 @@ class DockerBackend(HostFiles):
         self.image = ensure_image(self._client)
         self.uid = sandbox_uid() if os.geteuid() == 0 else os.getuid()
         self._workspace: Workspace | None = None
-        self._container: Any = None
-        self._cgroup: Cgroup | None = None
-        self._apart: dict[Path, _Box] = {}
-        """Each grading lane's area and the container that shows it (see `exec`)."""
+        self._boxes: dict[Path | None, _Box] = {}
+        """The container showing each area (see `exec`): None the episode's (the workspace's
+        grading area, the live repo, the shares), a grading lane's area that lane's."""
         self._lease: Path | None = None
         self._shares: list[Share] = []
 
@@ -169,12 +168,13 @@ class DockerBackend(HostFiles):
         self._lease = control / "lease"
         self._lease.touch()
         self.renew()
-        self._run_container()
+        self._box(None)
 
-    def _run_container(self) -> None:
-        box = self._make(None)
-        self._container, self._cgroup = box.container, box.cgroup
-        _leases.add(self)
+    @property
+    def _container(self) -> Any:
+        """The episode's container, if it runs."""
+        box = self._boxes.get(None)
+        return box.container if box is not None else None
 
     def _make(self, apart: Path | None) -> _Box:
         """A container showing the workspace's grading area, the live repo and the shares,
@@ -226,27 +226,19 @@ class DockerBackend(HostFiles):
     def _box(self, apart: Path | None) -> _Box:
         """The container a command of `exec`'s `grading` runs in, made where there is none
         (the last one was killed after a runaway command, or the lane has not run yet)."""
-        if apart is None:
-            if self._container is None:
-                self._run_container()
-            return _Box(self._container, self._cgroup)
-        if apart not in self._apart:
-            self._apart[apart] = self._make(apart)
+        if apart not in self._boxes:
+            self._boxes[apart] = self._make(apart)
             _leases.add(self)
-        return self._apart[apart]
+        return self._boxes[apart]
 
     def _drop(self, apart: Path | None) -> None:
         """Remove one container: the grading lane's whose area is `apart`, or the episode's."""
-        if apart is not None:
-            box = self._apart.pop(apart, None)
-            container = box.container if box is not None else None
-        else:
-            container, self._container, self._cgroup = self._container, None, None
-        if self._container is None and not self._apart:
+        box = self._boxes.pop(apart, None)
+        if not self._boxes:
             _leases.live.discard(self)
-        if container is not None:
+        if box is not None:
             with contextlib.suppress(Exception):
-                container.remove(force=True)
+                box.container.remove(force=True)
 
     def share(self, host: Path, inside: str | None, writable: bool) -> str:
         """Mount `host` in the container. A container's mounts are fixed when it is made,
@@ -254,9 +246,9 @@ class DockerBackend(HostFiles):
         emptied before every command)."""
         shown = placed(host, inside, writable, len(self._shares))
         self._shares.append(shown)
-        if self._container is not None:
+        if None in self._boxes:
             self.stop()
-            self._run_container()
+            self._box(None)
         return shown.inside
 
     def renew(self) -> None:
@@ -266,9 +258,8 @@ class DockerBackend(HostFiles):
             os.utime(self._lease, (deadline, deadline))
 
     def stop(self) -> None:
-        for apart in list(self._apart):
+        for apart in list(self._boxes):
             self._drop(apart)
-        self._drop(None)
 
     @property
     def workspace(self) -> Workspace:
@@ -290,12 +281,13 @@ class DockerBackend(HostFiles):
             "workspace_quota": quota,
             "quota_enforced_by": "tmpfs" if quota_mounted else "check after each command",
             "image": self.image,
-            "limit_events": "cgroup" if self._cgroup else "not visible from this host",
+            "limit_events": "cgroup" if (box := self._boxes.get(None)) and box.cgroup
+            else "not visible from this host",
         }
 
     def events(self) -> LimitEvents:
         """Every container's counts together: a limit a grading job hit is the step's."""
-        seen = [self._cgroup] + [box.cgroup for box in list(self._apart.values())]
+        seen = [box.cgroup for box in list(self._boxes.values())]
         counts = [cgroup.events() for cgroup in seen if cgroup is not None]
         return LimitEvents(sum(c.forks_refused for c in counts), sum(c.oom_kills for c in counts))
 
