@@ -15,7 +15,8 @@ next episode's) would find. So after each job the server removes
 
 And what a job cannot take back, it makes the server retire: a process of the server's uid
 may lower the server's resource limits (``prlimit``), raise its niceness, narrow its CPU
-affinity or raise its OOM score adjustment, and every later fork would inherit them (a job
+affinity, raise its OOM score adjustment, or move it to the idle scheduling or I/O class, and
+every later fork would inherit them (a job
 that lowered its server's process limit had the next step's jobs die, on the sandbox that
 the next GRPO completion reuses). So the server notes these at start (`process_state`) and,
 where a job changed them, says so in that job's answer; the host then replaces it.
@@ -103,10 +104,25 @@ def remove_ipc() -> None:
         libc.semctl(ident, 0, IPC_RMID)
 
 
+IOPRIO_GET = {"x86_64": 252, "aarch64": 31}
+"""``ioprio_get``'s system call number by machine (the C library has no wrapper)."""
+IOPRIO_WHO_PROCESS = 1
+
+
+def io_priority() -> int | None:
+    """This process's I/O scheduling class and level (None where it cannot be read)."""
+    number = IOPRIO_GET.get(os.uname().machine)
+    if number is None:
+        return None
+    import ctypes
+
+    return int(ctypes.CDLL(None, use_errno=True).syscall(number, IOPRIO_WHO_PROCESS, 0))
+
+
 def process_state() -> tuple[Any, ...]:
     """What another process of this uid may change of this process and its later forks
     inherit: every resource limit, the niceness, the CPU affinity, the OOM score
-    adjustment."""
+    adjustment, the scheduling policy and the I/O priority."""
     limits = []
     for name in sorted(n for n in dir(resource) if n.startswith("RLIMIT_")):
         with contextlib.suppress(OSError, ValueError):
@@ -115,4 +131,5 @@ def process_state() -> tuple[Any, ...]:
     with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", encoding="ascii") as adj:
         oom = adj.read().strip()
     return (tuple(limits), os.getpriority(os.PRIO_PROCESS, 0),
-            tuple(sorted(os.sched_getaffinity(0))), oom)
+            tuple(sorted(os.sched_getaffinity(0))), oom, os.sched_getscheduler(0),
+            io_priority())

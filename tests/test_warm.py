@@ -283,6 +283,46 @@ def test_a_server_whose_limits_a_job_changed_is_replaced_before_the_next_job(are
     assert frames.end_status == 0, second.stdout[-2000:]
 
 
+
+SCHEDULING = """import ctypes, os, platform
+
+IOPRIO_GET = {"x86_64": 252, "aarch64": 31}[platform.machine()]
+IDLE_CLASS = 3 << 13  # IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0)
+LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def io_priority(pid):
+    return LIBC.syscall(IOPRIO_GET, 1, pid)  # IOPRIO_WHO_PROCESS
+
+
+def test_demote_the_server():
+    server = os.getppid()
+    os.sched_setscheduler(server, os.SCHED_IDLE, os.sched_param(0))
+    assert LIBC.syscall(IOPRIO_GET - 1, 1, server, IDLE_CLASS) == 0  # ioprio_set
+    assert io_priority(server) == IDLE_CLASS
+
+
+def test_as_every_job_starts():
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
+    assert io_priority(0) != IDLE_CLASS
+"""
+
+
+def test_a_server_whose_scheduling_a_job_demoted_is_replaced_before_the_next_job(
+        area, grader):
+    """A process of the server's uid may also put it in the idle scheduling class and the
+    idle I/O class, which later forks inherit: under load every later job then waits for
+    the machine to be otherwise idle, and times out (an honest step failed). The server
+    retires as it does for its limits (session 17)."""
+    _stage(area, "x = 1\n", SCHEDULING.replace("def test_as_every", "def _as_every"))
+    first, frames = _job(area, grader)
+    assert frames.end_status == 0, first.stdout[-2000:]
+    assert grader._proc is None  # noqa: SLF001 (retired: the next job starts a new one)
+    _stage(area, "x = 1\n", SCHEDULING.replace("def test_demote", "def _demote"))
+    second, frames = _job(area, grader)
+    assert frames.end_status == 0, second.stdout[-2000:]
+
+
 IPC = """import ctypes
 
 LIBC = ctypes.CDLL(None, use_errno=True)

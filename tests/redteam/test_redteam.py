@@ -87,6 +87,8 @@ PLANTED = {  # what each multi-step case's last step looks for, made there on pu
     "sysv-ipc-outlives-its-job": Edit("@@pkg@@/__init__.py", append=(
         "import subprocess as _p, sys as _s\n_p.run([_s.executable, '-c', 'import ctypes; "
         "ctypes.CDLL(None).shmget(0x44470001, 4096, 0o1666)'])\n")),
+    "a-grading-server-demoted-by-a-job-stays-demoted": Edit("@@pkg@@/__init__.py", append=(
+        "import os as _o\n_o.sched_setscheduler(0, _o.SCHED_IDLE, _o.sched_param(0))\n")),
 }
 
 
