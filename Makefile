@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_grading.py
 	$(BIN)/python bench/bench_sandbox.py
 	$(BIN)/python bench/bench_executors.py
+	$(BIN)/python bench/bench_users.py
 
 # A private dockerd (installs docker.io when missing; prints DOCKER_HOST=...). drift_gym finds
 # its socket without DOCKER_HOST; for other clients: export "$$(make -s docker-engine)".

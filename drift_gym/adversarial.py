@@ -25,6 +25,7 @@ from .env import CodingDriftEnv
 from .records import StepRecord
 from .references import as_tool_calls, reference_calls
 from .tools import FINISH, ToolCall
+from .yamls import safe_load
 
 _TOKEN = re.compile(r"@@(\w+)@@")
 BASES = ("none", "oracle", "violator")
@@ -140,7 +141,7 @@ def case_from(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Cas
 def load_cases(path: Path, key: str = "cases") -> list[Case]:
     """Every case of one corpus file (a mapping with ``defaults`` and `key`)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise CorpusError(f"{path}: cannot read the corpus ({exc})") from exc
     if not isinstance(data, dict) or not isinstance(data.get(key), list):

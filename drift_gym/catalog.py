@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from .paths import catalogue_roots
 from .spec import Family, Scenario, TaskStep
+from .yamls import safe_load
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -32,7 +33,7 @@ def search_path() -> list[Path]:
 
 def _load_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):

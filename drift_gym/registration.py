@@ -15,6 +15,7 @@ import gymnasium as gym
 import yaml
 
 from .paths import catalogue_roots
+from .yamls import safe_load
 
 ENTRY_POINT = "drift_gym.env:CodingDriftEnv"
 GENERIC_ID = "drift_gym/CodingDrift-v0"
@@ -42,7 +43,7 @@ def scenario_ids() -> dict[str, str]:
     for root in catalogue_roots("envs", "scenarios"):
         for path in sorted((root / "scenarios").glob("*.yaml")):
             try:
-                head = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+                head = safe_load(path.read_text(encoding="utf-8")) or {}
                 gym_id = env_id(str(head["id"]), int(head.get("version", 1)))
             except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
                 warnings.warn(f"{path}: not registered ({exc!r})", stacklevel=2)
@@ -66,7 +67,6 @@ def register_envs() -> list[str]:
 
 SIM_ENTRY_POINT = "drift_gym.sim_env:SimulatorEnv"
 SIM_GENERIC_ID = "drift_gym/UserSim-v0"
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: import stays fast
 
 
 def sim_env_id(scenario_id: str) -> str:
@@ -88,7 +88,7 @@ def register_sim_envs() -> list[str]:
     for root in catalogue_roots("envs", "scenarios"):
         for path in sorted((root / "scenarios").glob("*.yaml")):
             try:
-                head = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
+                head = safe_load(path.read_text(encoding="utf-8")) or {}
                 scenario, goal = str(head["id"]), f"{head['family']}.{head['value_pair']}"
             except (yaml.YAMLError, KeyError, TypeError) as exc:
                 warnings.warn(f"{path}: no SimulatorEnv registered ({exc!r})", stacklevel=2)

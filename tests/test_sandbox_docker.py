@@ -24,7 +24,7 @@ from drift_gym.sandbox import GRADING, REPO, open_sandbox
 from drift_gym.sandbox.bwrap import bwrap_available
 from drift_gym.sandbox.core import command_path
 from drift_gym.sandbox.lanes import AGENT, AHEAD, BESIDE, FOLDERS, PROBE, TESTS
-from drift_gym.sandbox.limits import PROCESS_LIMIT
+from drift_gym.sandbox.limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, stale_cgroups
 
 from .conftest import needs_docker
 from .redteam.test_redteam import CORPUS, verdict
@@ -302,3 +302,30 @@ def test_code_the_probe_runs_cannot_copy_the_probe_into_the_live_repo():
     """The probe ran in the episode's container, whose live repo is writable: package code
     it ran copied the probe's config there, encoded (session 16)."""
     assert leaked_by_a_graded_step("docker", COPY_PROBE) == []
+
+
+def test_the_sandbox_memory_bound_holds_for_all_its_containers_together():
+    """A step's jobs run in the grading lanes' containers beside the episode's: each had its
+    own memory bound, so together they could hold three times the sandbox's. Under one
+    parent cgroup bounded as the sandbox, two commands in two containers that each hold 60%
+    of it cannot both run (session 17)."""
+    hold = (f"python -c 'b = b\"x\" * {int(0.6 * SANDBOX_MEMORY_LIMIT)}; "
+            "import time; time.sleep(6)'")
+    path = {"PATH": command_path()}
+    with open_sandbox("docker") as box:
+        if box.limits.get("memory_bound") != "the sandbox's containers together":
+            pytest.skip(f"this engine bounds each container alone: {box.limits}")
+        area = box.root / FOLDERS[TESTS]
+        box.backend.exec("true", cwd=GRADING, timeout=20, env=path, cap=1 << 10, grading=area)
+        before = box.backend.events()
+        results: list[Any] = []
+        first = threading.Thread(target=lambda: results.append(box.backend.exec(
+            hold, cwd=REPO, timeout=30, env=path, cap=1 << 12, address_space=False)))
+        first.start()
+        threading.Event().wait(2.5)  # the first holds its share by now
+        results.append(box.backend.exec(hold, cwd=GRADING, timeout=30, env=path, cap=1 << 12,
+                                        grading=area, address_space=False))
+        first.join()
+        assert sorted(r.exit_code for r in results)[-1] == 137, results
+        assert box.backend.events().oom_kills > before.oom_kills
+    assert stale_cgroups(box.root.name) == []  # the parent went with the sandbox

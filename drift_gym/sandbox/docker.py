@@ -3,8 +3,7 @@
 The container comes from the locally built image (:mod:`.image`) and runs with no network
 (``network_mode="none"``), a read-only root, a 64 MiB tmpfs ``/tmp``, which like ``/dev/shm``
 and the container's System V IPC objects is emptied before every command (as bubblewrap gives
-each command fresh ones), memory bounded
-with swap included (``mem_limit`` = ``memswap_limit``), ``pids_limit``, ``nano_cpus``, no
+each command fresh ones), memory bounded with swap included, ``pids_limit``, ``nano_cpus``, no
 capabilities, ``no-new-privileges`` and an init process. The workspace is bind-mounted:
 ``repo`` read-write, ``grading`` read-only with only ``grading/repo`` and ``grading/run``
 writable inside it. Each grading lane (lanes.py: the probe's, the hidden tests') gets a
@@ -12,8 +11,11 @@ container of its own, made at its first job, that mounts that lane's area in pla
 ``grading`` and its copy of the repo, read-only, in place of the live one (as bubblewrap shows
 those lanes), and no share: a container's mounts are fixed, and in the first one code the
 graded jobs ran copied the hidden tests, and the probe, into the live repo for the agent to
-read at its next step. Each container has its own memory, process and CPU bounds, so a step's
-two jobs, side by side, have twice the sandbox's.
+read at its next step. The memory and process bounds hold for the sandbox's containers
+together, under one parent cgroup named after the workspace (removed with it), where the
+engine places containers by path in this host's cgroup tree (``cgroupfs``) and this process
+may make one (root); elsewhere each container is bounded alone (``limits`` says which) and
+three side by side could hold three times the sandbox's memory. CPU is bounded per container.
 
 Commands are ``docker exec``\\ s as the sandbox's own unprivileged uid. Each runs under an
 in-container ``timeout -k``, the host gives up a grace period later, output is read from the
@@ -45,6 +47,7 @@ from .base import GRADING, REPO, RUN, ExecResult, SandboxError
 from .capture import Capped, captured
 from .docker_engine import (  # noqa: F401  (sweep: for the registry)
     LABEL,
+    cgroup_driver,
     client,
     host_id,
     read_exec_stream,
@@ -159,6 +162,8 @@ class DockerBackend(HostFiles):
         grading area, the live repo, the shares), a grading lane's area that lane's."""
         self._lease: Path | None = None
         self._shares: list[Share] = []
+        self._parent: Cgroup | None = None
+        """The cgroup every container of the sandbox is made in, bounded as the sandbox."""
 
     # -- lifetime ----------------------------------------------------------------------
     def start(self, workspace: Workspace) -> None:
@@ -168,6 +173,8 @@ class DockerBackend(HostFiles):
         self._lease = control / "lease"
         self._lease.touch()
         self.renew()
+        if cgroup_driver(self._client) == "cgroupfs":
+            self._parent = Cgroup.create(workspace.root.name)
         self._box(None)
 
     @property
@@ -208,6 +215,7 @@ class DockerBackend(HostFiles):
                 mounts=mounts,
                 mem_limit=SANDBOX_MEMORY_LIMIT, memswap_limit=SANDBOX_MEMORY_LIMIT,
                 pids_limit=PROCESS_LIMIT, nano_cpus=int(CPUS * 1e9),
+                cgroup_parent=f"/{self._parent.pids_dir.name}" if self._parent else None,
                 cap_drop=["ALL"], security_opt=["no-new-privileges"],
                 ulimits=[Ulimit(name="nofile", soft=OPEN_FILES, hard=OPEN_FILES),
                          Ulimit(name="fsize", soft=FILE_SIZE_LIMIT, hard=FILE_SIZE_LIMIT),
@@ -239,6 +247,9 @@ class DockerBackend(HostFiles):
         if box is not None:
             with contextlib.suppress(Exception):
                 box.container.remove(force=True)
+            if self._parent is not None:  # its cgroup gone, so that the parent's can go
+                with contextlib.suppress(Exception):
+                    box.container.wait(condition="removed", timeout=10)
 
     def share(self, host: Path, inside: str | None, writable: bool) -> str:
         """Mount `host` in the container. A container's mounts are fixed when it is made,
@@ -283,11 +294,23 @@ class DockerBackend(HostFiles):
             "image": self.image,
             "limit_events": "cgroup" if (box := self._boxes.get(None)) and box.cgroup
             else "not visible from this host",
+            "memory_bound": "the sandbox's containers together" if self._bounded_together()
+            else "each container alone",
         }
 
+    def _bounded_together(self) -> bool:
+        """Whether the episode's container is in the bounded parent (a remote engine's is
+        in a tree this host does not see)."""
+        box = self._boxes.get(None)
+        parent = self._parent
+        return bool(parent and parent.bounds_memory and box and box.cgroup
+                    and box.cgroup.memory_dir and box.cgroup.memory_dir.parent
+                    == parent.memory_dir)
+
     def events(self) -> LimitEvents:
-        """Every container's counts together: a limit a grading job hit is the step's."""
-        seen = [box.cgroup for box in list(self._boxes.values())]
+        """Every container's counts together, and their parent's (a bound the containers
+        reached together): a limit a grading job hit is the step's."""
+        seen = [box.cgroup for box in list(self._boxes.values())] + [self._parent]
         counts = [cgroup.events() for cgroup in seen if cgroup is not None]
         return LimitEvents(sum(c.forks_refused for c in counts), sum(c.oom_kills for c in counts))
 

@@ -1,6 +1,7 @@
 """The Docker engine the docker backend talks to: where it is, a client per process, whether
 it answers, and the sweep of labelled containers whose owner process is gone (one module, so
-that the backend itself stays about containers), and the reader of an exec's output stream."""
+that the backend itself stays about containers), the reader of an exec's output stream, and
+how the engine places a container's cgroup."""
 
 from __future__ import annotations
 
@@ -169,3 +170,19 @@ def read_exec_stream(stream: Any, out: Capped, err: Capped, deadline: float) -> 
                 break
             (err if buffer[0] == 2 else out).add(bytes(buffer[8:8 + size]))
             del buffer[:8 + size]
+
+
+_drivers: dict[str, str] = {}
+"""The engine's cgroup driver, by its address (asked once per process)."""
+
+
+def cgroup_driver(engine: Any) -> str:
+    """How the engine places a container's cgroup (``cgroupfs``: by path in the host's tree,
+    ``systemd``: as a unit); empty where it does not say."""
+    address = str(engine.api.base_url)
+    if address not in _drivers:
+        try:
+            _drivers[address] = str(engine.info().get("CgroupDriver") or "")
+        except Exception:  # noqa: BLE001 (an engine that does not answer: no shared bound)
+            _drivers[address] = ""
+    return _drivers[address]

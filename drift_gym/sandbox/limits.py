@@ -235,8 +235,12 @@ def kill_cgroup(folder: Path, keep: frozenset[int] = frozenset()) -> None:
 
 
 def stale_cgroups(prefix: str) -> list[Path]:
-    """Every cgroup folder of ours (named `prefix`…), in any hierarchy."""
-    parents = [CGROUP_ROOT, CGROUP_ROOT / "pids", CGROUP_ROOT / "memory"]
+    """Every cgroup folder of ours (named `prefix`…), in any hierarchy (a container engine
+    makes the parent of a sandbox's containers in each v1 hierarchy, not only ours)."""
+    parents = [CGROUP_ROOT]
+    with contextlib.suppress(OSError):
+        if not (CGROUP_ROOT / "cgroup.controllers").is_file():
+            parents += [p for p in CGROUP_ROOT.iterdir() if p.is_dir() and not p.is_symlink()]
     found: list[Path] = []
     for parent in parents:
         with contextlib.suppress(OSError):
