@@ -173,8 +173,11 @@ class DockerBackend(HostFiles):
         self._lease = control / "lease"
         self._lease.touch()
         self.renew()
-        if cgroup_driver(self._client) == "cgroupfs":
-            self._parent = Cgroup.create(workspace.root.name)
+        cgroupfs = cgroup_driver(self._client) == "cgroupfs"
+        self._parent = Cgroup.create(workspace.root.name) if cgroupfs else None
+        if self._parent is not None and not self._parent.nest():
+            self._parent.remove()
+            self._parent = None
         self._box(None)
 
     @property
@@ -299,8 +302,7 @@ class DockerBackend(HostFiles):
         }
 
     def _bounded_together(self) -> bool:
-        """Whether the episode's container is in the bounded parent (a remote engine's is
-        in a tree this host does not see)."""
+        """Whether the episode's container is in the bounded parent (a remote one is not)."""
         box = self._boxes.get(None)
         parent = self._parent
         return bool(parent and parent.bounds_memory and box and box.cgroup
@@ -308,8 +310,7 @@ class DockerBackend(HostFiles):
                     == parent.memory_dir)
 
     def events(self) -> LimitEvents:
-        """Every container's counts together, and their parent's (a bound the containers
-        reached together): a limit a grading job hit is the step's."""
+        """Every container's counts, and their parent's: a limit a grading job hit is the step's."""
         seen = [box.cgroup for box in list(self._boxes.values())] + [self._parent]
         counts = [cgroup.events() for cgroup in seen if cgroup is not None]
         return LimitEvents(sum(c.forks_refused for c in counts), sum(c.oom_kills for c in counts))

@@ -185,6 +185,12 @@ class Cgroup:
     def bounds_memory(self) -> bool:
         return self.memory_dir is not None
 
+    def nest(self) -> bool:
+        """Let cgroups made inside this one (a container engine's) be bounded too: on v2 the
+        controllers must be handed down (``cgroup.subtree_control``); v1 hierarchies nest."""
+        return not self.v2 or _write(self.pids_dir / "cgroup.subtree_control",
+                                     "+pids" + (" +memory" if self.bounds_memory else ""))
+
     def attach_self(self) -> None:
         """Move the calling process into the cgroup (used between fork and exec)."""
         pid = str(os.getpid())
