@@ -172,3 +172,26 @@ def _reached(lines) -> list[set[int]]:
         seen |= set(line.requested)
         reached.append(set(seen))
     return reached
+
+
+def test_a_tracker_that_remembers_lines_answers_every_update_as_a_fresh_one():
+    """The lexical tracker remembers each line's reading for its goal (an update re-reads
+    the whole conversation); every state it gives equals a fresh tracker's, also when the
+    same conversation is then read for another goal (the other direction, whose stance
+    wordings differ), which must not be answered from the first goal's memo."""
+    family, pair, _, seed = PRIVACY
+    goals = [load_goal(family, pair, side, seed=seed) for side in ("privacy", "utility")]
+    conversation = run_conversation(goals[0], make_simulator("scripted:drift=0.5"),
+                                    make_tracker("scripted"), seed=seed)
+    users = [i for i, m in enumerate(conversation.messages) if m["role"] == "user"]
+    assert len(users) > 4
+    kept = LexicalTracker()
+    differ = 0
+    for goal in goals:
+        for turn, index in enumerate(users):
+            prefix = conversation.messages[:index + 2]
+            fresh = LexicalTracker().update(goal, prefix, turn, completed=range(turn))
+            assert kept.update(goal, prefix, turn, completed=range(turn)) == fresh
+        differ += fresh != LexicalTracker().update(goals[0], prefix, turn,
+                                                    completed=range(turn))
+    assert differ  # the two goals do read the conversation differently

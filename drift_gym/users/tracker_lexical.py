@@ -29,11 +29,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from .frames import parse_frame
-from .goal import OPPOSITE, LineFacts, Slot, UserGoal, requirement_kind
+from .goal import LineFacts, Slot, UserGoal, requirement_kind
 from .scopes import Clause, clauses, code_spans, is_proposal, quoted_spans, status
 from .text import has_cue, sentences, spans
 from .tracker import ReadingTracker
+from .wordings import cue_hits, flip, frame_hits, preferred, stances
 
 _DROP_CUES = (
     r"\b(?:drop|skip|remove|omit|leave\s+out|get\s+rid\s+of|forget|ignore|scratch|"
@@ -64,15 +64,6 @@ def _uncoded(text: str) -> str:
     """`text` with code spans reduced to a placeholder (`app.book.remove` is a name, not a
     request to remove anything) and negated drops to a neutral word ("don't forget")."""
     return _KEPT.sub("keep", re.sub(r"`[^`]*`", "code", text))
-
-
-def _cue_hits(slot: Slot, text: str) -> list[tuple[int, int]]:
-    return [m.span() for m in re.finditer(re.escape(slot.cue), text, re.IGNORECASE)] \
-        if slot.cue else []
-
-
-def _frame_hits(texts: Sequence[str], clause: str) -> list[tuple[int, int]]:
-    return [hit for text in texts if (hit := parse_frame(text).find(clause)) is not None]
 
 
 def _bare(value: str) -> str:
@@ -119,48 +110,6 @@ class _Line:
                          unscored=tuple(s for s in self.touched if s not in last))
 
 
-def _flip(slot: Slot, value: str) -> str:
-    """The other side of a policy stance."""
-    return OPPOSITE if value == slot.value else slot.value
-
-
-def _stances(slot: Slot, clause: str) -> list[tuple[str, tuple[int, int]]]:
-    """(value, span) of every wording of `slot` in `clause`. Verbatim values win: a frame
-    match overlapping one is dropped ("never written into the code" inside the gold value
-    is not a stance of its own), and so is a verbatim value inside a longer one."""
-    verbatim = [(v, hit) for v in (slot.value, *slot.alternatives) if slot.kind != "profile"
-                for hit in spans(v, clause)]
-    verbatim = [(v, (a, b)) for v, (a, b) in verbatim
-                if not any(c <= a and b <= d and (c, d) != (a, b) for _, (c, d) in verbatim)]
-    framed = [(w.value, hit) for w in slot.wordings for hit in _frame_hits(w.frames, clause)
-              if not any(hit[0] < d and c < hit[1] for _, (c, d) in verbatim)]
-    return verbatim + framed
-
-
-def _specificity(slot: Slot, value: str, hit: tuple[int, int], clause: str) -> int:
-    """How specific a wording is: a verbatim value beats any frame, a frame with more term
-    groups beats one with fewer."""
-    if value in (slot.value, *slot.alternatives) and hit in spans(value, clause):
-        return 100
-    return max((len(parse_frame(f).groups) for w in slot.wordings if w.value == value
-                for f in w.frames if parse_frame(f).find(clause) == hit), default=0)
-
-
-def _preferred(slots: list[Slot], clause: str) -> dict[str, list[tuple[str, tuple[int, int]]]]:
-    """Each slot's wordings in `clause`, less a preference's wordings that overlap a more
-    specific wording of another preference ("leave them off private helpers" is about type
-    hints, not a wish for private helpers)."""
-    found = {s.id: _stances(s, clause) for s in slots}
-    ranked = {s.id: [(v, hit, _specificity(s, v, hit, clause)) for v, hit in found[s.id]]
-              for s in slots if s.kind == "preference"}
-    kept = dict(found)
-    for slot_id, hits in ranked.items():
-        kept[slot_id] = [(v, hit) for v, hit, rank in hits if not any(
-            other != slot_id and h[0] < hit[1] and hit[0] < h[1] and r > rank
-            for other, more in ranked.items() for _, h, r in more)]
-    return kept
-
-
 class _Reader:
     """Reads one user line (see the module docstring)."""
 
@@ -184,12 +133,12 @@ class _Reader:
         line, text = self.line, clause.text
         own = False
         readable = [s for s in slots if s.kind != "requirement" and (
-            s.kind != "preference" or has_cue(s.cue, sentence) or _frame_hits(s.topic, sentence))]
-        found = _preferred(readable, text)
+            s.kind != "preference" or has_cue(s.cue, sentence) or frame_hits(s.topic, sentence))]
+        found = preferred(readable, text)
         # what the wordings and preference topics cover is not a requirement's topic ("helper
         # functions" is not about the request's function), nor another preference's
         owned = {s.id: [hit for _, hit in found[s.id]] + (
-            [*_frame_hits(s.topic, text), *_cue_hits(s, text)] if s.kind == "preference" else [])
+            [*frame_hits(s.topic, text), *cue_hits(s, text)] if s.kind == "preference" else [])
             for s in readable}
         taken = [hit for hits in owned.values() for hit in hits]
         for slot in readable:
@@ -200,7 +149,7 @@ class _Reader:
                     line.state(at + hit[0], slot.id, value)
                     own = True
                 elif where in ("negated", "replaced") and slot.kind == "policy":
-                    line.state(at + hit[0], slot.id, _flip(slot, value))
+                    line.state(at + hit[0], slot.id, flip(slot, value))
                     own = True
                 elif where == "reported" and slot.kind != "profile":
                     line.pending.append((at + hit[0], slot.id, value))
@@ -208,7 +157,7 @@ class _Reader:
                 elif slot.kind != "profile":
                     line.touch(at + hit[0], slot.id)
             if slot.kind != "profile" and any(not _inside(hit, others)
-                                              for hit in _frame_hits(slot.topic, text)):
+                                              for hit in frame_hits(slot.topic, text)):
                 line.touch(at, slot.id)
         if context is not None:
             own |= self.requirements(at, clause, sentence, context, taken, retracting)
@@ -231,7 +180,7 @@ class _Reader:
             for value, hit in verbatim:
                 own |= self.requirement_value(at, clause, slot, value, hit, retracting)
             group = shaped[requirement_kind(slot.id)]
-            for hit in _frame_hits(slot.topic, text):
+            for hit in frame_hits(slot.topic, text):
                 if _inside(hit, taken) or _inside(hit, code):
                     continue  # part of a policy or preference wording, or of code
                 before = _uncoded(text[:hit[0]])
@@ -246,7 +195,7 @@ class _Reader:
                     line.touch(at + hit[0], slot.id)
         for group in shaped.values():
             shape = group[0].shape
-            if shape is None or not (group[0].alone or _frame_hits(group[0].topic, text)):
+            if shape is None or not (group[0].alone or frame_hits(group[0].topic, text)):
                 continue
             for match in re.finditer(shape, text):
                 hit = match.span(1)
@@ -311,7 +260,7 @@ class _Reader:
             if answer == "accept":
                 line.state(at, slot_id, value)
             elif slot.kind == "policy":
-                line.state(at, slot_id, _flip(slot, value))
+                line.state(at, slot_id, flip(slot, value))
 
     def proposals(self, context: int | None) -> list[tuple[str, str]]:
         """Policy and preference stances the assistant's last message offers or asks about."""
@@ -326,12 +275,12 @@ class _Reader:
             for clause in clauses(sentence):
                 for slot in slots:
                     if slot.kind == "preference" and not (
-                            has_cue(slot.cue, sentence) or _frame_hits(slot.topic, sentence)):
+                            has_cue(slot.cue, sentence) or frame_hits(slot.topic, sentence)):
                         continue
-                    for value, hit in _stances(slot, clause.text):
+                    for value, hit in stances(slot, clause.text):
                         where = status(clause, hit, quoted)
                         if where == "negated" and slot.kind == "policy":
-                            found.append((slot.id, _flip(slot, value)))
+                            found.append((slot.id, flip(slot, value)))
                         elif where in ("asserted", "question"):
                             found.append((slot.id, value))
         return found
@@ -374,8 +323,16 @@ def read_line(goal: UserGoal, text: str, turn: int, current: int | None,
     return _Reader(goal, current, proposal).read(text, turn)
 
 
-def read_lines(goal: UserGoal, conversation: Sequence[dict[str, str]]) -> list[LineFacts]:
-    """`read_line` over every user line of the conversation."""
+Memo = dict[tuple[str, int, int | None, str | None], LineFacts]
+"""`read_line`'s answers for one goal, by the rest of its arguments."""
+MEMO_LINES = 20_000
+"""Lines a tracker remembers before it starts afresh."""
+
+
+def read_lines(goal: UserGoal, conversation: Sequence[dict[str, str]],
+               memo: Memo | None = None) -> list[LineFacts]:
+    """`read_line` over every user line of the conversation (each looked up in `memo`, a
+    memo of `goal`'s lines, first)."""
     lines: list[LineFacts] = []
     requested: set[int] = set()
     assistant: str | None = None
@@ -383,18 +340,32 @@ def read_lines(goal: UserGoal, conversation: Sequence[dict[str, str]]) -> list[L
         if message.get("role") == "assistant":
             assistant = message["content"]
         elif message.get("role") == "user":
-            lines.append(read_line(goal, message["content"], len(lines),
-                                   max(requested, default=None), assistant))
-            requested.update(lines[-1].requested)
+            key = (message["content"], len(lines), max(requested, default=None), assistant)
+            facts = memo.get(key) if memo is not None else None
+            if facts is None:
+                facts = read_line(goal, *key)
+                if memo is not None:
+                    memo[key] = facts
+            lines.append(facts)
+            requested.update(facts.requested)
             assistant = None
     return lines
 
 
 class LexicalTracker(ReadingTracker):
-    """Values, alternatives and frames on the user's text; stateless."""
+    """Values, alternatives and frames on the user's text. A line's reading depends on the
+    line, its turn, the request it follows and the assistant's message before it, nothing
+    else; each update re-reads the whole conversation, so lines are remembered per goal (read
+    afresh, a conversation cost the square of its length)."""
 
     name = "lexical"
 
+    def __init__(self) -> None:
+        self._goal: UserGoal | None = None
+        self._memo: Memo = {}
+
     def read(self, goal: UserGoal, conversation: Sequence[dict[str, str]], *,
              completed: Collection[int] = ()) -> list[LineFacts]:
-        return read_lines(goal, conversation)
+        if goal is not self._goal or len(self._memo) > MEMO_LINES:
+            self._goal, self._memo = goal, {}
+        return read_lines(goal, conversation, self._memo)
