@@ -66,7 +66,7 @@ class WorkspaceSandbox:
         self._cap = output_cap
         self.grading_mode = os.environ.get("DRIFT_GYM_GRADING", "warm")
         """``warm`` (forks of a warm grader per lane) or ``cold`` (``validate --cold``)."""
-        self._saves = 0
+        self._saves, self._shared = 0, False
         self._writable_shares: list[Path] = []
         self.quota = quota
         self._closed = False
@@ -167,6 +167,7 @@ class WorkspaceSandbox:
         if folder == self.root or self.root in folder.parents or folder in self.root.parents:
             raise SandboxError(f"cannot share {host}: it overlaps the sandbox's workspace")
         shown = self._backend.share(folder, inside, writable)
+        self._shared = True
         if writable:
             self._writable_shares.append(folder)
         return shown
@@ -323,8 +324,8 @@ class WorkspaceSandbox:
     @property
     def reusable(self) -> bool:
         """Whether `reset` may give this sandbox a new episode (bubblewrap: each command in a
-        pid namespace of its own, nothing outlives it)."""
-        return self._backend.isolation == "bwrap" and not self._closed
+        pid namespace of its own, nothing outlives it; a share would outlive it)."""
+        return self.isolation == "bwrap" and not (self._closed or self._shared)
 
     def reset(self) -> None:
         """A new episode here: an empty repo, history, grading area and temp folder; backend and
