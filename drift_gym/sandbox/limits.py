@@ -14,10 +14,12 @@ to multiply a per-process limit by the number of processes it starts. Three laye
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import resource
 import secrets
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -221,8 +223,26 @@ class Cgroup:
     def remove(self) -> None:
         self.kill_all()
         for folder in {self.pids_dir, self.memory_dir} - {None}:
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # type: ignore[union-attr]
+            remove_folder(folder)  # type: ignore[arg-type]
+
+
+EXIT_WAIT = 2.0
+"""Seconds a cgroup's killed processes may take to be gone before its folder is left be."""
+
+
+def remove_folder(folder: Path) -> None:
+    """Remove a cgroup folder whose processes were killed. Until a killed process has exited
+    the folder is busy, and one with much memory to give back takes tens of milliseconds:
+    removed at once, an evaluation's pool workers left a folder for every sandbox they ran."""
+    deadline = time.monotonic() + EXIT_WAIT
+    while True:
+        try:
+            folder.rmdir()
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                return
+            time.sleep(0.005)
 
 
 def kill_cgroup(folder: Path, keep: frozenset[int] = frozenset()) -> None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .limits import WORKSPACE_QUOTA, kill_cgroup, stale_cgroups
+from .limits import WORKSPACE_QUOTA, kill_cgroup, remove_folder, stale_cgroups
 from .trees import remove_tree, walk
 
 PREFIX = "drift-gym-"
@@ -130,8 +130,7 @@ def remove_workspace(root: Path) -> None:
     """Kill what runs in its cgroups, unmount, delete. Safe to call twice."""
     for folder in stale_cgroups(root.name):
         kill_cgroup(folder)
-        with contextlib.suppress(OSError):
-            folder.rmdir()
+        remove_folder(folder)
     _unmount(root)
     remove_tree(root)
 
@@ -191,8 +190,7 @@ def sweep(*, dry_run: bool = False) -> list[Leftover]:
                 remove_workspace(Path(item.path))
             else:
                 kill_cgroup(Path(item.path))
-                with contextlib.suppress(OSError):
-                    Path(item.path).rmdir()
+                remove_folder(Path(item.path))
     return found
 
 
