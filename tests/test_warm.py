@@ -55,7 +55,8 @@ def grader(area):
     def spawn(log: IO[bytes]) -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, "-s", "-P", "../grader_runtime.py", "serve"],
                                 cwd=area / "run", env=env, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=log)
+                                stdout=subprocess.PIPE, stderr=log,
+                                start_new_session=True)  # as every sandbox tier starts it
 
     warm = WarmGrader(spawn)
     yield warm
@@ -289,17 +290,20 @@ SCHEDULING = """import ctypes, os, platform
 IOPRIO_GET = {"x86_64": 252, "aarch64": 31}[platform.machine()]
 IDLE_CLASS = 3 << 13  # IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0)
 LIBC = ctypes.CDLL(None, use_errno=True)
+SERVER = os.getppid()
 
 
 def io_priority(pid):
     return LIBC.syscall(IOPRIO_GET, 1, pid)  # IOPRIO_WHO_PROCESS
 
 
-def test_demote_the_server():
-    server = os.getppid()
-    os.sched_setscheduler(server, os.SCHED_IDLE, os.sched_param(0))
-    assert LIBC.syscall(IOPRIO_GET - 1, 1, server, IDLE_CLASS) == 0  # ioprio_set
-    assert io_priority(server) == IDLE_CLASS
+def test_demote_scheduling():
+    os.sched_setscheduler(SERVER, os.SCHED_IDLE, os.sched_param(0))
+
+
+def test_demote_io():
+    assert LIBC.syscall(IOPRIO_GET - 1, 1, SERVER, IDLE_CLASS) == 0  # ioprio_set
+    assert io_priority(SERVER) == IDLE_CLASS
 
 
 def test_as_every_job_starts():
@@ -308,13 +312,17 @@ def test_as_every_job_starts():
 """
 
 
+@pytest.mark.parametrize("demoted", ["scheduling", "io"])
 def test_a_server_whose_scheduling_a_job_demoted_is_replaced_before_the_next_job(
-        area, grader):
-    """A process of the server's uid may also put it in the idle scheduling class and the
-    idle I/O class, which later forks inherit: under load every later job then waits for
-    the machine to be otherwise idle, and times out (an honest step failed). The server
-    retires as it does for its limits (session 17)."""
-    _stage(area, "x = 1\n", SCHEDULING.replace("def test_as_every", "def _as_every"))
+        area, grader, demoted):
+    """A process of the server's uid may also put it in the idle scheduling class or the
+    idle I/O class, which later forks inherit: under load every later job then waits for the
+    machine to be otherwise idle, and times out (an honest step failed). The server retires
+    as it does for its limits (session 17). (Its session's CPU share, the autogroup, a job
+    may lower too, but no job shares it: each leads a session of its own.)"""
+    only = SCHEDULING.replace("def test_", "def _").replace(f"def _demote_{demoted}",
+                                                             f"def test_demote_{demoted}")
+    _stage(area, "x = 1\n", only)
     first, frames = _job(area, grader)
     assert frames.end_status == 0, first.stdout[-2000:]
     assert grader._proc is None  # noqa: SLF001 (retired: the next job starts a new one)
