@@ -28,6 +28,7 @@ import contextlib
 import os
 import resource
 import shutil
+import sys
 from typing import Any
 
 IPC_TABLES = ("shm", "msg", "sem")
@@ -107,16 +108,20 @@ def remove_ipc() -> None:
 IOPRIO_GET = {"x86_64": 252, "aarch64": 31}
 """``ioprio_get``'s system call number by machine (the C library has no wrapper)."""
 IOPRIO_WHO_PROCESS = 1
+IOPRIO_CLASS_SHIFT = 13
 
 
 def io_priority() -> int | None:
-    """This process's I/O scheduling class and level (None where it cannot be read)."""
+    """This process's I/O scheduling class and level (None where it cannot be read). The
+    class "none" is one value whatever its level: older kernels give level 4 before the
+    process has done I/O and 0 after, which would read as a change after every job."""
     number = IOPRIO_GET.get(os.uname().machine)
-    if number is None:
+    if number is None or sys.maxsize < 2**32:  # the numbers are the 64-bit ABI's
         return None
     import ctypes
 
-    return int(ctypes.CDLL(None, use_errno=True).syscall(number, IOPRIO_WHO_PROCESS, 0))
+    value = int(ctypes.CDLL(None, use_errno=True).syscall(number, IOPRIO_WHO_PROCESS, 0))
+    return 0 if value >> IOPRIO_CLASS_SHIFT == 0 else value
 
 
 def process_state() -> tuple[Any, ...]:

@@ -5,7 +5,6 @@ workers left one for every sandbox they had run)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -39,4 +38,3 @@ def test_removing_a_cgroup_removes_it_while_its_process_is_still_exiting(cgroup)
     finally:
         held.kill()
         held.wait()
-    assert os.path.exists("/proc/self")  # the test's own process was never in it

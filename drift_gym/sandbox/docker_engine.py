@@ -178,8 +178,11 @@ _drivers: dict[str, str] = {}
 
 def cgroup_driver(engine: Any) -> str:
     """How the engine places a container's cgroup (``cgroupfs``: by path in the host's tree,
-    ``systemd``: as a unit); empty where it does not say."""
+    ``systemd``: as a unit); empty where it does not say, or where it is not on this host
+    (reached other than through a local socket: its tree is not the one this process sees)."""
     address = str(engine.api.base_url)
+    if not address.startswith("http+docker://"):  # docker-py's name for a unix socket
+        return ""
     if address not in _drivers:
         try:
             _drivers[address] = str(engine.info().get("CgroupDriver") or "")

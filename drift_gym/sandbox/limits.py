@@ -189,9 +189,19 @@ class Cgroup:
 
     def nest(self) -> bool:
         """Let cgroups made inside this one (a container engine's) be bounded too: on v2 the
-        controllers must be handed down (``cgroup.subtree_control``); v1 hierarchies nest."""
-        return not self.v2 or _write(self.pids_dir / "cgroup.subtree_control",
-                                     "+pids" + (" +memory" if self.bounds_memory else ""))
+        controllers must be handed down (``cgroup.subtree_control``); a v1 memory cgroup
+        must count its children's use (``memory.use_hierarchy``: 0 under a root that says 0
+        on older kernels, and settable only while it has no children)."""
+        if self.v2:
+            return _write(self.pids_dir / "cgroup.subtree_control",
+                          "+pids" + (" +memory" if self.bounds_memory else ""))
+        if self.memory_dir is None:
+            return True
+        flag = self.memory_dir / "memory.use_hierarchy"
+        with contextlib.suppress(OSError):
+            if flag.read_text().strip() == "1" or _write(flag, "1"):
+                return flag.read_text().strip() == "1"
+        return False
 
     def attach_self(self) -> None:
         """Move the calling process into the cgroup (used between fork and exec)."""
@@ -233,7 +243,9 @@ EXIT_WAIT = 2.0
 def remove_folder(folder: Path) -> None:
     """Remove a cgroup folder whose processes were killed. Until a killed process has exited
     the folder is busy, and one with much memory to give back takes tens of milliseconds:
-    removed at once, an evaluation's pool workers left a folder for every sandbox they ran."""
+    removed at once, an evaluation's pool workers left a folder for every sandbox they ran.
+    Processes still listed are killed again (one may have forked since); a folder busy with
+    none (it holds another cgroup, a container's) is left at once."""
     deadline = time.monotonic() + EXIT_WAIT
     while True:
         try:
@@ -242,7 +254,13 @@ def remove_folder(folder: Path) -> None:
         except OSError as exc:
             if exc.errno != errno.EBUSY or time.monotonic() > deadline:
                 return
-            time.sleep(0.005)
+        try:
+            if not (folder / "cgroup.procs").read_text().split():
+                return
+        except OSError:
+            return
+        kill_cgroup(folder)
+        time.sleep(0.005)
 
 
 def kill_cgroup(folder: Path, keep: frozenset[int] = frozenset()) -> None:
