@@ -25,6 +25,7 @@ where a job changed them, says so in that job's answer; the host then replaces i
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import resource
 import shutil
@@ -94,15 +95,21 @@ def remove_ipc() -> None:
     found = ipc_objects()
     if not found:
         return
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc()
     for ident in found.get("shm", []):
         libc.shmctl(ident, IPC_RMID, None)
     for ident in found.get("msg", []):
         libc.msgctl(ident, IPC_RMID, None)
     for ident in found.get("sem", []):
         libc.semctl(ident, 0, IPC_RMID)
+
+
+@functools.lru_cache(maxsize=1)
+def _libc() -> Any:
+    """The C library, loaded once per server (the I/O priority is read after every job)."""
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
 
 
 IOPRIO_GET = {"x86_64": 252, "aarch64": 31}
@@ -118,9 +125,7 @@ def io_priority() -> int | None:
     number = IOPRIO_GET.get(os.uname().machine)
     if number is None or sys.maxsize < 2**32:  # the numbers are the 64-bit ABI's
         return None
-    import ctypes
-
-    value = int(ctypes.CDLL(None, use_errno=True).syscall(number, IOPRIO_WHO_PROCESS, 0))
+    value = int(_libc().syscall(number, IOPRIO_WHO_PROCESS, 0))
     return 0 if value >> IOPRIO_CLASS_SHIFT == 0 else value
 
 

@@ -231,7 +231,6 @@ class Cgroup:
         kill_cgroup(self.pids_dir, keep)
 
     def remove(self) -> None:
-        self.kill_all()
         for folder in {self.pids_dir, self.memory_dir} - {None}:
             remove_folder(folder)  # type: ignore[arg-type]
 
@@ -241,12 +240,13 @@ EXIT_WAIT = 2.0
 
 
 def remove_folder(folder: Path) -> None:
-    """Remove a cgroup folder whose processes were killed. Until a killed process has exited
+    """Kill what runs in a cgroup folder, then remove it. Until a killed process has exited
     the folder is busy, and one with much memory to give back takes tens of milliseconds:
     removed at once, an evaluation's pool workers left a folder for every sandbox they ran.
     Processes still listed are killed again (one may have forked since); a folder busy with
     none (it holds another cgroup, a container's) is left at once."""
     deadline = time.monotonic() + EXIT_WAIT
+    kill_cgroup(folder)
     while True:
         try:
             folder.rmdir()

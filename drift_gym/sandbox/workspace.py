@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .limits import WORKSPACE_QUOTA, kill_cgroup, remove_folder, stale_cgroups
+from .limits import WORKSPACE_QUOTA, remove_folder, stale_cgroups
 from .trees import remove_tree, walk
 
 PREFIX = "drift-gym-"
@@ -129,7 +129,6 @@ def signals_deferred() -> Iterator[None]:
 def remove_workspace(root: Path) -> None:
     """Kill what runs in its cgroups, unmount, delete. Safe to call twice."""
     for folder in stale_cgroups(root.name):
-        kill_cgroup(folder)
         remove_folder(folder)
     _unmount(root)
     remove_tree(root)
@@ -189,7 +188,6 @@ def sweep(*, dry_run: bool = False) -> list[Leftover]:
             if item.kind == "workspace":
                 remove_workspace(Path(item.path))
             else:
-                kill_cgroup(Path(item.path))
                 remove_folder(Path(item.path))
     return found
 
