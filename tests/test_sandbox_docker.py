@@ -329,3 +329,35 @@ def test_the_sandbox_memory_bound_holds_for_all_its_containers_together():
         assert sorted(r.exit_code for r in results)[-1] == 137, results
         assert box.backend.events().oom_kills > before.oom_kills
     assert stale_cgroups(box.root.name) == []  # the parent went with the sandbox
+
+
+def test_the_sandbox_cpu_bound_holds_for_all_its_containers_together(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each container had its own CPU bound (``nano_cpus``), so the episode's container and
+    a grading lane's, busy side by side, used twice the sandbox's CPU (session 18: 3.04 CPU
+    seconds in 3 s under half a core). Bounded to half a core, two busy loops in two
+    containers get half a core between them."""
+    from drift_gym.sandbox import docker as backend
+
+    monkeypatch.setattr(backend, "CPUS", 0.5)
+    spin = ("python -c 'import time\nend = time.time() + 3\nwhile time.time() < end: pass\n"
+            "print(time.process_time())'")
+    path = {"PATH": command_path()}
+    with open_sandbox("docker") as box:
+        if box.limits.get("cpu_bound") != "the sandbox's containers together":
+            pytest.skip(f"this engine bounds each container alone: {box.limits}")
+        area = box.root / FOLDERS[TESTS]
+        box.backend.exec("true", cwd=GRADING, timeout=20, env=path, cap=1 << 10, grading=area)
+        results: list[Any] = []
+        runs = [threading.Thread(target=lambda where=where: results.append(box.backend.exec(
+            spin, timeout=30, env=path, cap=1 << 10, **where)))
+            for where in ({"cwd": REPO}, {"cwd": GRADING, "grading": area})]
+        for run in runs:
+            run.start()
+        for run in runs:
+            run.join()
+        assert [r.exit_code for r in results] == [0, 0], results
+        used = sum(float(r.stdout.split()[-1]) for r in results)
+        # together: 0.5 core for 3 s, 1.5 s; each alone: 3 s; unbounded (two cores): 6 s
+        assert used < 2.2, f"{used:.2f} CPU seconds in 3 s under a bound of half a core"
+    assert stale_cgroups(box.root.name) == []

@@ -11,11 +11,11 @@ container of its own, made at its first job, that mounts that lane's area in pla
 ``grading`` and its copy of the repo, read-only, in place of the live one (as bubblewrap shows
 those lanes), and no share: a container's mounts are fixed, and in the first one code the
 graded jobs ran copied the hidden tests, and the probe, into the live repo for the agent to
-read at its next step. The memory and process bounds hold for the sandbox's containers
+read at its next step. The memory, process and CPU bounds hold for the sandbox's containers
 together, under one parent cgroup named after the workspace (removed with it), where the
 engine places containers by path in this host's cgroup tree (``cgroupfs``) and this process
 may make one (root); elsewhere each container is bounded alone (``limits`` says which) and
-three side by side could hold three times the sandbox's memory. CPU is bounded per container.
+three side by side could hold three times the sandbox's memory and CPU.
 
 Commands are ``docker exec``\\ s as the sandbox's own unprivileged uid. Each runs under an
 in-container ``timeout -k``, the host gives up a grace period later, output is read from the
@@ -98,15 +98,11 @@ KEEPER = (
 # per-process address-space bound of the other tiers, the command under timeout, then every
 # process of the command's uid killed (a few rounds: a fork may race the first, and the
 # zombies of the killed are reaped by the init).
+KILL_ALL = "i=0; while [ $i -lt 200 ] && kill -9 -1 2>/dev/null; do i=$((i+1)); done; "
 WRAPPER = (
     "rm -rf /tmp/* /tmp/.[!.]* /tmp/..?* /dev/shm/* /dev/shm/.[!.]* /dev/shm/..?* 2>/dev/null; "
-    "ipcrm --all 2>/dev/null; "
-    "ulimit -v {address_kib}; ulimit -t {cpu_s}; "
-    "timeout -k {kill_after} {timeout} /bin/sh -c \"$1\"; rc=$?; "
-    "i=0; while [ $i -lt 200 ] && kill -9 -1 2>/dev/null; do i=$((i+1)); done; "
-    "exit $rc"
-)
-KILL_ALL = "i=0; while [ $i -lt 200 ] && kill -9 -1 2>/dev/null; do i=$((i+1)); done; true"
+    "ipcrm --all 2>/dev/null; ulimit -v {address_kib}; ulimit -t {cpu_s}; "
+    "timeout -k {kill_after} {timeout} /bin/sh -c \"$1\"; rc=$?; " + KILL_ALL + "exit $rc")
 
 
 class _Leases:
@@ -178,6 +174,8 @@ class DockerBackend(HostFiles):
         if self._parent is not None and not self._parent.nest():
             self._parent.remove()
             self._parent = None
+        if self._parent is not None:
+            self._parent.bound_cpu(CPUS)
         self._box(None)
 
     @property
@@ -297,17 +295,18 @@ class DockerBackend(HostFiles):
             "image": self.image,
             "limit_events": "cgroup" if (box := self._boxes.get(None)) and box.cgroup
             else "not visible from this host",
-            "memory_bound": "the sandbox's containers together" if self._bounded_together()
-            else "each container alone",
+            **{f"{kind}_bound": "the sandbox's containers together" if together
+               else "each container alone" for kind, together in self._bounded_together()},
         }
 
-    def _bounded_together(self) -> bool:
-        """Whether the episode's container is in the bounded parent (a remote one is not)."""
-        box = self._boxes.get(None)
-        parent = self._parent
-        return bool(parent and parent.bounds_memory and box and box.cgroup
-                    and box.cgroup.memory_dir and box.cgroup.memory_dir.parent
-                    == parent.memory_dir)
+    def _bounded_together(self) -> list[tuple[str, bool]]:
+        """Whether the episode's container is in the parent (a remote one is not), and the
+        parent bounds its memory; and its CPU."""
+        box, parent = self._boxes.get(None), self._parent
+        inside = bool(parent and parent.bounds_memory and box and box.cgroup
+                      and box.cgroup.memory_dir and box.cgroup.memory_dir.parent
+                      == parent.memory_dir)
+        return [("memory", inside), ("cpu", bool(inside and parent and parent.cpu_dir))]
 
     def events(self) -> LimitEvents:
         """Every container's counts, and their parent's: a limit a grading job hit is the step's."""
@@ -390,7 +389,7 @@ class DockerBackend(HostFiles):
         uid."""
         with contextlib.suppress(Exception):
             self._client.api.exec_start(self._client.api.exec_create(
-                box.container.id, ["/bin/sh", "-c", KILL_ALL],
+                box.container.id, ["/bin/sh", "-c", KILL_ALL + "true"],
                 user=f"{self.uid}:{self.uid}")["Id"])
 
     def _reap_leftovers(self, box: _Box) -> None:

@@ -114,13 +114,19 @@ def limit_notes(before: LimitEvents, after: LimitEvents, stderr: str) -> list[st
     return notes
 
 
+CPU_PERIOD_US = 100_000
+"""The scheduler period a CPU bound is set over (the kernel's and Docker's default)."""
+
+
 class Cgroup:
-    """One sandbox's cgroup (v1 ``pids`` and ``memory`` hierarchies, or v2 unified)."""
+    """One sandbox's cgroup (v1 ``pids`` and ``memory`` hierarchies, or v2 unified), and the
+    ``cpu`` one where `bound_cpu` made it."""
 
     def __init__(self, pids_dir: Path, memory_dir: Path | None, *, v2: bool) -> None:
         self.pids_dir = pids_dir
         self.memory_dir = memory_dir
         self.v2 = v2
+        self.cpu_dir: Path | None = None
 
     @classmethod
     def create(cls, name: str) -> Cgroup | None:
@@ -203,10 +209,31 @@ class Cgroup:
                 return flag.read_text().strip() == "1"
         return False
 
+    def bound_cpu(self, cpus: float) -> bool:
+        """Bound the CPU time of everything in this cgroup and below, together, to `cpus`
+        cores (v1: the ``cpu`` hierarchy's CFS quota, in a folder of the same name; v2:
+        ``cpu.max``, the controller handed down for the cgroups made inside). Whether the
+        bound holds; the host may not give the controller."""
+        quota = str(max(1000, int(cpus * CPU_PERIOD_US)))
+        if self.v2:
+            bounded = (_write(self.pids_dir / "cpu.max", f"{quota} {CPU_PERIOD_US}")
+                       and _write(self.pids_dir / "cgroup.subtree_control", "+cpu"))
+            self.cpu_dir = self.pids_dir if bounded else None
+            return bounded
+        folder = CGROUP_ROOT / "cpu" / self.pids_dir.name
+        with contextlib.suppress(OSError):
+            folder.mkdir(exist_ok=True)
+            if (_write(folder / "cpu.cfs_period_us", str(CPU_PERIOD_US))
+                    and _write(folder / "cpu.cfs_quota_us", quota)):
+                self.cpu_dir = folder
+                return True
+            folder.rmdir()
+        return False
+
     def attach_self(self) -> None:
         """Move the calling process into the cgroup (used between fork and exec)."""
         pid = str(os.getpid())
-        for folder in {self.pids_dir, self.memory_dir} - {None}:
+        for folder in {self.pids_dir, self.memory_dir, self.cpu_dir} - {None}:
             (folder / "cgroup.procs").write_text(pid)  # type: ignore[operator]
 
     def processes(self) -> int:
@@ -231,7 +258,7 @@ class Cgroup:
         kill_cgroup(self.pids_dir, keep)
 
     def remove(self) -> None:
-        for folder in {self.pids_dir, self.memory_dir} - {None}:
+        for folder in {self.pids_dir, self.memory_dir, self.cpu_dir} - {None}:
             remove_folder(folder)  # type: ignore[arg-type]
 
 
