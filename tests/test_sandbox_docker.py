@@ -7,6 +7,7 @@ The generic sandbox tests (tests/test_sandbox.py) also run on the docker tier.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -304,6 +306,21 @@ def test_code_the_probe_runs_cannot_copy_the_probe_into_the_live_repo():
     assert leaked_by_a_graded_step("docker", COPY_PROBE) == []
 
 
+@contextlib.contextmanager
+def _bounded_together(kind: str) -> Iterator[tuple[Any, Path, dict[str, str]]]:
+    """A Docker sandbox whose `kind` bound (memory, cpu) holds for its containers together
+    (else the test skips, naming why), with its hidden-test lane's container made; no cgroup
+    folder of it may be left after it (the parent goes with the sandbox)."""
+    path = {"PATH": command_path()}
+    with open_sandbox("docker") as box:
+        if box.limits.get(f"{kind}_bound") != "the sandbox's containers together":
+            pytest.skip(f"this engine bounds each container alone: {box.limits}")
+        area = box.root / FOLDERS[TESTS]
+        box.backend.exec("true", cwd=GRADING, timeout=20, env=path, cap=1 << 10, grading=area)
+        yield box, area, path
+    assert stale_cgroups(box.root.name) == []
+
+
 def test_the_sandbox_memory_bound_holds_for_all_its_containers_together():
     """A step's jobs run in the grading lanes' containers beside the episode's: each had its
     own memory bound, so together they could hold three times the sandbox's. Under one
@@ -311,12 +328,7 @@ def test_the_sandbox_memory_bound_holds_for_all_its_containers_together():
     of it cannot both run (session 17)."""
     hold = (f"python -c 'b = b\"x\" * {int(0.6 * SANDBOX_MEMORY_LIMIT)}; "
             "import time; time.sleep(6)'")
-    path = {"PATH": command_path()}
-    with open_sandbox("docker") as box:
-        if box.limits.get("memory_bound") != "the sandbox's containers together":
-            pytest.skip(f"this engine bounds each container alone: {box.limits}")
-        area = box.root / FOLDERS[TESTS]
-        box.backend.exec("true", cwd=GRADING, timeout=20, env=path, cap=1 << 10, grading=area)
+    with _bounded_together("memory") as (box, area, path):
         before = box.backend.events()
         results: list[Any] = []
         first = threading.Thread(target=lambda: results.append(box.backend.exec(
@@ -328,7 +340,6 @@ def test_the_sandbox_memory_bound_holds_for_all_its_containers_together():
         first.join()
         assert sorted(r.exit_code for r in results)[-1] == 137, results
         assert box.backend.events().oom_kills > before.oom_kills
-    assert stale_cgroups(box.root.name) == []  # the parent went with the sandbox
 
 
 def test_the_sandbox_cpu_bound_holds_for_all_its_containers_together(
@@ -342,12 +353,7 @@ def test_the_sandbox_cpu_bound_holds_for_all_its_containers_together(
     monkeypatch.setattr(backend, "CPUS", 0.5)
     spin = ("python -c 'import time\nend = time.time() + 3\nwhile time.time() < end: pass\n"
             "print(time.process_time())'")
-    path = {"PATH": command_path()}
-    with open_sandbox("docker") as box:
-        if box.limits.get("cpu_bound") != "the sandbox's containers together":
-            pytest.skip(f"this engine bounds each container alone: {box.limits}")
-        area = box.root / FOLDERS[TESTS]
-        box.backend.exec("true", cwd=GRADING, timeout=20, env=path, cap=1 << 10, grading=area)
+    with _bounded_together("cpu") as (box, area, path):
         results: list[Any] = []
         runs = [threading.Thread(target=lambda where=where: results.append(box.backend.exec(
             spin, timeout=30, env=path, cap=1 << 10, **where)))
@@ -360,4 +366,3 @@ def test_the_sandbox_cpu_bound_holds_for_all_its_containers_together(
         used = sum(float(r.stdout.split()[-1]) for r in results)
         # together: 0.5 core for 3 s, 1.5 s; each alone: 3 s; unbounded (two cores): 6 s
         assert used < 2.2, f"{used:.2f} CPU seconds in 3 s under a bound of half a core"
-    assert stale_cgroups(box.root.name) == []
