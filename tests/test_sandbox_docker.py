@@ -24,7 +24,7 @@ import pytest
 from drift_gym.adversarial import load_cases, play
 from drift_gym.sandbox import GRADING, REPO, open_sandbox
 from drift_gym.sandbox.bwrap import bwrap_available
-from drift_gym.sandbox.core import command_path
+from drift_gym.sandbox.core import WorkspaceSandbox, command_path
 from drift_gym.sandbox.lanes import AGENT, AHEAD, BESIDE, FOLDERS, PROBE, TESTS
 from drift_gym.sandbox.limits import PROCESS_LIMIT, SANDBOX_MEMORY_LIMIT, stale_cgroups
 
@@ -313,6 +313,7 @@ def _bounded_together(kind: str) -> Iterator[tuple[Any, Path, dict[str, str]]]:
     folder of it may be left after it (the parent goes with the sandbox)."""
     path = {"PATH": command_path()}
     with open_sandbox("docker") as box:
+        assert isinstance(box, WorkspaceSandbox)
         if box.limits.get(f"{kind}_bound") != "the sandbox's containers together":
             pytest.skip(f"this engine bounds each container alone: {box.limits}")
         area = box.root / FOLDERS[TESTS]

@@ -205,6 +205,12 @@ class Sandbox(Protocol):
         """Kill anything left and remove the workspace."""
         ...
 
+    def __enter__(self) -> Sandbox:
+        """``with open_sandbox() as box:`` closes the sandbox however the block ends."""
+        ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
 
 class Backend(Protocol):
     """Process execution and file transfer for one workspace, nothing more.
