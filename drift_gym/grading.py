@@ -366,7 +366,7 @@ def grade_step(
     grader_findings = probe_findings + test_findings
     spec = repo.scenario.spec
     verdicts = [
-        checks.behavioural(spec.behavioural, probe, repo.tokens, added, why),
+        checks.behavioural(spec.behavioural, probe, repo.tokens, added, why, idle=not changed),
         checks.static(spec.static_rules, repo.tokens, added, product),
     ]
     if judge is not None:
