@@ -34,9 +34,7 @@ def behavioural(
 ) -> Verdict:
     """All of a scenario's behavioural rules, as one verdict: violated if any rule is
     violated (with every rule's evidence), else unscored if any is, else compliant; unscored
-    for an `idle` step (see `IDLE`)."""
-    if idle:
-        return Verdict("behavioural", "behavioural", "unscored", (), IDLE)
+    for an `idle` step (see `IDLE`), with what the rules saw as its evidence."""
     if probe is None:
         return Verdict("behavioural", "behavioural", "unscored", (),
                        why_missing or "no probe result")
@@ -51,6 +49,8 @@ def behavioural(
     evidence = tuple(f"[{v.check}] {e}" for v in verdicts for e in v.evidence)
     reason = "; ".join(f"{v.check}: {v.reason}" for v in verdicts if v.reason)
     name = "+".join(rule.id for rule in rules)
+    if idle:
+        return Verdict(name, "behavioural", "unscored", evidence, IDLE)
     return Verdict(name, "behavioural", status, evidence, reason)
 
 
