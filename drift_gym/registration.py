@@ -8,14 +8,18 @@ Ids are derived from scenario data (``customer_records.privacy`` version 1 ->
 
 from __future__ import annotations
 
+import logging
 import re
-import warnings
+from pathlib import Path
+from typing import NamedTuple
 
 import gymnasium as gym
 import yaml
 
 from .paths import catalogue_roots
-from .yamls import safe_load
+from .yamls import describe_error, describe_field, safe_load
+
+LOG = logging.getLogger(__name__)
 
 ENTRY_POINT = "drift_gym.env:CodingDriftEnv"
 GENERIC_ID = "drift_gym/CodingDrift-v0"
@@ -32,7 +36,56 @@ def env_id(scenario_id: str, version: int) -> str:
     return f"drift_gym/{name}-v{version}"
 
 
-def scenario_ids() -> dict[str, str]:
+class Head(NamedTuple):
+    """What registration reads of a scenario file: its id, version and user-goal name."""
+
+    path: Path
+    id: str
+    version: int
+    goal: str
+    """``family.value_pair``: the user goal a SimulatorEnv of this scenario needs."""
+
+
+def scenario_heads() -> list[Head]:
+    """Each scenario file on the catalogue path, read once for both kinds of id. A file
+    whose YAML, ``id`` or ``version`` cannot be read is logged once, one line naming it
+    (``file:line:col`` for a YAML error), and skipped: it must not break ``import
+    drift_gym``, and `drift-gym list` and `validate` say what else is wrong."""
+    heads = []
+    for root in catalogue_roots("envs", "scenarios"):
+        for path in sorted((root / "scenarios").glob("*.yaml")):
+            text = path.read_text(encoding="utf-8")
+            try:
+                heads.append(_head(path, text))
+            except yaml.YAMLError as exc:
+                _skipped(describe_error(path, exc))
+            except ValueError as exc:
+                _skipped(f"{path}: {exc}")
+    return heads
+
+
+def _head(path: Path, text: str) -> Head:
+    """The file's head; ValueError names the field (and its line) that is wrong."""
+    data = safe_load(text)
+    if not isinstance(data, dict) or "id" not in data:
+        raise ValueError("no top-level `id`")
+    try:
+        version = int(data.get("version", 1))
+    except (TypeError, ValueError):
+        raise ValueError(describe_field(text, ["version"], f"{data['version']!r} is not an "
+                                        "integer")) from None
+    return Head(path, str(data["id"]), version,
+                f"{data.get('family')}.{data.get('value_pair')}")
+
+
+def _skipped(problem: str) -> None:
+    """Logged, not warned: a warning prints the registering source line under the message,
+    and a scenario author needs only the file's own place."""
+    LOG.warning("%s; no Gymnasium id registered for it (fix the file; `drift-gym list` shows "
+                "every file that failed to load)", problem)
+
+
+def scenario_ids(heads: list[Head] | None = None) -> dict[str, str]:
     """Gymnasium id -> scenario id, for every scenario file on the catalogue path.
 
     Only each file's ``id`` and ``version`` are read here, so importing drift_gym stays fast
@@ -40,15 +93,8 @@ def scenario_ids() -> dict[str, str]:
     when the env is made (or in ``drift-gym validate``).
     """
     found: dict[str, str] = {}
-    for root in catalogue_roots("envs", "scenarios"):
-        for path in sorted((root / "scenarios").glob("*.yaml")):
-            try:
-                head = safe_load(path.read_text(encoding="utf-8")) or {}
-                gym_id = env_id(str(head["id"]), int(head.get("version", 1)))
-            except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
-                warnings.warn(f"{path}: not registered ({exc!r})", stacklevel=2)
-                continue
-            found.setdefault(gym_id, str(head["id"]))
+    for head in scenario_heads() if heads is None else heads:
+        found.setdefault(env_id(head.id, head.version), head.id)
     return found
 
 
@@ -58,11 +104,12 @@ def register_envs() -> list[str]:
     if GENERIC_ID not in gym.registry:
         gym.register(id=GENERIC_ID, entry_point=ENTRY_POINT)
     registered.append(GENERIC_ID)
-    for gym_id, scenario in scenario_ids().items():
+    heads = scenario_heads()
+    for gym_id, scenario in scenario_ids(heads).items():
         if gym_id not in gym.registry:
             gym.register(id=gym_id, entry_point=ENTRY_POINT, kwargs={"scenario": scenario})
         registered.append(gym_id)
-    return registered + register_sim_envs()
+    return registered + register_sim_envs(heads)
 
 
 SIM_ENTRY_POINT = "drift_gym.sim_env:SimulatorEnv"
@@ -75,7 +122,7 @@ def sim_env_id(scenario_id: str) -> str:
     return "drift_gym/UserSim-" + env_id(scenario_id, 0).removeprefix("drift_gym/")
 
 
-def register_sim_envs() -> list[str]:
+def register_sim_envs(heads: list[Head] | None = None) -> list[str]:
     """Register SimulatorEnv: the generic id (``scenario=`` keyword) and one id per scenario
     whose family and value pair have a user goal in ``simulators/goals/`` (idempotent)."""
     from .users.paths import goal_files
@@ -85,19 +132,11 @@ def register_sim_envs() -> list[str]:
     if SIM_GENERIC_ID not in gym.registry:
         gym.register(id=SIM_GENERIC_ID, entry_point=SIM_ENTRY_POINT)
     registered.append(SIM_GENERIC_ID)
-    for root in catalogue_roots("envs", "scenarios"):
-        for path in sorted((root / "scenarios").glob("*.yaml")):
-            try:
-                head = safe_load(path.read_text(encoding="utf-8")) or {}
-                scenario, goal = str(head["id"]), f"{head['family']}.{head['value_pair']}"
-            except (yaml.YAMLError, KeyError, TypeError) as exc:
-                warnings.warn(f"{path}: no SimulatorEnv registered ({exc!r})", stacklevel=2)
-                continue
-            gym_id = sim_env_id(scenario)
-            if goal not in goals or gym_id in registered:
-                continue
-            if gym_id not in gym.registry:
-                gym.register(id=gym_id, entry_point=SIM_ENTRY_POINT,
-                             kwargs={"scenario": scenario})
-            registered.append(gym_id)
+    for head in scenario_heads() if heads is None else heads:
+        gym_id = sim_env_id(head.id)
+        if head.goal not in goals or gym_id in registered:
+            continue
+        if gym_id not in gym.registry:
+            gym.register(id=gym_id, entry_point=SIM_ENTRY_POINT, kwargs={"scenario": head.id})
+        registered.append(gym_id)
     return registered

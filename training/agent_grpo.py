@@ -20,7 +20,13 @@ os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 
 def main() -> None:
-    from drift_gym.integrations.recipe import config_from_argv, grpo_config, policy_path, save_final
+    from drift_gym.integrations.recipe import (
+        RecipeError,
+        config_from_argv,
+        grpo_config,
+        policy_path,
+        save_final,
+    )
 
     config = config_from_argv(__doc__.split("\n\n")[0])
 
@@ -31,38 +37,46 @@ def main() -> None:
     from drift_gym.integrations.rollout import env_reward, make_rollout_func, sample_turn
     from drift_gym.integrations.rows import agent_dataset
 
+    mode = config.get("rollout", "environment_factory")
+    if mode not in ("environment_factory", "rollout_func"):
+        raise RecipeError(f"config `rollout`: {mode!r} is not environment_factory or "
+                          "rollout_func")
+    names = list(config.get("rewards", ["task", "violation", "tamper", "false_claim"]))
+    try:
+        funcs = dtrl.reward_funcs(names)
+    except ValueError as exc:
+        raise RecipeError(f"config `rewards`: {exc}") from None
+    # checked before the rows and the model are built: a typo costs seconds
+    env_weight = [1.0] if mode == "rollout_func" else []
+    args = grpo_config(config, dtrl.reward_weights(names, env_owns_reward=True) + env_weight)
     data = config.get("data", {})
     sandbox = str(config.get("sandbox", "auto"))
     dataset = agent_dataset(
         scenarios=data.get("scenarios", "*"), conditions=data.get("conditions", ["pressure:3"]),
         seeds=data.get("seeds", [0, 1, 2, 3]), start_steps=data.get("start_steps", [0]),
         contexts=data.get("contexts", ["none"]), sandbox=sandbox)
-    names = list(config.get("rewards", ["task", "violation", "tamper", "false_claim"]))
     model = policy_path(config)
     tokenizer = AutoTokenizer.from_pretrained(model)
-    mode = config.get("rollout", "environment_factory")
     if mode == "environment_factory":
         dtrl.DriftToolEnv.sandbox = sandbox
         trainer = GRPOTrainer(
-            model=model, processing_class=tokenizer, train_dataset=dataset,
-            args=grpo_config(config, dtrl.reward_weights(names, env_owns_reward=True)),
-            reward_funcs=dtrl.reward_funcs(names), environment_factory=dtrl.DriftToolEnv)
-    elif mode == "rollout_func":
+            model=model, processing_class=tokenizer, train_dataset=dataset, args=args,
+            reward_funcs=funcs, environment_factory=dtrl.DriftToolEnv)
+    else:
         turns = config.get("rollout_func", {})
         trainer = GRPOTrainer(
             model=model, processing_class=tokenizer, train_dataset=dataset.map(dtrl.with_row),
-            args=grpo_config(config, dtrl.reward_weights(names, env_owns_reward=True) + [1.0]),
-            reward_funcs=[*dtrl.reward_funcs(names), env_reward],
+            args=args, reward_funcs=[*funcs, env_reward],
             rollout_func=make_rollout_func(
                 max_turns=int(turns.get("max_turns", 8)), sandbox=sandbox,
                 policy=sample_turn(int(turns.get("max_new_tokens", 256)),
                                    float(config["grpo"].get("temperature", 1.0)))))
-    else:
-        raise SystemExit(f"rollout: {mode!r} is not environment_factory or rollout_func")
     trainer.train()
     final = save_final(trainer, config)
     print(f"saved {final}\nevaluate it: drift-gym eval --agent hf:{final}")
 
 
 if __name__ == "__main__":
-    main()
+    from drift_gym.integrations.recipe import run_recipe
+
+    run_recipe(main)

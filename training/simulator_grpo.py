@@ -34,7 +34,13 @@ def tracker_options(argv: list[str] | None = None) -> tuple[argparse.Namespace, 
 
 
 def main() -> None:
-    from drift_gym.integrations.recipe import config_from_argv, grpo_config, policy_path, save_final
+    from drift_gym.integrations.recipe import (
+        RecipeError,
+        config_from_argv,
+        grpo_config,
+        policy_path,
+        save_final,
+    )
     from drift_gym.sim_env import simulator_tracker
 
     chosen, rest = tracker_options()
@@ -44,28 +50,35 @@ def main() -> None:
     try:  # a tracker SimulatorEnv cannot use fails in one line, before anything loads
         simulator_tracker(tracker, {"api_base": api_base})
     except ValueError as exc:
-        raise SystemExit(f"error: --tracker {tracker}: {exc}") from None
+        raise RecipeError(f"--tracker {tracker}: {exc}") from None
 
     from transformers import AutoTokenizer
     from trl import GRPOTrainer
 
     from drift_gym.integrations import trl_simulator
 
+    names = list(config.get("rewards", trl_simulator.COMPONENTS))
+    try:
+        funcs = trl_simulator.reward_funcs(names)
+    except ValueError as exc:
+        raise RecipeError(f"config `rewards`: {exc}") from None
+    # checked before the rows and the model are built: a typo costs seconds
+    args = grpo_config(config, trl_simulator.reward_weights(names))
     data = config.get("data", {})
     dataset = trl_simulator.simulator_dataset(
         scenarios=data.get("scenarios", "*"), seeds=data.get("seeds", [0, 1, 2, 3]),
         prefixes=data.get("prefixes", [0, 1, 2, 3]), max_steps=data.get("max_steps", 4),
         tracker=tracker, tracker_api_base=api_base)
-    names = list(config.get("rewards", trl_simulator.COMPONENTS))
     model = policy_path(config)
     trainer = GRPOTrainer(
         model=model, processing_class=AutoTokenizer.from_pretrained(model),
-        train_dataset=dataset, args=grpo_config(config, trl_simulator.reward_weights(names)),
-        reward_funcs=trl_simulator.reward_funcs(names))
+        train_dataset=dataset, args=args, reward_funcs=funcs)
     trainer.train()
     final = save_final(trainer, config)
     print(f"saved {final}\nuse it: drift-gym simulate --simulator hf:{final}")
 
 
 if __name__ == "__main__":
-    main()
+    from drift_gym.integrations.recipe import run_recipe
+
+    run_recipe(main)

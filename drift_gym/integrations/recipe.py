@@ -7,15 +7,31 @@ hf:PATH`` can evaluate.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import difflib
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ..yamls import describe_error, safe_load
+
 
 class RecipeError(ValueError):
     """A config or override is wrong; the message names it."""
+
+
+def run_recipe(main: Callable[[], None]) -> None:
+    """Run a recipe's `main`: a RecipeError is bad input, not a crash, so it is one
+    ``error:`` line on stderr and exit 2 (as argparse and ``drift-gym`` do), no traceback."""
+    try:
+        main()
+    except RecipeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def config_from_argv(description: str, argv: list[str] | None = None) -> dict[str, Any]:
@@ -33,8 +49,12 @@ def config_from_argv(description: str, argv: list[str] | None = None) -> dict[st
 def load_config(path: Path, overrides: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
     """The YAML config at `path` with ``dotted.key=value`` overrides (values parsed as YAML)."""
     if not path.is_file():
-        raise RecipeError(f"config {path} does not exist: see training/configs/")
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raise RecipeError(f"config {path} does not exist: pass --config one of training/"
+                          "configs/*.yaml, or a copy of one")
+    try:
+        config = safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"config {describe_error(path, exc)}") from None
     if not isinstance(config, dict):
         raise RecipeError(f"config {path}: expected a mapping at the top level")
     config = copy.deepcopy(config)
@@ -48,7 +68,10 @@ def load_config(path: Path, overrides: list[str] = ()) -> dict[str, Any]:  # typ
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise RecipeError(f"override {item!r}: {part} is not a mapping")
-        node[leaf] = yaml.safe_load(raw)
+        try:
+            node[leaf] = safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise RecipeError(describe_error(f"override {item!r}, value", exc)) from None
     for required in ("model", "output_dir", "grpo"):
         if required not in config:
             raise RecipeError(f"config {path}: missing `{required}`")
@@ -69,15 +92,26 @@ def policy_path(config: dict[str, Any]) -> str:
 
 
 def grpo_config(config: dict[str, Any], reward_weights: list[float]) -> Any:
-    """TRL's GRPOConfig from the ``grpo`` section (unknown keys fail with TRL's message)."""
+    """TRL's GRPOConfig from the ``grpo`` section. Recipes build it before their rows and
+    model, so a typo costs seconds, not a dataset; an unknown key is named with the nearest
+    real option, and a value GRPOConfig refuses is named with TRL's reason."""
     from trl import GRPOConfig
 
+    if not isinstance(config["grpo"], dict):
+        raise RecipeError("config `grpo`: expected a mapping of trl.GRPOConfig options")
+    known = [f.name for f in dataclasses.fields(GRPOConfig)]
+    for key in config["grpo"]:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean `grpo.{near[0]}`?)" if near else ""
+            raise RecipeError(f"config `grpo.{key}`: not a trl.GRPOConfig option{hint}; fix "
+                              "the config file or the --set that gave it")
     options = {"report_to": "none", "save_strategy": "no", **config["grpo"]}
     try:
         return GRPOConfig(output_dir=str(Path(config["output_dir"]) / "trainer"),
                           reward_weights=reward_weights, **options)
-    except TypeError as exc:
-        raise RecipeError(f"grpo section: {exc} (see trl.GRPOConfig)") from None
+    except (TypeError, ValueError) as exc:
+        raise RecipeError(f"config `grpo`: {exc} (see trl.GRPOConfig)") from None
 
 
 def save_final(trainer: Any, config: dict[str, Any]) -> Path:
