@@ -12,7 +12,7 @@ import html
 import json
 from collections import defaultdict
 from pathlib import Path
-from statistics import mean
+from statistics import fmean
 from typing import Any
 
 from .outputs import write_file
@@ -46,6 +46,12 @@ def _round(value: Any) -> Any:
     return value
 
 
+def _share(flags: list[bool]) -> float | None:
+    """The share of true flags as a float (``mean`` of all-true bools is the int 1, which
+    would print as ``1`` next to ``0.000``); None for no flags."""
+    return sum(flags) / len(flags) if flags else None
+
+
 def group_stats(episodes: list[EpisodeRecord]) -> dict[str, Any]:
     """Statistics of one group of episodes (same agent, direction, condition, context)."""
     per_episode = [_flags(e) for e in episodes]
@@ -67,18 +73,18 @@ def group_stats(episodes: list[EpisodeRecord]) -> dict[str, Any]:
         "episodes": len(episodes),
         "graded_steps": len(steps),
         "unscored_steps": len([s for s in steps if not s.decided]),
-        "violation_rate": mean(fractions) if fractions else None,
+        "violation_rate": fmean(fractions) if fractions else None,
         "violation_rate_ci": bootstrap_ci(fractions),
-        "episode_violation_rate": mean(any(f) for f in per_episode) if per_episode else None,
-        "mean_first_violation_step": mean([f for f in firsts if f]) if any(firsts) else None,
+        "episode_violation_rate": _share([any(f) for f in per_episode]),
+        "mean_first_violation_step": fmean([f for f in firsts if f]) if any(firsts) else None,
         "drift_slope": slope(list(curve.values())),
         "stickiness": stickiness(per_episode),
-        "task_pass_rate": mean(s.passed for s in steps) if steps else None,
+        "task_pass_rate": _share([s.passed for s in steps]),
         "pass^1": pass_hat_k(successes, trials, 1),
         "pass^2": pass_hat_k(successes, trials, 2),
-        "false_claim_rate": mean(s.false_claim for s in steps) if steps else None,
-        "tamper_rate": mean(bool(s.tamper) for s in steps) if steps else None,
-        "mean_context_tokens": mean(s.context_tokens for s in steps) if steps else None,
+        "false_claim_rate": _share([s.false_claim for s in steps]),
+        "tamper_rate": _share([bool(s.tamper) for s in steps]),
+        "mean_context_tokens": fmean(s.context_tokens for s in steps) if steps else None,
         "violation_by_step": curve,
         "violation_by_step_ci": curve_ci,
         **user_drift(steps, episodes),
@@ -155,50 +161,58 @@ ASYMMETRY = ("agent", "value_pair", "condition", "context", "protected_a", "rate
              "protected_b", "rate_b_protected", "asymmetry_index", "ci")
 
 
-STUDY = ("agent", "value_pair", "protected_value", "condition", "episodes", "violation_rate",
-         "violation_rate_ci", "asymmetry_index", "asymmetry_ci", "violation_by_step")
+STUDY = ("agent", "value_pair", "protected_value", "condition", "context", "episodes",
+         "violation_rate", "violation_rate_ci", "asymmetry_index", "asymmetry_ci",
+         "violation_by_step")
+STUDY_TITLE = "study table: violation rate per pair x protected value x condition x context"
 
 
 def study_rows(analysis: dict[str, Any]) -> list[dict[str, Any]]:
     """The asymmetric-drift study's table: violation rate per value pair x protected value x
-    condition with its CI, the pair's asymmetry index (on both directions' rows), and the
-    violation rate by step, per agent (context modes other than none are left out)."""
-    asymmetry = {(a["agent"], a["value_pair"], a["condition"]): a
-                 for a in analysis["asymmetry"] if a["context"] == "none"}
+    condition x context with its CI, the pair's asymmetry index (on both directions' rows),
+    and the violation rate by step, per agent. Every context setting is a row of its own, so
+    each rate is that of exactly the episodes its row counts, as in the group table (pooling
+    or dropping contexts would contradict it)."""
+    asymmetry = {(a["agent"], a["value_pair"], a["condition"], a["context"]): a
+                 for a in analysis["asymmetry"]}
     rows = []
     for group in analysis["groups"]:
-        if group["context"] != "none":
-            continue
-        pair = asymmetry.get((group["agent"], group["value_pair"], group["condition"]), {})
+        pair = asymmetry.get((group["agent"], group["value_pair"], group["condition"],
+                              group["context"]), {})
         by_step = group["violation_by_step"]
         rows.append({
             **{k: group[k] for k in ("agent", "value_pair", "protected_value", "condition",
-                                     "episodes", "violation_rate", "violation_rate_ci")},
+                                     "context", "episodes", "violation_rate",
+                                     "violation_rate_ci")},
             "asymmetry_index": pair.get("asymmetry_index"), "asymmetry_ci": pair.get("ci"),
-            "violation_by_step": " ".join(f"{t}:{v:.2f}" for t, v in by_step.items()) or None,
+            "violation_by_step": " ".join(f"{t}:{cell(v)}" for t, v in by_step.items())
+            or None,
         })
     return rows
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
+    """One table cell as every report output writes it (report.md, report.html and the
+    `report` command): rates and intervals to three decimals, counts as integers, None as
+    ``-``."""
     if value is None:
         return "-"
-    if isinstance(value, list):
-        return "[" + ", ".join(_cell(v) for v in value) + "]"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(cell(v) for v in value) + "]"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def markdown(analysis: dict[str, Any]) -> str:
     def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
         head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-        return head + "".join("| " + " | ".join(_cell(r.get(c)) for c in columns) + " |\n"
+        return head + "".join("| " + " | ".join(cell(r.get(c)) for c in columns) + " |\n"
                               for r in rows)
 
     return (f"# drift_gym report\n\n{analysis['episodes']} episodes.\n\n## Groups\n\n"
             + table(analysis["groups"], headline(analysis["groups"]))
             + "\n## Asymmetry (violation rate with A protected minus with B protected)\n\n"
             + table(analysis["asymmetry"], ASYMMETRY)
-            + "\n## Study table (pair x protected value x condition)\n\n"
+            + f"\n## {STUDY_TITLE[0].upper()}{STUDY_TITLE[1:]}\n\n"
             + table(analysis["study"], STUDY))
 
 
@@ -206,8 +220,8 @@ def html_page(analysis: dict[str, Any], figures: dict[str, bytes]) -> str:
     """One self-contained page: inline CSS, tables, figures as data URIs (no network)."""
     def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c)))}</td>" for c in columns)
-                       + "</tr>" for r in rows)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(cell(r.get(c)))}</td>"
+                                        for c in columns) + "</tr>" for r in rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     images = "".join(
@@ -223,7 +237,7 @@ def html_page(analysis: dict[str, Any], figures: dict[str, bytes]) -> str:
             "episodes.</p><h2>Groups</h2>"
             + table(analysis["groups"], headline(analysis["groups"]))
             + "<h2>Asymmetry index</h2>" + table(analysis["asymmetry"], ASYMMETRY)
-            + "<h2>Study table</h2>" + table(analysis["study"], STUDY)
+            + f"<h2>{html.escape(STUDY_TITLE)}</h2>" + table(analysis["study"], STUDY)
             + f"<h2>Figures</h2>{images}</body></html>")
 
 

@@ -163,7 +163,7 @@ def test_a_judge_model_scores_the_policy_turns():
         env.reset(seed=0)
         _, _, _, _, info = env.step("words no phrase list would catch")
         assert len(server.requests) == 1
-    assert info["tracker"] == "llm:litellm:openai/fake-judge"
+    assert info["tracker"] == "llm:openai/fake-judge"
     assert info["toward_violation"] and info["reward_components"]["policy"] == 0.0
     assert info["reward_components"]["prompt_to_line"] == 0.0
     assert info["goal_state"]["reasoning"]["policy"] == "the user now wants raw records"

@@ -32,7 +32,7 @@ def report(
 ) -> None:
     """Statistics, Markdown tables, PNG plots and a self-contained report.html for a run."""
     from ..outputs import OutputError, writing
-    from ..report import HEADLINE, STUDY, build_report
+    from ..report import HEADLINE, STUDY, STUDY_TITLE, build_report, cell
     from ..report import to_dataset as save_dataset
 
     if not run_dir.is_dir():
@@ -59,20 +59,18 @@ def report(
     for column in columns:
         table.add_column(column)
     for row in summary["groups"]:
-        table.add_row(*(fmt(row[c]) if not isinstance(row[c], list) else
-                        "[" + ", ".join(fmt(v) for v in row[c]) + "]" for c in columns))
+        table.add_row(*(cell(row[c]) for c in columns))
     stdout_console().print(table)
-    study = Table(title="study table: violation rate per pair x protected value x condition")
+    study = Table(title=STUDY_TITLE)
     for column in STUDY:
         study.add_column(column)
     for row in summary["study"]:
-        study.add_row(*(fmt(row[c]) if not isinstance(row[c], list) else
-                        "[" + ", ".join(fmt(v) for v in row[c]) + "]" for c in STUDY))
+        study.add_row(*(cell(row[c]) for c in STUDY))
     stdout_console().print(study)
     for item in summary["asymmetry"]:
-        console.print(f"asymmetry {item['agent']} {item['value_pair']} {item['condition']} "
-                      f"{item['context']}: {fmt(item['asymmetry_index'])} "
-                      f"(95% CI {item['ci']})")
+        console.print(f"asymmetry {escape(item['agent'])} {item['value_pair']} "
+                      f"{item['condition']} {item['context']}: {cell(item['asymmetry_index'])} "
+                      f"(95% CI {escape(cell(item['ci']))})", soft_wrap=True)
     console.print(f"report: {run_dir / 'report.html'}")
 
 

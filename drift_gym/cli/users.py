@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ..users.registry import SIMULATOR_KINDS
 from .common import (
-    HELP,
     TRACKER_HELP,
     ApiBase,
     CacheDir,
@@ -25,10 +25,13 @@ from .common import (
     tracker_note,
 )
 
+SIMULATOR_HELP = escape(f"Simulated user: {', '.join(SIMULATOR_KINDS)} (default: scripted, a "
+                        "scripted user without drift).")
+
 
 @app.command("simulate")
 def simulate_users(
-    simulator: Annotated[str, typer.Option(help=HELP["simulator"])] = "scripted",
+    simulator: Annotated[str, typer.Option(help=SIMULATOR_HELP)] = "scripted",
     tracker: Annotated[str, typer.Option(help=TRACKER_HELP)] = "auto",
     episodes: Annotated[int, typer.Option(min=1, help="Conversations to run.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the first conversation (+1 per next).")] = 0,
@@ -47,8 +50,9 @@ def simulate_users(
         help="Also write the summary with every episode's events to this JSON file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Run simulated users against a scripted agent; report UGST and consistency metrics and
-    the tracker's recall and false-positive rate against injected drift."""
+    """Run simulated users against a scripted agent; report UGST and consistency metrics and,
+    for scripted users (who report the drift they inject), the tracker's recall and
+    false-positive rate."""
     from ..catalog import CatalogError
     from ..models import ModelError
     from ..outputs import OutputError, probe_folder, write_file
@@ -78,8 +82,9 @@ def simulate_users(
         fail(f"{exc}")
     except ModelError as exc:
         fail(f"{exc} (check --simulator/--tracker, --api-base and the provider's API key)")
-    if summary["tracker_note"]:
-        console.print(f"[yellow]warning:[/] {escape(summary['tracker_note'])}", soft_wrap=True)
+    for note in (summary["tracker_note"], summary["scoring_note"]):
+        if note:
+            console.print(f"[yellow]warning:[/] {escape(note)}", soft_wrap=True)
     if out is not None:
         try:
             write_file(out, json.dumps(summary, indent=2))
@@ -89,29 +94,39 @@ def simulate_users(
     if as_json:
         print(json.dumps(summary, indent=2))
         return
+    _print_simulation(summary)
+    if out is not None:
+        console.print(f"per-episode records: {out}")
+
+
+def _print_simulation(summary: dict[str, Any]) -> None:
+    """The metrics table and the events by type; the tracker-quality metrics only where the
+    user reports its drift (a scripted user), else a note that they cannot be measured."""
     table = Table(title=f"drift_gym simulate: {summary['simulator']} "
                         f"({summary['episodes']} conversations, {summary['user_turns']} user "
                         f"turns, tracker {summary['tracker']})")
     table.add_column("metric")
     table.add_column("value")
-    for key in ("ugst_mean", "prompt_to_line", "line_to_line", "qa_consistency",
-                "injected_events", "detected_events", "tracker_recall",
-                "tracker_false_positive_rate", "label_agreement", "stopped_early",
-                "toward_violation_turns", "unscored_lines"):
+    quality = ("injected_events", "tracker_recall", "tracker_false_positive_rate",
+               "label_agreement", "stopped_early") if summary["ground_truth"] else ()
+    for key in ("ugst_mean", "prompt_to_line", "line_to_line", "qa_consistency", *quality,
+                "detected_events", "toward_violation_turns", "unscored_lines", "read_lines"):
         table.add_row(key, fmt(summary[key]))
     for category, value in summary["ugst_categories"].items():
         table.add_row(f"ugst.{category}", fmt(value))
     stdout_console().print(table)
+    if not summary["ground_truth"]:
+        console.print(f"note: the user {escape(summary['simulator'])} reports no drift of its "
+                      "own, so the tracker's recall and false positives cannot be measured "
+                      "(scripted users only)", soft_wrap=True)
     if summary["event_types"]:
+        columns = next(iter(summary["event_types"].values()))
         events = Table(title="drift events by type")
-        for column in ("type", "injected", "detected", "missed", "false_positives"):
+        for column in ("type", *columns):
             events.add_column(column)
         for kind, counts in summary["event_types"].items():
-            events.add_row(kind, *(str(counts[c]) for c in ("injected", "detected", "missed",
-                                                            "false_positives")))
+            events.add_row(kind, *(str(counts[c]) for c in columns))
         stdout_console().print(events)
-    if out is not None:
-        console.print(f"per-episode records: {out}")
 
 
 @app.command("tracker-eval")
@@ -135,10 +150,7 @@ def tracker_eval(
     from ..users.tracker_eval import evaluate
 
     try:
-        spec = canonical(tracker)
-        if spec == "auto":
-            raise ValueError("--tracker auto picks by simulator; name one: scripted, lexical "
-                             "or llm:<model>")
+        spec = canonical(tracker, auto=False)
         tracker_note(None, spec, {})
         judge = make_tracker(spec, api_base=api_base, cache_dir=cache_dir,
                              use_cache=not no_cache)

@@ -33,6 +33,9 @@ class UserTurn:
 
 class UserSimulator(Protocol):
     name: str
+    ground_truth: bool
+    """Whether it reports the drift it injects (`UserTurn.injected`): only then can a
+    tracker's recall and false positives be measured against it."""
 
     def reset(self, goal: UserGoal, *, seed: int) -> None: ...
 

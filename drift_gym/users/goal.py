@@ -199,6 +199,12 @@ class LineFacts:
         """Slot -> the value this line ends up stating (the last mention wins)."""
         return dict(self.mentions)
 
+    @property
+    def unread(self) -> bool:
+        """The tracker read no statement in the line, only slots it could not read (a judge
+        that never gave a usable reply): such a line can support no score."""
+        return bool(self.unscored) and not self.mentions
+
 
 @dataclass(frozen=True)
 class DriftEvent:

@@ -71,6 +71,9 @@ def chat_messages(system: str, conversation: list[dict[str, str]]) -> list[dict[
 class LLMSimulator:
     """A ChatModel as the user; `steer` adds the tracked goal state to its prompt."""
 
+    ground_truth = False
+    """Its drift is whatever it writes: nothing to score a tracker against."""
+
     def __init__(self, model: ChatModel, *, steer: bool = False, prompt: str | None = None,
                  tracker: GoalTracker | None = None) -> None:
         from .catalog import load_prompt

@@ -96,15 +96,22 @@ def qa_consistency(goal: UserGoal, lines: Sequence[LineFacts]) -> float | None:
 
 def conversation_metrics(goal: UserGoal, state: GoalState) -> dict[str, Any]:
     """Per conversation: UGST per category and mean, the three consistency metrics, events —
-    all from the tracker's own reading of the lines (`state.lines`)."""
+    all from the tracker's own reading of the lines (`state.lines`).
+
+    The metrics stand on the lines the tracker read anything of (`read_lines`): a line it
+    could not read at all (`LineFacts.unread`) is left out, and a conversation with no read
+    line has no score at all — its statuses would be the initial ones, read off nothing."""
     lines = state.lines
+    read = [line for line in lines if not line.unread]
     labels: dict[str, int] = {}
     for event in state.events:
         labels[event.label] = labels.get(event.label, 0) + 1
-    return {"ugst": state.ugst(), "ugst_categories": state.category_scores(),
-            "prompt_to_line": prompt_to_line(goal, lines), "line_to_line": line_to_line(lines),
-            "qa_consistency": qa_consistency(goal, lines), "user_turns": len(lines),
-            "detected_events": len(state.events), "event_labels": labels,
+    return {"ugst": state.ugst() if read else None,
+            "ugst_categories": state.category_scores() if read else {},
+            "prompt_to_line": prompt_to_line(goal, read), "line_to_line": line_to_line(read),
+            "qa_consistency": qa_consistency(goal, read), "user_turns": len(lines),
+            "read_lines": len(read), "detected_events": len(state.events),
+            "event_labels": labels,
             "unscored_lines": sum(bool(line.unscored) for line in lines)}
 
 

@@ -113,6 +113,8 @@ def _fill(template: str, **tokens: str) -> str:
 class ScriptedSimulator:
     """See the module docstring. `turn` is a pure function of (goal, seed, conversation)."""
 
+    ground_truth = True
+
     def __init__(self, drift: DriftProfile | None = None) -> None:
         self.drift = drift or DriftProfile()
         self.name = self.drift.label

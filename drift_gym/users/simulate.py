@@ -115,68 +115,118 @@ def _mean(values: list[float | None]) -> float | None:
     return round(sum(present) / len(present), 4) if present else None
 
 
-def episode_record(conversation: Conversation, tracker: str) -> dict[str, Any]:
+def episode_record(conversation: Conversation, tracker: str, *,
+                   ground_truth: bool = True) -> dict[str, Any]:
     """Per-episode metrics, injected and detected events (one JSON object); `tracker` names
-    the tracker that judged the user."""
+    the tracker that judged the user. Without `ground_truth` (an LLM-played user reports no
+    drift of its own) the tracker's misses and false positives are None: unknowable."""
     goal = conversation.goal
-    metrics = conversation_metrics(goal, conversation.state)
-    matching = match_events(conversation.injected, conversation.state.events,
-                            user_turns=metrics["user_turns"])
-    return {
+    state = conversation.state
+    metrics = conversation_metrics(goal, state)
+    record = {
         "goal": goal.id, "protected": goal.protected, "seed": goal.seed,
         "persona": goal.persona.id, "tracker": tracker, **metrics,
         "stopped": conversation.stopped,
         "injected": [e.to_json() for e in conversation.injected],
-        "detected": [e.to_json() for e in conversation.state.events],
+        "detected": [e.to_json() for e in state.events],
+        "toward_violation_turns": sum(s.toward_violation for s in conversation.states),
+    }
+    if not ground_truth:
+        return {**record, "missed": None, "false_positives": None, "clean_turns": None,
+                "labels_agree": None}
+    matching = match_events(conversation.injected, state.events,
+                            user_turns=metrics["user_turns"])
+    return {
+        **record,
         "missed": [e.to_json() for e in matching.missed],
         "false_positives": [e.to_json() for e in matching.false_positives],
         "clean_turns": matching.clean_turns,
-        "toward_violation_turns": sum(s.toward_violation for s in conversation.states),
         "labels_agree": sum(
             1 for i in matching.found
             if any((d.type, d.component, d.label) == (i.type, i.component, i.label)
-                   for d in conversation.state.events)),
+                   for d in state.events)),
     }
 
 
-def summarize(config: SimulationConfig, simulator: str, tracker: str,
-              records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Aggregates over episodes (see `metrics` for every definition)."""
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return round(numerator / denominator, 4) if denominator else None
+
+
+def tracker_quality(records: list[dict[str, Any]], ground_truth: bool) -> dict[str, Any]:
+    """Recall, false positives and label agreement against the injected drift; all None
+    without ground truth (there is nothing to have found, or to have flagged wrongly)."""
     injected = sum(len(r["injected"]) for r in records)
-    missed = sum(len(r["missed"]) for r in records)
+    if not ground_truth:
+        return dict.fromkeys(("tracker_recall", "tracker_false_positives", "clean_turns",
+                              "tracker_false_positive_rate", "label_agreement",
+                              "stopped_early"))
+    found = injected - sum(len(r["missed"]) for r in records)
     false = sum(len(r["false_positives"]) for r in records)
     clean = sum(r["clean_turns"] for r in records)
+    return {
+        "tracker_recall": _ratio(found, injected), "tracker_false_positives": false,
+        "clean_turns": clean, "tracker_false_positive_rate": _ratio(false, clean),
+        "label_agreement": _ratio(sum(r["labels_agree"] for r in records), found),
+        "stopped_early": sum(1 for r in records if any(e["type"] == "stop_early"
+                                                         for e in r["injected"])),
+    }
+
+
+def event_types(records: list[dict[str, Any]], ground_truth: bool) -> dict[str, dict[str, int]]:
+    """Per event type: injected, detected, missed and false positives — only detected
+    without ground truth."""
+    keys = ("injected", "detected", "missed", "false_positives") if ground_truth else (
+        "detected",)
     types: dict[str, Counter[str]] = {}
     for r in records:
-        for key, events in (("injected", r["injected"]), ("detected", r["detected"]),
-                            ("missed", r["missed"]), ("false_positives", r["false_positives"])):
-            for event in events:
+        for key in keys:
+            for event in r[key]:
                 types.setdefault(event["type"], Counter())[key] += 1
-    found = injected - missed
+    return {t: {k: c[k] for k in keys} for t, c in sorted(types.items())}
+
+
+UNSCORED_SHARE = 0.2
+"""Above this share of user lines with something the tracker could not read, `simulate`
+warns: the scores then stand on a part of the conversation only."""
+
+
+def scoring_note(records: list[dict[str, Any]], tracker: str) -> str | None:
+    """The warning line when many user lines were unscored: how many, how many the scores
+    stand on, and how many conversations have no score at all (None when few were)."""
+    turns = sum(r["user_turns"] for r in records)
+    unscored = sum(r["unscored_lines"] for r in records)
+    if not turns or unscored / turns <= UNSCORED_SHARE:
+        return None
+    read = sum(r["read_lines"] for r in records)
+    unscorable = sum(r["ugst"] is None for r in records)
+    return (f"{unscored} of {turns} user lines hold words the tracker {tracker} could not "
+            f"read; the scores stand on the {read} lines it read anything of"
+            + (f"; {unscorable} of {len(records)} conversations have no score (no line read)"
+               if unscorable else ""))
+
+
+def summarize(config: SimulationConfig, simulator: str, tracker: str,
+              records: list[dict[str, Any]], *, ground_truth: bool = True) -> dict[str, Any]:
+    """Aggregates over episodes (see `metrics` for every definition)."""
     return {
         "simulator": simulator, "tracker": tracker,
-        "tracker_note": judging_note(config.simulator, tracker), "episodes": len(records),
-        "seed": config.seed, "goals": sorted({r["goal"] for r in records}),
+        "tracker_note": judging_note(config.simulator, tracker),
+        "scoring_note": scoring_note(records, tracker), "ground_truth": ground_truth,
+        "episodes": len(records), "seed": config.seed,
+        "goals": sorted({r["goal"] for r in records}),
         "user_turns": sum(r["user_turns"] for r in records),
-        "injected_events": injected,
+        "read_lines": sum(r["read_lines"] for r in records),
+        "injected_events": sum(len(r["injected"]) for r in records),
         "detected_events": sum(len(r["detected"]) for r in records),
-        "tracker_recall": round(found / injected, 4) if injected else None,
-        "tracker_false_positives": false, "clean_turns": clean,
-        "tracker_false_positive_rate": round(false / clean, 4) if clean else None,
-        "label_agreement": round(sum(r["labels_agree"] for r in records) / found, 4)
-        if found else None,
+        **tracker_quality(records, ground_truth),
         "ugst_mean": _mean([r["ugst"] for r in records]),
         "ugst_categories": {c: _mean([r["ugst_categories"].get(c) for r in records])
                             for c in CATEGORIES},
         "prompt_to_line": _mean([r["prompt_to_line"] for r in records]),
         "line_to_line": _mean([r["line_to_line"] for r in records]),
         "qa_consistency": _mean([r["qa_consistency"] for r in records]),
-        "event_types": {t: {k: c[k] for k in ("injected", "detected", "missed",
-                                              "false_positives")}
-                        for t, c in sorted(types.items())},
+        "event_types": event_types(records, ground_truth),
         "event_labels": dict(sum((Counter(r["event_labels"]) for r in records), Counter())),
-        "stopped_early": sum(1 for r in records if any(e["type"] == "stop_early"
-                                                         for e in r["injected"])),
         "toward_violation_turns": sum(r["toward_violation_turns"] for r in records),
         "unscored_lines": sum(r["unscored_lines"] for r in records),
         "per_episode": records,
@@ -202,7 +252,9 @@ def simulate(config: SimulationConfig,
         conversation = run_conversation(goal, simulator, tracker, seed=seed,
                                         question_rate=config.question_rate,
                                         max_turns=config.max_turns)
-        records.append(episode_record(conversation, tracker.name))
+        records.append(episode_record(conversation, tracker.name,
+                                      ground_truth=simulator.ground_truth))
         if on_episode is not None:
             on_episode(records[-1])
-    return summarize(config, simulator.name, tracker.name, records)
+    return summarize(config, simulator.name, tracker.name, records,
+                     ground_truth=simulator.ground_truth)

@@ -172,19 +172,25 @@ def replay(goal: UserGoal, lines: Sequence[LineFacts], *, completed: Collection[
                      unscored=lines[-1].unscored if lines else (), lines=tuple(lines))
 
 
-def canonical(spec: str) -> str:
+def canonical(spec: str, *, auto: bool = True) -> str:
     """A tracker spec in its canonical form (aliases resolved, ``litellm:``/``hf:`` judges
-    written ``llm:<model>``); raises ValueError naming the spec and what to use."""
+    written ``llm:<model>``); raises ValueError naming the spec and what to use. `auto`:
+    whether ``auto`` is a choice — not where there is no simulator to pick by (tracker-eval),
+    so an error there never suggests it."""
     spec = ALIASES.get(spec, spec)
     kind, _, rest = spec.partition(":")
+    choices = ("auto, " if auto else "") + "scripted, lexical or llm:<model>"
+    if spec == "auto" and not auto:
+        raise ValueError(f"--tracker auto picks by simulator, and there is none here; use "
+                         f"{choices}")
     if spec in ("auto", "scripted", "lexical"):
         return spec
     if kind == "llm" and rest:
         return spec
     if kind in ("litellm", "hf") and rest:
         return f"llm:{spec}"
-    raise ValueError(f"unknown tracker spec {spec!r}: use auto, scripted, lexical or "
-                     "llm:<model> (a litellm model, or llm:hf:<path>)")
+    raise ValueError(f"unknown tracker spec {spec!r}: use {choices} (a litellm model, or "
+                     "llm:hf:<path>)")
 
 
 def resolve(spec: str, simulator: str | None) -> str:

@@ -89,7 +89,7 @@ class LLMTracker(ReadingTracker):
 
         self.model = json_mode(model)
         self.prompt = prompt if prompt is not None else load_prompt("tracker")
-        self.name = f"llm:{model.name}"
+        self.name = "llm:" + model.name.removeprefix("litellm:")  # as --tracker spells it
         self._read: dict[str, tuple[LineFacts, dict[str, str]]] = {}
 
     def update(self, goal: UserGoal, conversation: Sequence[dict[str, str]], turn_index: int,
