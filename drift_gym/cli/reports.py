@@ -126,10 +126,9 @@ def validate_catalog(
         chosen = select_scenarios(scenarios)
     except ValueError as exc:
         fail(str(exc))
-    families = {s.split(".")[0] for s in chosen} | {p.split(".")[0] for p in
-                                                     scenarios.split(",")}
-    broken = {path: message for path, message in default_catalog().errors.items()
-              if scenarios.strip() == "*" or any(f in Path(path).name for f in families)}
+    # files that failed to load and may be what --scenarios meant: validate fails on them
+    broken = default_catalog().errors_matching(p.strip() for p in scenarios.split(",")
+                                               if p.strip())
     planned = len(chosen) * len(condition_list) * seeds * 2  # oracle and violator
     with EvalProgress(planned, enabled=not as_json, label="validate") as progress:
         report = validate(chosen, condition_list, seeds, workers=workers, max_steps=max_steps,
