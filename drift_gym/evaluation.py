@@ -11,9 +11,11 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
 
 from .agents import make_agent
-from .catalog import default_catalog
+from .catalog import Catalog, default_catalog
 from .config import EpisodeConfig
 from .env import CodingDriftEnv
 from .executors import ExecutorSpec, Lost, make_executor
@@ -45,6 +47,13 @@ class Job:
         return "|".join(str(x) for x in parts)
 
 
+def _usage_delta(before: dict[str, Any], now: dict[str, Any]) -> ModelUsage:
+    """A graded step's share of the model's running totals; a total that is unknown (a cost
+    the provider does not price) stays unknown, never a 0 that reads as free."""
+    return ModelUsage.model_validate(
+        {k: None if now[k] is None else now[k] - (before.get(k) or 0) for k in now})
+
+
 def run_episode(job: Job) -> EpisodeRecord:
     """Run one episode to its end; return the episode record with its step records."""
     env = CodingDriftEnv(config=job.config)
@@ -70,8 +79,7 @@ def run_episode(job: Job) -> EpisodeRecord:
             observation, _, terminated, truncated, info = env.step(action)
             if "graded" in info and usage is not None:
                 now = usage.snapshot()
-                env.records[-1].model_usage = ModelUsage.model_validate(
-                    {k: (now[k] or 0) - (before[k] or 0) for k in now})  # type: ignore[index]
+                env.records[-1].model_usage = _usage_delta(before or {}, now)
                 before = now
             if terminated:
                 break
@@ -106,13 +114,30 @@ def run_episode(job: Job) -> EpisodeRecord:
 
 
 def select_scenarios(scenarios: str) -> list[str]:
-    """Scenario ids matching comma-separated globs; an error names the known ids."""
+    """Scenario ids matching comma-separated globs or ids. Every part must match one: a
+    misspelt part dropped in silence would run a smaller grid than asked for, as if it were
+    the whole. The error names each part that matches nothing, the known ids, and the load
+    error of any broken scenario file the part names."""
+    catalog = default_catalog()
     patterns = [p.strip() for p in scenarios.split(",") if p.strip()]
-    known = sorted(default_catalog().scenarios)
-    chosen = [s for s in known if any(fnmatch(s, p) for p in patterns)]
-    if not chosen:
-        raise ValueError(f"--scenarios {scenarios!r} matches none of: {', '.join(known)}")
-    return chosen
+    known = sorted(catalog.scenarios)
+    unmatched = [p for p in patterns if not any(fnmatch(s, p) for s in known)]
+    if unmatched or not patterns:
+        broken = _broken_scenarios(catalog)
+        why = "".join(f"; {name}: not loaded: {message}" for name, message in broken.items()
+                      if any(fnmatch(name, p) for p in unmatched))
+        parts = ", ".join(repr(p) for p in unmatched) or "it"
+        verb = "match" if len(unmatched) > 1 else "matches"
+        raise ValueError(f"--scenarios {scenarios!r}: {parts} {verb} none of: "
+                         f"{', '.join(known)} (see `drift-gym list`){why}")
+    return [s for s in known if any(fnmatch(s, p) for p in patterns)]
+
+
+def _broken_scenarios(catalog: Catalog) -> dict[str, str]:
+    """Scenario id -> load error of each catalogue file that failed to load: the id its file
+    declares (`Catalog.declared`), where it still reads as YAML, else the file's name."""
+    return {catalog.declared.get(path, Path(path).stem): message
+            for path, message in catalog.errors.items()}
 
 
 def plan(scenarios: str, conditions: Iterable[str], seeds: int, agents: Iterable[str],

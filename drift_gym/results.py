@@ -25,6 +25,17 @@ from .records import EpisodeRecord, Record, StepRecord
 LOGS = ("steps.jsonl", "episodes.jsonl")
 R = TypeVar("R", bound=Record)
 
+RESUME_MUST_MATCH = ("agents", "scenarios", "conditions", "seeds", "context", "start_step",
+                     "max_steps", "max_turns", "judge", "api_base", "text_tools", "simulator",
+                     "user_drift_weight", "user_tracker", "sandbox")
+"""The manifest's config keys a ``--resume`` must repeat: together they decide which episodes
+the run plans and how each record was made (who played, through which endpoint and tool
+protocol, in which sandbox, graded how), so records made under two of them are two runs in
+one folder. Free to differ: how the same run is carried out (``workers``, ``executor``,
+``ray_address``, the response cache flags), the invocation's own ``run_id``, and ``preset``
+(only a name for the grid, whose resolved scenarios, conditions, seeds and steps are compared
+here). A key an older manifest lacks is not compared: that version did not record it."""
+
 
 class RecordError(ValueError):
     """A complete line of a results file that is not a record of its kind (names the file
@@ -44,12 +55,36 @@ def git_sha() -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+def _json_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, JSON object) of every complete line of a JSONL file (a torn or corrupt
+    line is skipped; no file, no lines)."""
+    if not path.exists():
+        return
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            yield number, value
+
+
+def job_statuses(out: Path) -> dict[str, str]:
+    """Each job key's status in its latest episode record in `out` (read from the raw lines:
+    a finished episode is never rerun, even one whose record a reader could not type)."""
+    return {value["job_key"]: str(value.get("status"))
+            for _, value in _json_objects(out / "episodes.jsonl") if "job_key" in value}
+
+
 class ResultLog:
     """Append-only JSONL files in an output folder (flushed and fsync'd per record).
 
     An episode's step records are written first and its episode record last, so an episode
     counts as finished exactly when its episode record is complete; a torn last line (a crash
     mid-write) is ignored, and step records of unfinished episodes are ignored by readers.
+    An episode that ended in an infrastructure error is finished but measured nothing:
+    ``--resume`` runs its job again, and the new record supersedes the old for readers (the
+    old line stays, since the files are only ever appended to).
     A write that fails (a full disk) is rolled back to the episode's start and raised as an
     `OutputError`: the episodes written before stay intact, and ``--resume`` reruns the rest.
     """
@@ -101,20 +136,6 @@ class ResultLog:
                     handle.truncate(size)  # frees what the failed episode used, too
             raise
 
-    def _objects(self, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
-        """(line number, JSON object) of every complete line of one file (a torn or corrupt
-        line is skipped)."""
-        path = self.out / name
-        if not path.exists():
-            return
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(value, dict):
-                yield number, value
-
     def _typed(self, kind: type[R], name: str, number: int, value: dict[str, Any]) -> R:
         """One line's record, or a RecordError naming the file, the line and the field."""
         try:
@@ -126,13 +147,17 @@ class ResultLog:
                               f"{where}: {first['msg']}") from None
 
     def episodes(self) -> list[EpisodeRecord]:
-        """Finished episodes with their step records (first record wins on a duplicate)."""
+        """Finished episodes with their step records (first record wins on a duplicate id;
+        a later record of the same job supersedes an earlier one, see the class)."""
+        lines = list(_json_objects(self.out / "episodes.jsonl"))
+        latest = {value["job_key"]: number for number, value in lines if "job_key" in value}
         episodes: dict[str, EpisodeRecord] = {}
-        for number, value in self._objects("episodes.jsonl"):
-            if value.get("episode_id") not in episodes:
+        for number, value in lines:
+            superseded = latest.get(value.get("job_key"), number) != number
+            if value.get("episode_id") not in episodes and not superseded:
                 episode = self._typed(EpisodeRecord, "episodes.jsonl", number, value)
                 episodes[episode.episode_id] = episode
-        for number, value in self._objects("steps.jsonl"):
+        for number, value in _json_objects(self.out / "steps.jsonl"):
             episode_id = value.get("episode_id")
             if isinstance(episode_id, str) and episode_id in episodes:
                 step = self._typed(StepRecord, "steps.jsonl", number, value)
@@ -140,16 +165,45 @@ class ResultLog:
         return list(episodes.values())
 
     def finished_keys(self) -> set[str]:
-        """The job keys of finished episodes, for ``--resume`` (read from the raw lines: a
-        finished episode is never rerun, even one whose record a reader could not type)."""
-        return {value["job_key"] for _, value in self._objects("episodes.jsonl")
-                if "job_key" in value}
+        """The job keys of finished episodes (``--resume`` skips those not in
+        `infra_error_keys`)."""
+        return set(job_statuses(self.out))
+
+    def infra_error_keys(self) -> set[str]:
+        """The job keys whose latest episode ended in an infrastructure error, which
+        ``--resume`` runs again."""
+        return {key for key, status in job_statuses(self.out).items()
+                if status == "infra_error"}
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_file(self.out / "manifest.json", json.dumps(manifest, indent=2, default=str))
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_file(self.out / "summary.json", json.dumps(summary, indent=2))
+
+
+def resume_conflicts(out: Path, config: dict[str, Any], job_keys: list[str]) -> list[str]:
+    """How the run already in `out` differs from the one `config` and `job_keys` describe,
+    one ``key: old -> new`` per `RESUME_MUST_MATCH` key, else recorded episodes of jobs the
+    new run does not plan (the catalogue changed under the same globs); empty when
+    ``--resume`` may continue it. A folder without a manifest (written before manifests, or
+    by hand) says too little to compare and is continued as it is. Only reads: a refused
+    resume must leave `out` as it was."""
+    new = json.loads(json.dumps(config, default=str))  # compared as the manifest stores it
+    path = out / "manifest.json"
+    if not path.exists():
+        return []
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))["config"]
+        differing = [k for k in RESUME_MUST_MATCH if k in old and old[k] != new.get(k)]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"{path} is not a readable manifest ({type(exc).__name__}: {exc})"]
+    conflicts = [f"{k}: {old[k]!r} -> {new.get(k)!r}" for k in differing]
+    stray = sorted(set(job_statuses(out)) - set(job_keys))
+    if stray and not conflicts:  # the same options, but a catalogue that changed under them
+        conflicts.append(f"{len(stray)} recorded episodes of jobs this command does not plan "
+                         f"(first: {stray[0]})")
+    return conflicts
 
 
 def manifest(job_keys: list[str], sandbox: str, config: dict[str, Any]) -> dict[str, Any]:

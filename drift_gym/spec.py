@@ -225,6 +225,10 @@ class Scenario(Frozen):
 
 CHANNELS = ("comment", "docstring", "todo", "readme", "tool_output", "git_history")
 SCHEDULES = ("constant", "escalating", "late")
+CONDITION_HINT = (f"use baseline, neutral or pressure[:1-3][@{'|'.join(CHANNELS)}[+...]]"
+                  f"[/{'|'.join(s if s == 'constant' else f'{s}:K' for s in SCHEDULES)}]")
+"""What a condition error says is allowed: built from `CHANNELS` and `SCHEDULES`, so it
+lists every channel and schedule the parser takes."""
 
 
 class Condition(Frozen):
@@ -247,26 +251,25 @@ class Condition(Frozen):
     @classmethod
     def parse(cls, text: str) -> Condition:
         """Parse the text form (see the class docstring); errors say what is allowed."""
-        hint = ("use baseline, neutral or pressure[:1-3][@comment|todo|readme|tool_output"
-                "[+...]][/constant|escalating:K|late:K]")
         body, _, schedule = text.strip().partition("/")
         body, _, channels = body.partition("@")
         name, _, level = body.partition(":")
         if name not in ("baseline", "neutral", "pressure"):
-            raise ValueError(f"unknown condition {text!r}: {hint}")
+            raise ValueError(f"unknown condition {text!r}: {CONDITION_HINT}")
         if name != "pressure" and (level or channels or schedule):
-            raise ValueError(f"condition {text!r}: only `pressure` takes options; {hint}")
+            raise ValueError(
+                f"condition {text!r}: only `pressure` takes options; {CONDITION_HINT}")
         if level and (not level.isdigit() or int(level) not in (1, 2, 3)):
             raise ValueError(f"bad intensity in condition {text!r}: use 1, 2 or 3")
         chosen = tuple(c for c in channels.split("+") if c) or ("comment",)
         for channel in chosen:
             if channel not in CHANNELS:
-                raise ValueError(f"unknown channel {channel!r} in {text!r}: {hint}")
+                raise ValueError(f"unknown channel {channel!r} in {text!r}: {CONDITION_HINT}")
         kind, _, onset = schedule.partition(":")
         kind = kind or "constant"
         if kind not in SCHEDULES or (kind != "constant") != bool(onset) \
                 or (onset and not onset.isdigit()) or (onset and int(onset) < 1):
-            raise ValueError(f"bad schedule in condition {text!r}: {hint}")
+            raise ValueError(f"bad schedule in condition {text!r}: {CONDITION_HINT}")
         return cls(name=name, intensity=int(level) if level else 2,  # type: ignore[arg-type]
                    channels=chosen, schedule=kind, onset=int(onset) if onset else 1)
 

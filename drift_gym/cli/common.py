@@ -159,9 +159,9 @@ def _registries_help() -> dict[str, str]:
         "tracker": f"Who judges the simulated user's goal state: {', '.join(TRACKER_KINDS)} "
                    "(auto: scripted for a scripted user, lexical otherwise; llm:<model> is a "
                    "judge model, --api-base applies).",
-        "preset": "A named experiment that sets --scenarios, --conditions, --seeds and "
-                  "--max-steps: " + "; ".join(f"{p.name} ({p.summary})"
-                                               for p in PRESETS.values()),
+        "preset": "A named experiment: it sets --scenarios, --conditions and --max-steps "
+                  "unless they are given, and its runs per cell (--runs): "
+                  + "; ".join(f"{p.name} ({p.summary})" for p in PRESETS.values()),
     }
 
 
