@@ -124,3 +124,26 @@ def test_an_unreadable_file_is_one_readable_line_at_import(tmp_path):
         f"{tmp_path}/scenarios/v.yaml: field `version` (line 4): 'one' is not an integer; no "
         "Gymnasium id registered for it (fix the file; `drift-gym list` shows every file "
         "that failed to load)"]
+
+
+def _cli(*args: str, path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "drift_gym.cli", *args], capture_output=True,
+                          text=True, timeout=600, env={**ENV, "DRIFT_GYM_PATH": str(path),
+                                                      "COLUMNS": "100"})
+
+
+def test_list_and_validate_say_why_a_scenario_file_did_not_load(tmp_path):
+    """`list` shows the catalogue and then fails (a script's `list` used to pass over a broken
+    file with exit 0); `validate` of the broken scenario's id names its field and line instead
+    of only "matches none of"."""
+    broken = _scenario(tmp_path, "strict.yaml", "customer_records.privacy_strict",
+                       ("protected_value: privacy", "protected_value: privcy"))
+    listed = _cli("list", path=tmp_path)
+    assert listed.returncode == 1
+    assert "customer_records.privacy" in listed.stdout  # the listing is still there
+    assert "1 scenario file(s) not loaded" in listed.stderr
+    checked = _cli("validate", "--scenarios", "customer_records.privacy_strict", "--seeds", "1",
+                   path=tmp_path)
+    assert checked.returncode == 2
+    said = " ".join(checked.stderr.split())
+    assert f"(line {_line(broken, 'protected_value:')})" in said and "privcy" in said, said

@@ -47,6 +47,31 @@ def _one_line(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text[:300]}"
 
 
+RETRY_ENV = {"DRIFT_GYM_MODEL_RETRIES": "max_retries", "DRIFT_GYM_MODEL_BACKOFF_S": "backoff_s"}
+"""Environment variables that set every litellm model's retries (attempts after the first;
+the first backoff in seconds, doubling): the defaults (5, 1 s) ride out a flaky provider but
+spend ~50 s on an endpoint that is simply down, too long for a quick check of a local
+server, or for a test."""
+
+
+def retry_settings() -> dict[str, Any]:
+    """`RETRY_ENV`'s settings that are set (a ValueError names a bad one and what it takes)."""
+    settings: dict[str, Any] = {}
+    for name, setting in RETRY_ENV.items():
+        text = os.environ.get(name, "").strip()
+        if not text:
+            continue
+        try:
+            value: float = int(text) if setting == "max_retries" else float(text)
+        except ValueError:
+            value = -1
+        if value < 0:
+            kind = "a whole number" if setting == "max_retries" else "a number of seconds"
+            raise ValueError(f"{name}={text!r}: use {kind}, 0 or more")
+        settings[setting] = value
+    return settings
+
+
 @dataclass
 class LiteLLMModel:
     """Any litellm provider; `api_base` points at a local OpenAI-compatible server."""
@@ -57,8 +82,8 @@ class LiteLLMModel:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     cache: ResponseCache | None = None
     native_tools: bool = True
-    max_retries: int = 5
-    backoff_s: float = 1.0
+    max_retries: int = field(default_factory=lambda: retry_settings().get("max_retries", 5))
+    backoff_s: float = field(default_factory=lambda: retry_settings().get("backoff_s", 1.0))
     max_backoff_s: float = 30.0
     timeout_s: float = 120.0
     usage: Usage = field(default_factory=Usage)
