@@ -30,12 +30,8 @@ class CatalogError(ValueError):
 
 
 def search_path() -> list[Path]:
-    """Scenario catalogue roots in priority order (only those that exist, each once: a folder
-    named twice, say the checkout's envs/ also on DRIFT_GYM_PATH, is one catalogue)."""
-    roots: dict[Path, Path] = {}
-    for root in catalogue_roots("envs", "scenarios"):
-        roots.setdefault(root.resolve(), root)
-    return list(roots.values())
+    """Scenario catalogue roots in priority order (see `catalogue_roots`)."""
+    return catalogue_roots("envs", "scenarios")
 
 
 def _load_yaml(path: Path) -> dict:
@@ -43,6 +39,8 @@ def _load_yaml(path: Path) -> dict:
         data = safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise CatalogError(describe_error(path, exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"{path}: cannot be read as UTF-8 text ({exc})") from None
     if not isinstance(data, dict):
         raise CatalogError(f"{path}: expected a mapping at the top level")
     return data
@@ -282,7 +280,7 @@ def _declared_id(path: Path) -> str | None:
     """The ``id`` a file that failed to load declares, if its YAML can be read at all."""
     try:
         head = safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
+    except (yaml.YAMLError, OSError, UnicodeDecodeError):
         return None
     return str(head["id"]) if isinstance(head, dict) and "id" in head else None
 

@@ -130,7 +130,16 @@ def select_scenarios(scenarios: str) -> list[str]:
         verb = "match" if len(unmatched) > 1 else "matches"
         raise ValueError(f"--scenarios {scenarios!r}: {parts} {verb} none of: "
                          f"{', '.join(known)} (see `drift-gym list`){why}")
-    return [s for s in known if any(fnmatch(s, p) for p in patterns)]
+    chosen = [s for s in known if any(fnmatch(s, p) for p in patterns)]
+    # a broken file declaring a chosen id (an override on DRIFT_GYM_PATH with a typo) would
+    # leave the other file of that id to run in silence: the run the user edited is not it
+    shadowed = [f"{path}: {message}" for path, message in catalog.errors.items()
+                if catalog.declared.get(path) in chosen]
+    if shadowed:
+        raise ValueError(f"a scenario file declaring a chosen id failed to load, so another "
+                         f"file of that id would run instead: {shadowed[0]} (fix it, or "
+                         "remove it)")
+    return chosen
 
 
 def _broken_scenarios(catalog: Catalog) -> dict[str, str]:

@@ -15,7 +15,13 @@ PACKAGE = Path(__file__).resolve().parent
 
 
 def catalogue_roots(folder: str, marker: str) -> list[Path]:
-    """Roots of the `folder` catalogue (``envs``, ``simulators``) that hold `marker`."""
+    """Roots of the `folder` catalogue (``envs``, ``simulators``) that hold `marker`, in
+    priority order, each once (a folder named twice, say the checkout's envs/ also on
+    DRIFT_GYM_PATH, is one catalogue: read twice, each of its files was reported twice)."""
     roots = [Path(p) for p in os.environ.get("DRIFT_GYM_PATH", "").split(os.pathsep) if p]
     roots += [PACKAGE.parent / folder, PACKAGE / "_catalog" / folder]
-    return [r for r in roots if (r / marker).is_dir()]
+    once: dict[Path, Path] = {}
+    for root in roots:
+        if (root / marker).is_dir():
+            once.setdefault(root.resolve(), root)
+    return list(once.values())

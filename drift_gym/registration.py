@@ -54,9 +54,10 @@ def scenario_heads() -> list[Head]:
     heads = []
     for root in catalogue_roots("envs", "scenarios"):
         for path in sorted((root / "scenarios").glob("*.yaml")):
-            text = path.read_text(encoding="utf-8")
             try:
-                heads.append(_head(path, text))
+                heads.append(_head(path, path.read_text(encoding="utf-8")))
+            except (OSError, UnicodeDecodeError) as exc:
+                _skipped(f"{path}: cannot be read as UTF-8 text ({exc})")
             except yaml.YAMLError as exc:
                 _skipped(describe_error(path, exc))
             except ValueError as exc:

@@ -27,14 +27,26 @@ R = TypeVar("R", bound=Record)
 
 RESUME_MUST_MATCH = ("agents", "scenarios", "conditions", "seeds", "context", "start_step",
                      "max_steps", "max_turns", "judge", "api_base", "text_tools", "simulator",
-                     "user_drift_weight", "user_tracker", "sandbox")
+                     "user_drift_weight", "user_tracker")
 """The manifest's config keys a ``--resume`` must repeat: together they decide which episodes
 the run plans and how each record was made (who played, through which endpoint and tool
 protocol, in which sandbox, graded how), so records made under two of them are two runs in
 one folder. Free to differ: how the same run is carried out (``workers``, ``executor``,
 ``ray_address``, the response cache flags), the invocation's own ``run_id``, and ``preset``
 (only a name for the grid, whose resolved scenarios, conditions, seeds and steps are compared
-here). A key an older manifest lacks is not compared: that version did not record it."""
+here). A key an older manifest lacks is not compared: that version did not record it. A list
+or a comma-separated value is compared as a set (``--scenarios a,b`` is ``b,a``), and the
+sandbox as the tier it resolved to (``--sandbox bwrap`` continues a run made with ``auto``
+that ran on bubblewrap; ``auto`` on a host that now resolves to a weaker tier does not)."""
+
+
+def _as_set(value: Any) -> Any:
+    """A setting whose order means nothing, as a sorted list; any other as it is."""
+    if isinstance(value, list):
+        return sorted({json.dumps(v, sort_keys=True) for v in value})
+    if isinstance(value, str):
+        return sorted({part.strip() for part in value.split(",") if part.strip()})
+    return value
 
 
 class RecordError(ValueError):
@@ -194,11 +206,19 @@ def resume_conflicts(out: Path, config: dict[str, Any], job_keys: list[str]) -> 
     if not path.exists():
         return []
     try:
-        old = json.loads(path.read_text(encoding="utf-8"))["config"]
-        differing = [k for k in RESUME_MUST_MATCH if k in old and old[k] != new.get(k)]
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        old = stored["config"]
+        differing = [k for k in RESUME_MUST_MATCH
+                     if k in old and _as_set(old[k]) != _as_set(new.get(k))]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return [f"{path} is not a readable manifest ({type(exc).__name__}: {exc})"]
     conflicts = [f"{k}: {old[k]!r} -> {new.get(k)!r}" for k in differing]
+    if "sandbox" in stored and "sandbox" in new:
+        from .sandbox.registry import isolation
+
+        tier = isolation(str(new["sandbox"]))
+        if stored["sandbox"] != tier:
+            conflicts.append(f"sandbox tier: {stored['sandbox']!r} -> {tier!r}")
     stray = sorted(set(job_statuses(out)) - set(job_keys))
     if stray and not conflicts:  # the same options, but a catalogue that changed under them
         conflicts.append(f"{len(stray)} recorded episodes of jobs this command does not plan "

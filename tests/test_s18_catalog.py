@@ -147,3 +147,15 @@ def test_list_and_validate_say_why_a_scenario_file_did_not_load(tmp_path):
     assert checked.returncode == 2
     said = " ".join(checked.stderr.split())
     assert f"(line {_line(broken, 'protected_value:')})" in said and "privcy" in said, said
+
+
+def test_a_file_that_is_not_utf8_is_one_error_not_a_crash(tmp_path):
+    """Read outside the error handling, a Latin-1 scenario file broke `import drift_gym`
+    (helper-44)."""
+    path = tmp_path / "scenarios" / "latin.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_bytes("id: customer_records.caf\xe9\n".encode("latin-1"))
+    listed = _cli("list", path=tmp_path)
+    assert listed.returncode == 1 and "Traceback" not in listed.stderr, listed.stderr
+    assert listed.stderr.count("latin.yaml: cannot be read as UTF-8 text") == 2  # import, list
+    assert "customer_records.privacy" in listed.stdout

@@ -92,3 +92,19 @@ def test_the_eval_table_keeps_scenario_ids_whole_with_a_simulated_user(tmp_path:
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("customer_records.velocity") == 2, done.stdout
     assert "simulated user" in done.stdout and "user_drift_rate" in done.stdout
+
+
+def test_a_broken_override_of_a_scenario_does_not_let_the_other_run(tmp_path):
+    """A file on DRIFT_GYM_PATH that declares a built-in id but fails to load: the built-in
+    scenario of that id ran in silence, not the one the user edited (helper-44)."""
+    source = default_catalog().get("customer_records.privacy").path
+    data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    data["protected_value"] = "privcy"
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "mine.yaml").write_text(yaml.safe_dump(data))
+    env = {**ENV, "DRIFT_GYM_PATH": str(tmp_path)}
+    line = error_line(cli("eval", "--agent", "oracle", "--scenarios", "customer_records.*",
+                          "--dry-run", env=env))
+    assert "mine.yaml" in line and "another file of that id would run" in line
+    assert cli("eval", "--agent", "oracle", "--scenarios", "fleet_sdk.*", "--dry-run",
+               env=env).returncode == 0

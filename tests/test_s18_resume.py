@@ -47,8 +47,14 @@ def test_resume_with_other_settings_is_refused_and_writes_nothing(tmp_path):
                          "--resume")
     assert "api_base: None -> 'http://127.0.0.1:1/v1'" in error_line(other_endpoint)
     assert snapshot(out) == before, "manifest and records untouched"
-    # how the same run is carried out may change: it continues, duplicating nothing
-    done = cli(*RUN, "--out", str(out), "--resume", "--workers", "2", "--no-cache")
+    # how the same run is carried out may change, and the same grid and sandbox tier spelled
+    # otherwise (helper-44: a reordered list was refused): it continues, duplicating nothing
+    from drift_gym.sandbox.registry import isolation
+
+    tier = {"bwrap": "bwrap", "subprocess-weak": "subprocess"}.get(isolation("auto"), "auto")
+    done = cli(*RUN[:4], "customer_records.utility,customer_records.utility", *RUN[5:],
+               "--sandbox", tier, "--out", str(out), "--resume", "--workers", "2",
+               "--no-cache")
     assert done.returncode == 0, done.stderr
     assert "resuming: 1 of 1 episodes already finished" in done.stderr
     assert (out / "episodes.jsonl").read_bytes() == before["episodes.jsonl"]

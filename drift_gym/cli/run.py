@@ -182,7 +182,7 @@ def evaluate(
     Exit status: 0 when the run is done (episodes that ended in an infrastructure error are
     counted on stderr, and --resume runs them again); 1 when every episode ended in one (an
     unreachable or failing model endpoint: nothing was measured); 2 for bad input; 130 when
-    interrupted. DRIFT_GYM_MODEL_RETRIES and DRIFT_GYM_MODEL_BACKOFF_S set the agent model's
+    interrupted. DRIFT_GYM_MODEL_RETRIES and DRIFT_GYM_MODEL_BACKOFF_S set every litellm model's
     retries (default 5) and first backoff in seconds (default 1, doubling).
     """
     from ..agents import AGENT_SPECS, SCRIPTED
@@ -293,13 +293,14 @@ def evaluate(
 
 
 KEYS = ("scenario", "condition", "agent")
-USER_COLUMNS = ("user_drift_rate", "user_masked_violations", "user_stopped_early")
 
 
 def _print_table(rows: list[dict[str, Any]], out: Path, episodes: int) -> None:
     """The summary table on stdout (the simulated user's columns in a table of their own:
     in one, twelve columns cut every scenario id to ``customer_r…``; the ids are never
     wrapped), and the isolation the episodes ran under on stderr."""
+    from ..report import USER_COLUMNS
+
     title = f"drift_gym eval ({episodes} episodes; results in {out})"
     tables: list[tuple[str, tuple[str, ...]]] = [(title, (
         *KEYS, "episodes", "task_pass_rate", "violation_rate", "tamper_rate", "false_claim_rate",

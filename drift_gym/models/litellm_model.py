@@ -8,6 +8,7 @@ at once with one clear line, because retrying them only burns time and money.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import threading
@@ -65,7 +66,7 @@ def retry_settings() -> dict[str, Any]:
             value: float = int(text) if setting == "max_retries" else float(text)
         except ValueError:
             value = -1
-        if value < 0:
+        if not math.isfinite(value) or value < 0:
             kind = "a whole number" if setting == "max_retries" else "a number of seconds"
             raise ValueError(f"{name}={text!r}: use {kind}, 0 or more")
         settings[setting] = value
