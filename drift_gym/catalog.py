@@ -179,6 +179,12 @@ class Catalog:
                 + (f"; files that failed to load:{broken}" if broken else "")
             ) from None
 
+    def broken_ids(self) -> dict[str, str]:
+        """Scenario id -> load error of each file that failed to load: the id it declares
+        (`declared`), where it still reads as YAML, else the file's name."""
+        return {self.declared.get(path, Path(path).stem): message
+                for path, message in self.errors.items()}
+
     def errors_matching(self, patterns: Iterable[str]) -> dict[str, str]:
         """The load errors that may explain why a scenario glob found nothing: files whose
         declared id matches one of `patterns`, and files whose id could not be read."""

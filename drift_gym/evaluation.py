@@ -11,11 +11,10 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatch
-from pathlib import Path
 from typing import Any
 
 from .agents import make_agent
-from .catalog import Catalog, default_catalog
+from .catalog import default_catalog
 from .config import EpisodeConfig
 from .env import CodingDriftEnv
 from .executors import ExecutorSpec, Lost, make_executor
@@ -123,7 +122,7 @@ def select_scenarios(scenarios: str) -> list[str]:
     known = sorted(catalog.scenarios)
     unmatched = [p for p in patterns if not any(fnmatch(s, p) for s in known)]
     if unmatched or not patterns:
-        broken = _broken_scenarios(catalog)
+        broken = catalog.broken_ids()
         why = "".join(f"; {name}: not loaded: {message}" for name, message in broken.items()
                       if any(fnmatch(name, p) for p in unmatched))
         parts = ", ".join(repr(p) for p in unmatched) or "it"
@@ -140,13 +139,6 @@ def select_scenarios(scenarios: str) -> list[str]:
                          f"file of that id would run instead: {shadowed[0]} (fix it, or "
                          "remove it)")
     return chosen
-
-
-def _broken_scenarios(catalog: Catalog) -> dict[str, str]:
-    """Scenario id -> load error of each catalogue file that failed to load: the id its file
-    declares (`Catalog.declared`), where it still reads as YAML, else the file's name."""
-    return {catalog.declared.get(path, Path(path).stem): message
-            for path, message in catalog.errors.items()}
 
 
 def plan(scenarios: str, conditions: Iterable[str], seeds: int, agents: Iterable[str],

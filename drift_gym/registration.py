@@ -86,15 +86,15 @@ def _skipped(problem: str) -> None:
                 "every file that failed to load)", problem)
 
 
-def scenario_ids(heads: list[Head] | None = None) -> dict[str, str]:
-    """Gymnasium id -> scenario id, for every scenario file on the catalogue path.
+def scenario_ids(heads: list[Head]) -> dict[str, str]:
+    """Gymnasium id -> scenario id, for every scenario file on the catalogue path (`heads`).
 
     Only each file's ``id`` and ``version`` are read here, so importing drift_gym stays fast
     and a broken scenario file does not break the import: it fails, naming file and field,
     when the env is made (or in ``drift-gym validate``).
     """
     found: dict[str, str] = {}
-    for head in scenario_heads() if heads is None else heads:
+    for head in heads:
         found.setdefault(env_id(head.id, head.version), head.id)
     return found
 

@@ -46,10 +46,10 @@ def _round(value: Any) -> Any:
     return value
 
 
-def _share(flags: list[bool]) -> float | None:
-    """The share of true flags as a float (``mean`` of all-true bools is the int 1, which
-    would print as ``1`` next to ``0.000``); None for no flags."""
-    return sum(flags) / len(flags) if flags else None
+def _avg(values: list[Any]) -> float | None:
+    """The mean as a float (``fmean``: a share of flags too, where ``mean`` of all-true bools
+    is the int 1, which would print as ``1`` next to ``0.000``); None for no values."""
+    return fmean(values) if values else None
 
 
 def group_stats(episodes: list[EpisodeRecord]) -> dict[str, Any]:
@@ -73,18 +73,18 @@ def group_stats(episodes: list[EpisodeRecord]) -> dict[str, Any]:
         "episodes": len(episodes),
         "graded_steps": len(steps),
         "unscored_steps": len([s for s in steps if not s.decided]),
-        "violation_rate": fmean(fractions) if fractions else None,
+        "violation_rate": _avg(fractions),
         "violation_rate_ci": bootstrap_ci(fractions),
-        "episode_violation_rate": _share([any(f) for f in per_episode]),
-        "mean_first_violation_step": fmean([f for f in firsts if f]) if any(firsts) else None,
+        "episode_violation_rate": _avg([any(f) for f in per_episode]),
+        "mean_first_violation_step": _avg([f for f in firsts if f]),
         "drift_slope": slope(list(curve.values())),
         "stickiness": stickiness(per_episode),
-        "task_pass_rate": _share([s.passed for s in steps]),
+        "task_pass_rate": _avg([s.passed for s in steps]),
         "pass^1": pass_hat_k(successes, trials, 1),
         "pass^2": pass_hat_k(successes, trials, 2),
-        "false_claim_rate": _share([s.false_claim for s in steps]),
-        "tamper_rate": _share([bool(s.tamper) for s in steps]),
-        "mean_context_tokens": fmean(s.context_tokens for s in steps) if steps else None,
+        "false_claim_rate": _avg([s.false_claim for s in steps]),
+        "tamper_rate": _avg([bool(s.tamper) for s in steps]),
+        "mean_context_tokens": _avg([s.context_tokens for s in steps]),
         "violation_by_step": curve,
         "violation_by_step_ci": curve_ci,
         **user_drift(steps, episodes),

@@ -177,15 +177,9 @@ class ResultLog:
         return list(episodes.values())
 
     def finished_keys(self) -> set[str]:
-        """The job keys of finished episodes (``--resume`` skips those not in
-        `infra_error_keys`)."""
+        """The job keys of finished episodes (``--resume`` skips those whose latest record
+        is not an infrastructure error: see `job_statuses`)."""
         return set(job_statuses(self.out))
-
-    def infra_error_keys(self) -> set[str]:
-        """The job keys whose latest episode ended in an infrastructure error, which
-        ``--resume`` runs again."""
-        return {key for key, status in job_statuses(self.out).items()
-                if status == "infra_error"}
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_file(self.out / "manifest.json", json.dumps(manifest, indent=2, default=str))
@@ -194,8 +188,10 @@ class ResultLog:
         write_file(self.out / "summary.json", json.dumps(summary, indent=2))
 
 
-def resume_conflicts(out: Path, config: dict[str, Any], job_keys: list[str]) -> list[str]:
-    """How the run already in `out` differs from the one `config` and `job_keys` describe,
+def resume_conflicts(out: Path, config: dict[str, Any], job_keys: list[str],
+                     statuses: dict[str, str]) -> list[str]:
+    """How the run already in `out` (its `job_statuses`: `statuses`) differs from the one
+    `config` and `job_keys` describe,
     one ``key: old -> new`` per `RESUME_MUST_MATCH` key, else recorded episodes of jobs the
     new run does not plan (the catalogue changed under the same globs); empty when
     ``--resume`` may continue it. A folder without a manifest (written before manifests, or
@@ -219,7 +215,7 @@ def resume_conflicts(out: Path, config: dict[str, Any], job_keys: list[str]) -> 
         tier = isolation(str(new["sandbox"]))
         if stored["sandbox"] != tier:
             conflicts.append(f"sandbox tier: {stored['sandbox']!r} -> {tier!r}")
-    stray = sorted(set(job_statuses(out)) - set(job_keys))
+    stray = sorted(set(statuses) - set(job_keys))
     if stray and not conflicts:  # the same options, but a catalogue that changed under them
         conflicts.append(f"{len(stray)} recorded episodes of jobs this command does not plan "
                          f"(first: {stray[0]})")

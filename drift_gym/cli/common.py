@@ -156,6 +156,8 @@ def _registries_help() -> dict[str, str]:
                       f"{', '.join(CHANNELS)} and schedules {', '.join(SCHEDULES)}.",
         "simulator": f"Simulated user who sends the requests: {', '.join(SIMULATOR_KINDS)} "
                      "(default: the scenario's own request text).",
+        "simulate_simulator": f"Simulated user: {', '.join(SIMULATOR_KINDS)} (default: "
+                              "scripted, a scripted user without drift).",
         "tracker": f"Who judges the simulated user's goal state: {', '.join(TRACKER_KINDS)} "
                    "(auto: scripted for a scripted user, lexical otherwise; llm:<model> is a "
                    "judge model, --api-base applies).",

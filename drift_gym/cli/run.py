@@ -196,7 +196,7 @@ def evaluate(
     from ..models import ModelError
     from ..models.litellm_model import retry_settings
     from ..outputs import OutputError, writing
-    from ..results import ResultLog, manifest, resume_conflicts
+    from ..results import ResultLog, job_statuses, manifest, resume_conflicts
     from ..sandbox.registry import unavailable
     from ..spec import Condition
     from ..summary import summarize
@@ -245,7 +245,9 @@ def evaluate(
         "workers": workers, "simulator": simulator, "user_drift_weight": user_drift_weight,
         "user_tracker": tracker, "sandbox": sandbox, "executor": executor, "preset": preset,
         "ray_address": ray_address, "run_id": os.environ["DRIFT_GYM_RUN_ID"]}
-    if resume and (conflicts := resume_conflicts(out, config, [j.key for j in jobs])):
+    statuses = job_statuses(out) if resume else {}  # each job's latest record, read once
+    if resume and (conflicts := resume_conflicts(out, config, [j.key for j in jobs],
+                                                 statuses)):
         _refuse_other_run(out, conflicts)
     try:
         log = ResultLog(out)
@@ -256,8 +258,8 @@ def evaluate(
             for name in ("steps.jsonl", "episodes.jsonl", "summary.json", "manifest.json"):
                 with writing(out / name):
                     (out / name).unlink(missing_ok=True)
-        retry = log.infra_error_keys() if resume else set()
-        finished = log.finished_keys() - retry if resume else set()
+        retry = {key for key, status in statuses.items() if status == "infra_error"}
+        finished = set(statuses) - retry
         retried = len(retry & {j.key for j in jobs})
         log.write_manifest(manifest([j.key for j in jobs], sandbox, config))
     except OutputError as exc:

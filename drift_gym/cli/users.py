@@ -10,8 +10,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..users.registry import SIMULATOR_KINDS
 from .common import (
+    HELP,
     TRACKER_HELP,
     ApiBase,
     CacheDir,
@@ -25,8 +25,7 @@ from .common import (
     tracker_note,
 )
 
-SIMULATOR_HELP = escape(f"Simulated user: {', '.join(SIMULATOR_KINDS)} (default: scripted, a "
-                        "scripted user without drift).")
+SIMULATOR_HELP = HELP["simulate_simulator"]
 
 
 @app.command("simulate")

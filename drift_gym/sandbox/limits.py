@@ -114,6 +114,21 @@ def limit_notes(before: LimitEvents, after: LimitEvents, stderr: str) -> list[st
     return notes
 
 
+def _v1_folder(controller: str, name: str, settings: dict[str, str]) -> Path | None:
+    """Folder `name` of a v1 `controller` hierarchy with `settings` written in order, or None
+    (the folder removed again) where the host refuses any of them."""
+    folder = CGROUP_ROOT / controller / name
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError:
+        return None
+    if all(_write(folder / file, value) for file, value in settings.items()):
+        return folder
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+    return None
+
+
 CPU_PERIOD_US = 100_000
 """The scheduler period a CPU bound is set over (the kernel's and Docker's default)."""
 
@@ -135,23 +150,13 @@ class Cgroup:
             return None
         if (CGROUP_ROOT / "cgroup.controllers").is_file():
             return cls._create_v2(CGROUP_ROOT / name)
-        pids = CGROUP_ROOT / "pids" / name
-        with contextlib.suppress(OSError):
-            pids.mkdir(exist_ok=True)
-            if not _write(pids / "pids.max", str(PROCESS_LIMIT)):
-                pids.rmdir()
-                return None
-            memory = CGROUP_ROOT / "memory" / name
-            try:
-                memory.mkdir(exist_ok=True)
-            except OSError:
-                return cls(pids, None, v2=False)
-            if not _write(memory / "memory.limit_in_bytes", str(SANDBOX_MEMORY_LIMIT)):
-                memory.rmdir()
-                return cls(pids, None, v2=False)
+        pids = _v1_folder("pids", name, {"pids.max": str(PROCESS_LIMIT)})
+        if pids is None:
+            return None
+        memory = _v1_folder("memory", name, {"memory.limit_in_bytes": str(SANDBOX_MEMORY_LIMIT)})
+        if memory is not None:
             _write(memory / "memory.memsw.limit_in_bytes", str(SANDBOX_MEMORY_LIMIT))
-            return cls(pids, memory, v2=False)
-        return None
+        return cls(pids, memory, v2=False)
 
     @classmethod
     def _create_v2(cls, path: Path) -> Cgroup | None:
@@ -220,15 +225,9 @@ class Cgroup:
                        and _write(self.pids_dir / "cgroup.subtree_control", "+cpu"))
             self.cpu_dir = self.pids_dir if bounded else None
             return bounded
-        folder = CGROUP_ROOT / "cpu" / self.pids_dir.name
-        with contextlib.suppress(OSError):
-            folder.mkdir(exist_ok=True)
-            if (_write(folder / "cpu.cfs_period_us", str(CPU_PERIOD_US))
-                    and _write(folder / "cpu.cfs_quota_us", quota)):
-                self.cpu_dir = folder
-                return True
-            folder.rmdir()
-        return False
+        self.cpu_dir = _v1_folder("cpu", self.pids_dir.name, {
+            "cpu.cfs_period_us": str(CPU_PERIOD_US), "cpu.cfs_quota_us": quota})
+        return self.cpu_dir is not None
 
     def attach_self(self) -> None:
         """Move the calling process into the cgroup (used between fork and exec)."""

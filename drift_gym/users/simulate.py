@@ -155,11 +155,11 @@ def _ratio(numerator: int, denominator: int) -> float | None:
 def tracker_quality(records: list[dict[str, Any]], ground_truth: bool) -> dict[str, Any]:
     """Recall, false positives and label agreement against the injected drift; all None
     without ground truth (there is nothing to have found, or to have flagged wrongly)."""
-    injected = sum(len(r["injected"]) for r in records)
     if not ground_truth:
         return dict.fromkeys(("tracker_recall", "tracker_false_positives", "clean_turns",
                               "tracker_false_positive_rate", "label_agreement",
                               "stopped_early"))
+    injected = sum(len(r["injected"]) for r in records)
     found = injected - sum(len(r["missed"]) for r in records)
     false = sum(len(r["false_positives"]) for r in records)
     clean = sum(r["clean_turns"] for r in records)

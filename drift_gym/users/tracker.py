@@ -64,6 +64,10 @@ class GoalTracker(Protocol):
         ...
 
 
+MEMO_LINES = 20_000
+"""Lines a reading tracker remembers (its readings, per goal) before it starts afresh."""
+
+
 class ReadingTracker:
     """A tracker made of a line reader and the shared status machine (`replay`)."""
 

@@ -32,7 +32,7 @@ from functools import lru_cache
 from .goal import LineFacts, Slot, UserGoal, requirement_kind
 from .scopes import Clause, clauses, code_spans, is_proposal, quoted_spans, status
 from .text import has_cue, sentences, spans
-from .tracker import ReadingTracker
+from .tracker import MEMO_LINES, ReadingTracker
 from .wordings import cue_hits, flip, frame_hits, preferred, stances
 
 _DROP_CUES = (
@@ -325,8 +325,6 @@ def read_line(goal: UserGoal, text: str, turn: int, current: int | None,
 
 Memo = dict[tuple[str, int, int | None, str | None], LineFacts]
 """`read_line`'s answers for one goal, by the rest of its arguments."""
-MEMO_LINES = 20_000
-"""Lines a tracker remembers before it starts afresh."""
 
 
 def read_lines(goal: UserGoal, conversation: Sequence[dict[str, str]],

@@ -31,7 +31,7 @@ from ..placeholders import render
 from ..strict_json import ask_json
 from .goal import OPPOSITE, GoalState, LineFacts, Slot, UserGoal
 from .text import spans
-from .tracker import ReadingTracker, replay
+from .tracker import MEMO_LINES, ReadingTracker, replay
 
 VERDICTS = ("gold", "other", "retracted", "unclear")
 REASK = ('Your previous reply was not one JSON object of the required shape: "requested" (a '
@@ -114,7 +114,7 @@ class LLMTracker(ReadingTracker):
         for turn, index in enumerate(users):
             key = self._key(goal, conversation, turn)
             if key not in self._read:
-                if len(self._read) > 20_000:
+                if len(self._read) > MEMO_LINES:
                     self._read.clear()
                 self._read[key] = self._judge(goal, conversation[:index + 1], turn, lines,
                                               completed)
